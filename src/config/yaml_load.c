@@ -1,0 +1,130 @@
+/* libyaml document -> cfg_node. Anchors/aliases are expanded by libyaml's composer; the
+ * depth limit stops alias bombs and pathological nesting from exhausting the stack. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "config.h"
+
+#define MAX_DEPTH 64
+
+static int convert(yaml_document_t *doc, yaml_node_t *yn, const char *file, int depth,
+                   cfg_node **out, cnn_err *e)
+{
+    cfg_mark m = {file, (int)yn->start_mark.line + 1, (int)yn->start_mark.column + 1};
+    *out = NULL;
+    if (depth > MAX_DEPTH)
+        return CNN_ERR(e, CNN_EINVAL, "%s:%d:%d: nesting deeper than %d levels", file, m.line,
+                       m.col, MAX_DEPTH);
+    if (yn->type == YAML_SCALAR_NODE) {
+        *out = cfg_new(CFG_SCALAR, m, (const char *)yn->data.scalar.value);
+        return CNN_OK;
+    }
+    if (yn->type == YAML_SEQUENCE_NODE) {
+        cfg_node *seq = cfg_new(CFG_SEQ, m, NULL);
+        for (yaml_node_item_t *it = yn->data.sequence.items.start;
+             it < yn->data.sequence.items.top; it++) {
+            cfg_node *child;
+            int rc = convert(doc, yaml_document_get_node(doc, *it), file, depth + 1, &child, e);
+            if (rc < 0) {
+                cfg_free(seq);
+                return rc;
+            }
+            cfg_seq_push(seq, child);
+        }
+        *out = seq;
+        return CNN_OK;
+    }
+    cfg_node *map = cfg_new(CFG_MAP, m, NULL);
+    for (yaml_node_pair_t *p = yn->data.mapping.pairs.start; p < yn->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        cfg_mark km = {file, (int)k->start_mark.line + 1, (int)k->start_mark.column + 1};
+        if (k->type != YAML_SCALAR_NODE) {
+            cfg_free(map);
+            return CNN_ERR(e, CNN_EINVAL, "%s:%d:%d: a key must be a plain string", file,
+                           km.line, km.col);
+        }
+        cfg_node *child;
+        int rc = convert(doc, yaml_document_get_node(doc, p->value), file, depth + 1, &child, e);
+        if (rc >= 0)
+            rc = cfg_map_put(map, (const char *)k->data.scalar.value, km, child, e);
+        if (rc < 0) {
+            cfg_free(child);
+            cfg_free(map);
+            return rc;
+        }
+    }
+    *out = map;
+    return CNN_OK;
+}
+
+int config_parse_string(const char *text, size_t len, const char *fname, cfg_node **out,
+                        cnn_err *e)
+{
+    *out = NULL;
+    char *file = cnn_xstrdup(fname ? fname : "<config>");
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&parser)) {
+        free(file);
+        return CNN_ERR(e, CNN_ENOMEM, "yaml_parser_initialize failed (out of memory)");
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    int rc = CNN_OK;
+    if (!yaml_parser_load(&parser, &doc)) {
+        rc = CNN_ERR(e, CNN_EINVAL, "%s:%d:%d: YAML syntax error: %s%s%s", file,
+                     (int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1,
+                     parser.problem ? parser.problem : "unknown problem",
+                     parser.context ? " " : "", parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        free(file);
+        return rc;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root)
+        rc = CNN_ERR(e, CNN_EINVAL, "%s: the document is empty", file);
+    else
+        rc = convert(&doc, root, file, 0, out, e);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    if (rc < 0) {
+        free(file);
+        return rc;
+    }
+    (*out)->file_owned = file;
+    return CNN_OK;
+}
+
+int config_parse_file(const char *path, cfg_node **out, cnn_err *e)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return CNN_ERR(e, CNN_EIO, "cannot open config '%s'; check the path", path);
+    char *buf = NULL;
+    size_t len = 0, cap = 0, got;
+    do {
+        if (len + 4096 > cap) {
+            cap = cap ? 2 * cap : 65536;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return CNN_ERR(e, CNN_ENOMEM, "config '%s' is too large to read", path);
+            }
+            buf = nb;
+        }
+        got = fread(buf + len, 1, cap - len, f);
+        len += got;
+    } while (got > 0);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return CNN_ERR(e, CNN_EIO, "read error on config '%s'", path);
+    }
+    int rc = config_parse_string(buf, len, path, out, e);
+    free(buf);
+    return rc;
+}

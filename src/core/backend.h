@@ -1,0 +1,168 @@
+/* The backend interface: the one seam between the CPU and the CUDA implementations.
+ * Layers, the graph, the optimizer and comm do all math through these calls and never test
+ * which backend runs them. Conventions every implementation keeps:
+ * - Tensors are dense, NCHW (layout field NCHW) unless an op says otherwise; f32 data, i32
+ *   indices and labels, u8 masks. A backend rejects a tensor of another device with
+ *   cnn_fatal (a programming fault: layers check user-facing shapes in infer).
+ * - Ops are queued on the backend's compute stream and may return before the work is done
+ *   (CUDA); be_sync waits. Nothing here allocates per call except through the backend's own
+ *   caches (cuDNN plans, oneDNN primitives), created once per shape.
+ * - `beta` arguments follow cuDNN: out = result + beta * out (beta 0 ignores old contents,
+ *   even NaN). Unless an op names beta, outputs are overwritten.
+ * - Scalars the device produces (losses) stay in device tensors: no host round trip. */
+#ifndef CNN_CORE_BACKEND_H
+#define CNN_CORE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "rng.h"
+#include "tensor.h"
+
+typedef struct backend backend;
+
+/* Convolution geometry, as in cuDNN/PyTorch (symmetric zero padding). A transposed
+ * convolution uses the descriptor of the forward convolution whose data gradient it is. */
+typedef struct conv_desc {
+    int pad_h, pad_w;
+    int stride_h, stride_w;
+    int dil_h, dil_w;
+    int groups;
+} conv_desc;
+
+typedef enum pool_kind { POOL_MAX, POOL_AVG } pool_kind;
+typedef struct pool_desc {
+    pool_kind kind;
+    int kh, kw, sh, sw, ph, pw;
+    bool count_include_pad; /* avg: divide by kh*kw (PyTorch default) instead of the valid count */
+} pool_desc;
+
+typedef enum act_kind { ACT_RELU, ACT_LEAKY_RELU, ACT_TANH, ACT_SIGMOID } act_kind;
+typedef enum upsample_mode { UPSAMPLE_NEAREST, UPSAMPLE_BILINEAR } upsample_mode;
+
+/* Statistics of batch norm are per channel over (N, H, W): tensors of shape (C).
+ * Instance norm's are per (n, c) over (H, W): shape (N, C). */
+typedef enum norm_mode { NORM_BATCH, NORM_INSTANCE } norm_mode;
+
+typedef struct backend_ops {
+    const char *name;
+    device_kind dev;
+    void (*destroy)(backend *be);
+
+    /* ---- memory ---- */
+    /* Returns CNN_ENOMEM with the size asked and the size free in e. */
+    int (*alloc)(backend *be, size_t bytes, void **out, cnn_err *e);
+    void (*free)(backend *be, void *p);
+    /* Any direction between host memory (DEVICE_CPU) and this backend's memory. */
+    void (*copy)(backend *be, void *dst, device_kind dst_dev, const void *src,
+                 device_kind src_dev, size_t bytes);
+    void (*sync)(backend *be);
+
+    /* ---- elementwise (f32 unless said) ---- */
+    void (*fill)(backend *be, tensor *y, double v); /* any dtype */
+    /* y = a*x + b*y; x and y have the same element count. */
+    void (*axpby)(backend *be, float a, const tensor *x, float b, tensor *y);
+    void (*add)(backend *be, const tensor *a, const tensor *b, tensor *y);
+    /* Copy channels [src_c0, src_c0+nc) of src (N, Cs, H, W) into channels
+     * [dst_c0, dst_c0+nc) of dst (N, Cd, H, W), beta-accumulating into dst. */
+    void (*channel_copy)(backend *be, const tensor *src, int src_c0, tensor *dst, int dst_c0,
+                         int nc, float beta);
+
+    /* ---- activations and dropout ---- */
+    void (*act_fwd)(backend *be, act_kind k, float alpha, const tensor *x, tensor *y);
+    /* dx from dy; x is the forward input, y the forward output (either may be used). */
+    void (*act_bwd)(backend *be, act_kind k, float alpha, const tensor *x, const tensor *y,
+                    const tensor *dy, tensor *dx);
+    /* mask (u8, same count as x): keep[i] = rng_uniform(key, i) >= p;
+     * y = keep ? x / (1 - p) : 0. */
+    void (*dropout_fwd)(backend *be, rng_key key, float p, const tensor *x, tensor *y,
+                        tensor *mask);
+    void (*dropout_bwd)(backend *be, float p, const tensor *mask, const tensor *dy, tensor *dx);
+
+    /* ---- dense algebra ---- */
+    /* Row-major C (m x n) = alpha * op(A) op(B) + beta * C, pointers in backend memory. */
+    void (*gemm)(backend *be, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                 float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                 float beta, float *c, int64_t ldc);
+    /* y (N, C, ...) += b[c]. */
+    void (*bias_add)(backend *be, tensor *y, const tensor *b);
+    /* db (C) = sum over all dims but 1 of dy (N, C, ...) + beta * db. */
+    void (*bias_grad)(backend *be, const tensor *dy, tensor *db, float beta);
+
+    /* ---- convolution: x (N, C, H, W), w (K, C/groups, R, S), y (N, K, P, Q) ---- */
+    void (*conv_fwd)(backend *be, const conv_desc *d, const tensor *x, const tensor *w,
+                     tensor *y, float beta);
+    /* The shape of dx decides the geometry (a transposed convolution's output_padding
+     * shows up as extra rows/columns of dx that no output reads). */
+    void (*conv_bwd_data)(backend *be, const conv_desc *d, const tensor *dy, const tensor *w,
+                          tensor *dx, float beta);
+    void (*conv_bwd_filter)(backend *be, const conv_desc *d, const tensor *x, const tensor *dy,
+                            tensor *dw, float beta);
+
+    /* ---- pooling and resampling ---- */
+    /* idx (i32, shape of y): for POOL_MAX, the argmax as h*W + w within its (n, c) plane,
+     * as PyTorch's max_pool2d(return_indices=True); NULL for POOL_AVG. Padding never wins. */
+    void (*pool_fwd)(backend *be, const pool_desc *d, const tensor *x, tensor *y, tensor *idx);
+    void (*pool_bwd)(backend *be, const pool_desc *d, const tensor *dy, const tensor *idx,
+                     tensor *dx);
+    /* y (N, C, Ho, Wo) = 0 except y[n, c, idx] = x; idx (i32) has the shape of x. */
+    void (*unpool_fwd)(backend *be, const tensor *x, const tensor *idx, tensor *y);
+    void (*unpool_bwd)(backend *be, const tensor *dy, const tensor *idx, tensor *dx);
+    /* Integer factor = y.H / x.H; bilinear is align_corners=false (PyTorch default). */
+    void (*upsample_fwd)(backend *be, upsample_mode m, const tensor *x, tensor *y);
+    void (*upsample_bwd)(backend *be, upsample_mode m, const tensor *dy, tensor *dx);
+
+    /* ---- normalisation, in stages so synchronized BN can all-reduce between them ---- */
+    /* mean, var: biased statistics of x, see norm_mode for their shape. */
+    void (*norm_stats)(backend *be, norm_mode m, const tensor *x, tensor *mean, tensor *var);
+    /* y = (x - mean) / sqrt(var + eps) * gamma[c] + beta[c]; gamma, beta (C) may be NULL. */
+    void (*norm_apply)(backend *be, norm_mode m, const tensor *x, const tensor *mean,
+                       const tensor *var, float eps, const tensor *gamma, const tensor *beta,
+                       tensor *y);
+    /* sum_dy = sum dy, sum_dy_xhat = sum dy * (x - mean) / sqrt(var + eps), over the same
+     * elements as the statistics (shapes as mean). */
+    void (*norm_bwd_reduce)(backend *be, norm_mode m, const tensor *dy, const tensor *x,
+                            const tensor *mean, const tensor *var, float eps, tensor *sum_dy,
+                            tensor *sum_dy_xhat);
+    /* dx for statistics computed from the batch (batch_stats, count = elements per statistic
+     * summed over ranks) or fixed (eval: dx = gamma * dy / sqrt(var + eps)). */
+    void (*norm_bwd_data)(backend *be, norm_mode m, const tensor *dy, const tensor *x,
+                          const tensor *mean, const tensor *var, float eps, const tensor *gamma,
+                          const tensor *sum_dy, const tensor *sum_dy_xhat, double count,
+                          bool batch_stats, tensor *dx);
+
+    /* ---- losses: loss (1) f32, mean over counted elements ---- */
+    /* logits (N, C) or (N, C, H, W); labels i32 (N) or (N, H, W); labels equal to ignore
+     * are not counted. Smoothing as PyTorch's label_smoothing. prob (shape of logits)
+     * keeps the softmax for backward. */
+    void (*xent_fwd)(backend *be, const tensor *logits, const tensor *labels, float smoothing,
+                     int ignore, tensor *prob, tensor *loss);
+    /* dlogits = dloss[0] * d(loss)/d(logits). */
+    void (*xent_bwd)(backend *be, const tensor *prob, const tensor *labels, float smoothing,
+                     int ignore, const tensor *dloss, tensor *dlogits);
+    void (*mse_fwd)(backend *be, const tensor *pred, const tensor *target, tensor *loss);
+    void (*mse_bwd)(backend *be, const tensor *pred, const tensor *target, const tensor *dloss,
+                    tensor *dpred);
+} backend_ops;
+
+struct backend {
+    const backend_ops *ops;
+    int threads; /* CPU worker threads (CPU backend); 0 = library default */
+    void *impl;
+};
+
+/* Created by src/backend/registry.c: name is "cpu", "cuda" or "auto". */
+int backend_create(const char *name, int threads, backend **out, cnn_err *e);
+void backend_destroy(backend *be);
+/* Names the first NULL op, so an incomplete backend fails at creation, not mid-run. */
+int backend_check_complete(const backend_ops *ops, cnn_err *e);
+
+/* Convenience: allocate a tensor's memory on be. */
+int backend_alloc_tensor(backend *be, tensor *t, cnn_err *e);
+void backend_free_tensor(backend *be, tensor *t);
+/* Host <-> tensor copies of the whole tensor. */
+void backend_upload(backend *be, tensor *t, const void *host);
+void backend_download(backend *be, const tensor *t, void *host);
+
+#endif

@@ -1,0 +1,56 @@
+/* Tensors: a shape, a dtype, where the memory lives, its layout, and a borrowed pointer.
+ * A tensor never owns its memory: arenas (or a test) own it and hand out views. Shapes are
+ * int64 and every product of dimensions that came from user input goes through
+ * shape_numel_checked. */
+#ifndef CNN_CORE_TENSOR_H
+#define CNN_CORE_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define CNN_MAX_DIMS 6
+
+typedef enum dtype { DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_I32, DTYPE_I64, DTYPE_U8 } dtype;
+typedef enum device_kind { DEVICE_CPU, DEVICE_CUDA } device_kind;
+/* NCHW is what every CPU kernel takes; NHWC is for the CUDA backend's tensor cores. */
+typedef enum layout { LAYOUT_NCHW, LAYOUT_NHWC } layout;
+
+typedef struct shape {
+    int nd;
+    int64_t d[CNN_MAX_DIMS];
+} shape;
+
+typedef struct tensor {
+    shape s;
+    dtype dt;
+    device_kind dev;
+    layout lay;
+    void *data; /* borrowed; NULL until bound */
+} tensor;
+
+shape shape_make(int nd, const int64_t *dims);
+#define SHAPE(...) shape_make((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
+
+int64_t shape_numel(const shape *s); /* for shapes already validated */
+/* Fails with CNN_EINVAL on a dimension <= 0 or an overflowing product. */
+int shape_numel_checked(const shape *s, int64_t *out, cnn_err *e);
+bool shape_eq(const shape *a, const shape *b);
+/* "(2, 3, 5, 7)"; returns buf. */
+const char *shape_str(const shape *s, char *buf, size_t n);
+/* Product of dims [from, nd). */
+int64_t shape_inner(const shape *s, int from);
+
+size_t dtype_size(dtype dt);
+const char *dtype_name(dtype dt);
+const char *device_name(device_kind dev);
+
+tensor tensor_view(void *data, shape s, dtype dt, device_kind dev);
+size_t tensor_bytes(const tensor *t);
+int64_t tensor_numel(const tensor *t);
+/* The same memory seen with another shape of the same element count. */
+tensor tensor_reshape(const tensor *t, shape s);
+
+#endif

@@ -1,0 +1,120 @@
+/* The layer contract (Caffe's declared layer, llm.c's arenas).
+ * A layer type is one file exporting one `const layer_ops`; registry.c lists them.
+ * Life of a layer: layer_create (parse its YAML keys) -> layer_infer (input shapes known:
+ * check them, compute the output shape, declare slots) -> the owner binds memory to every
+ * slot (the net's arenas, or layer_alloc_standalone) -> init -> forward/backward, which do no
+ * allocation and run all math through the backend in exec. */
+#ifndef CNN_LAYERS_H
+#define CNN_LAYERS_H
+
+#include "../core/core.h"
+
+#define LAYER_MAX_INPUTS 8
+#define LAYER_MAX_SLOTS 8
+#define LAYER_NAME_MAX 64
+
+/* What a step needs besides the layer: the backend, the mode and the step's RNG key. */
+typedef struct exec {
+    backend *be;
+    bool training;
+    rng_key key; /* this step's key; a layer folds in its own name (dropout) */
+    float param_grad_beta; /* 0: backward overwrites parameter gradients; 1: accumulates */
+    /* Optional cross-rank sum of per-channel statistics, in place (synchronized batch norm);
+     * NULL means statistics stay local. Supplied by comm, so layers never call MPI. */
+    void (*reduce_sum)(void *ctx, tensor *t);
+    void *reduce_ctx;
+    double reduce_ranks; /* number of ranks summed by reduce_sum (1 when NULL) */
+} exec;
+
+typedef enum slot_kind {
+    SLOT_PARAM,  /* learned; has a gradient; in checkpoints (state_dict) */
+    SLOT_BUFFER, /* state that is not learned (running stats); in checkpoints */
+    SLOT_CONST,  /* filled by init, never changes (blur filter); not in checkpoints */
+    SLOT_SAVED,  /* written by forward for backward (argmax, softmax, mask, batch stats) */
+} slot_kind;
+
+typedef struct layer_slot {
+    char name[32]; /* state_dict suffix: "weight", "bias", "running_mean" */
+    slot_kind kind;
+    bool no_decay; /* params: biases and norm scales can be exempt from weight decay */
+    tensor t;      /* shape and dtype declared by infer; memory bound by the owner */
+    tensor grad;   /* SLOT_PARAM only */
+} layer_slot;
+
+typedef struct layer layer;
+typedef struct layer_ops layer_ops;
+
+struct layer {
+    const layer_ops *ops;
+    char name[LAYER_NAME_MAX];
+    cfg_mark mark; /* where its YAML starts, for messages */
+    int n_in;
+    shape in[LAYER_MAX_INPUTS];
+    dtype in_dt[LAYER_MAX_INPUTS];
+    shape out;
+    dtype out_dt;
+    /* Another layer this one reads (max_unpool reads its max_pool's argmax): parse sets
+     * ref_name, the owner resolves it to ref before infer. */
+    char ref_name[LAYER_NAME_MAX];
+    layer *ref;
+    layer_slot slots[LAYER_MAX_SLOTS];
+    int n_slots;
+    void *state; /* the type's own fields, defined in its .c file */
+};
+
+struct layer_ops {
+    const char *type; /* the YAML `type:` */
+    int min_in, max_in;
+    /* Reads the type's own keys (and rejects unknown ones); allocates l->state. */
+    int (*parse)(layer *l, const cfg_node *n, cnn_err *e);
+    /* l->in, l->in_dt, l->n_in (and l->ref) are set: validate them, set l->out and
+     * l->out_dt, declare slots with layer_declare. May be called again for new shapes. */
+    int (*infer)(layer *l, cnn_err *e);
+    /* Fill params and buffers (and consts) once memory is bound; NULL = nothing to fill.
+     * Initialisers match PyTorch's defaults for the same module. */
+    void (*init)(layer *l, backend *be, rng_key key);
+    void (*forward)(layer *l, const tensor *const *in, tensor *out, exec *x);
+    /* din[i] may be NULL (input needs no gradient, e.g. labels or the image). din is
+     * overwritten; parameter gradients follow x->param_grad_beta. */
+    void (*backward)(layer *l, const tensor *const *in, const tensor *out, const tensor *dout,
+                     tensor *const *din, exec *x);
+    void (*destroy)(layer *l); /* frees l->state; NULL = plain free */
+};
+
+/* Keys every layer accepts besides its own: its identity and graph wiring (net reads those). */
+extern const char *const layer_common_keys[];
+
+/* ---- registry ---- */
+const layer_ops *layer_ops_find(const char *type);
+/* "conv2d, conv_transpose2d, ..." for error messages. */
+const char *layer_types_list(void);
+
+/* ---- life cycle (layer.c) ---- */
+/* Builds a layer from its YAML map (type, name and the type's own keys). default_name is
+ * used when the map has no `name:`. */
+int layer_create(const cfg_node *spec, const char *default_name, layer **out, cnn_err *e);
+int layer_infer(layer *l, const shape *in, const dtype *in_dt, int n_in, cnn_err *e);
+void layer_destroy(layer *l);
+
+/* For infer: declare (or redeclare, on a new shape) a slot. Returns the slot. */
+layer_slot *layer_declare(layer *l, const char *name, slot_kind kind, dtype dt, shape s);
+layer_slot *layer_slot_find(layer *l, const char *name);
+/* Like find, but a missing slot is a fault (forward/backward use it). */
+tensor *layer_slot_t(layer *l, const char *name);
+
+/* Tests and tools own memory per slot; the net uses arenas instead. */
+int layer_alloc_standalone(layer *l, backend *be, cnn_err *e);
+void layer_free_standalone(layer *l, backend *be);
+
+/* ---- helpers for layer files ---- */
+/* Parse error with the layer's name and type in front. */
+#define LAYER_ERR(l, e, ...)                                                             \
+    (CNN_ERR(e, CNN_EINVAL, __VA_ARGS__),                                                \
+     cnn_err_prefix(e, "layer '%s' (%s): ", (l)->name, (l)->ops->type), CNN_EINVAL)
+
+/* Fill a slot with uniform values in [lo, hi) from key (host generation, then upload). */
+void layer_fill_uniform(backend *be, tensor *t, rng_key key, float lo, float hi);
+/* Output size of a convolution/pooling window along one axis (may be <= 0: caller checks). */
+int64_t layer_window_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d);
+
+#endif

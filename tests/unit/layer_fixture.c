@@ -1,0 +1,223 @@
+/* One layer case against its PyTorch fixture (tools/fixtures/make_fixtures.py), or, with
+ * --gradcheck, against central finite differences on the same inputs and parameters.
+ * Usage: layer_fixture [--gradcheck] FILE.bin
+ * Outputs, input gradients and parameter gradients are poisoned with NaN before each pass,
+ * so an element a kernel forgets to write fails the comparison. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/config/config.h"
+#include "../../src/layers/chain.h"
+#include "../check.h"
+#include "../support/fixture.h"
+
+#define MAX_LAYERS 8
+
+static fixture fx;
+static const char *path;
+
+static void die(const cnn_err *e)
+{
+    fprintf(stderr, "%s: %s\n  at %s\n", path, e->msg, e->trace);
+    exit(1);
+}
+
+static const fixture_rec *need(const char *name)
+{
+    const fixture_rec *r = fixture_find(&fx, name);
+    if (!r) {
+        fprintf(stderr, "%s: fixture has no record '%s'\n", path, name);
+        exit(1);
+    }
+    return r;
+}
+
+static void upload_checked(backend *be, tensor *t, const fixture_rec *r)
+{
+    char a[96], b[96];
+    if (!shape_eq(&t->s, &r->s) || t->dt != r->dt) {
+        fprintf(stderr, "%s: '%s' is %s %s in the fixture but %s %s here\n", path, r->name,
+                dtype_name(r->dt), shape_str(&r->s, a, sizeof a), dtype_name(t->dt),
+                shape_str(&t->s, b, sizeof b));
+        exit(1);
+    }
+    backend_upload(be, t, r->data);
+}
+
+static int compare(backend *be, const tensor *t, const char *name, double rtol, double atol)
+{
+    const fixture_rec *r = need(name);
+    char a[96], b[96];
+    if (shape_numel(&r->s) != tensor_numel(t)) {
+        fprintf(stderr, "%s: '%s' has shape %s here, %s in PyTorch\n", path, name,
+                shape_str(&t->s, a, sizeof a), shape_str(&r->s, b, sizeof b));
+        return 0;
+    }
+    float *h = malloc(tensor_bytes(t));
+    CHECK(h);
+    backend_download(be, t, h);
+    int ok = check_close(name, h, r->data, tensor_numel(t), rtol, atol);
+    free(h);
+    return ok;
+}
+
+static void poison(backend *be, tensor *t)
+{
+    if (t->data && t->dt == DTYPE_F32)
+        be->ops->fill(be, t, NAN);
+}
+
+static int n_layers;
+static layer *ls[MAX_LAYERS];
+
+static void build_layers(void)
+{
+    cnn_err e = {0};
+    const fixture_rec *spec = need("spec");
+    cfg_node *root;
+    if (config_parse_string(spec->data, strlen(spec->data), "spec", &root, &e) < 0)
+        die(&e);
+    int n = root->kind == CFG_SEQ ? root->n : 1;
+    CHECK(n <= MAX_LAYERS);
+    for (int i = 0; i < n; i++) {
+        char def[16];
+        snprintf(def, sizeof def, "l%d", i);
+        if (layer_create(root->kind == CFG_SEQ ? root->items[i] : root, def, &ls[i], &e) < 0)
+            die(&e);
+    }
+    n_layers = n;
+    cfg_free(root);
+}
+
+int main(int argc, char **argv)
+{
+    int gradcheck = argc == 3 && !strcmp(argv[1], "--gradcheck");
+    if (argc != 2 + gradcheck) {
+        fprintf(stderr, "usage: %s [--gradcheck] FIXTURE.bin\n", argv[0]);
+        return 2;
+    }
+    path = argv[argc - 1];
+    cnn_err e = {0};
+    if (fixture_load(path, &fx, &e) < 0)
+        die(&e);
+    build_layers();
+
+    shape in_s[LAYER_MAX_INPUTS];
+    dtype in_dt[LAYER_MAX_INPUTS];
+    int n_in = 0;
+    char name[160];
+    for (; n_in < LAYER_MAX_INPUTS; n_in++) {
+        snprintf(name, sizeof name, "in.%d", n_in);
+        const fixture_rec *r = fixture_find(&fx, name);
+        if (!r)
+            break;
+        in_s[n_in] = r->s;
+        in_dt[n_in] = r->dt;
+    }
+    backend *be;
+    if (backend_create("cpu", 0, &be, &e) < 0)
+        die(&e);
+    layer_chain c;
+    if (chain_setup(&c, ls, n_layers, be, in_s, in_dt, n_in, &e) < 0)
+        die(&e);
+    chain_init(&c, rng_key_from_seed(7));
+    for (int i = 0; i < n_in; i++) {
+        snprintf(name, sizeof name, "in.%d", i);
+        upload_checked(be, &c.in[i], need(name));
+    }
+    /* Every parameter and buffer comes from the fixture: our own init is not under test. */
+    for (int li = 0; li < n_layers; li++)
+        for (int s = 0; s < ls[li]->n_slots; s++) {
+            layer_slot *sl = &ls[li]->slots[s];
+            if (sl->kind != SLOT_PARAM && sl->kind != SLOT_BUFFER)
+                continue;
+            snprintf(name, sizeof name, "%s.%s", ls[li]->name, sl->name);
+            upload_checked(be, &sl->t, need(name));
+        }
+    const fixture_rec *tr = fixture_find(&fx, "training");
+    const fixture_rec *kr = fixture_find(&fx, "key");
+    exec x = {.be = be, .training = tr ? *(int32_t *)tr->data != 0 : true,
+              .key = rng_key_from_seed(0)};
+    if (kr) {
+        x.key.k[0] = ((uint32_t *)kr->data)[0];
+        x.key.k[1] = ((uint32_t *)kr->data)[1];
+    }
+
+    int ok = 1;
+    if (gradcheck) {
+        gradcheck_opts o = gradcheck_defaults();
+        const fixture_rec *fr = fixture_find(&fx, "fd");
+        if (fr) {
+            const float *v = fr->data;
+            o.step = v[0], o.rtol = v[1], o.atol = v[2];
+        }
+        gradcheck_result r;
+        if (chain_gradcheck(&c, &x, &o, &r, &e) < 0)
+            die(&e);
+        printf("%s: gradcheck checked %d points, skipped %d (kinks), failed %d; max abs err "
+               "%.3g (%s)\n", path, r.checked, r.skipped, r.failed, r.max_abs_err, r.worst);
+        ok = r.failed == 0 && r.checked > 0 && r.skipped * 4 <= r.checked + r.skipped;
+        if (r.skipped * 4 > r.checked + r.skipped)
+            fprintf(stderr, "too many points skipped as kinks: nudge the inputs off them\n");
+    } else {
+        const fixture_rec *tol = need("tol");
+        double rtol = ((float *)tol->data)[0], atol = ((float *)tol->data)[1];
+        const tensor *out = chain_out(&c);
+        for (int i = 0; i < n_layers; i++)
+            poison(be, &c.act[i]);
+        chain_forward(&c, &x);
+        ok &= compare(be, out, "out", rtol, atol);
+        for (int li = 0; li < n_layers; li++)
+            for (int s = 0; s < ls[li]->n_slots; s++) {
+                layer_slot *sl = &ls[li]->slots[s];
+                snprintf(name, sizeof name, "after.%s.%s", ls[li]->name, sl->name);
+                if (sl->kind == SLOT_BUFFER && fixture_find(&fx, name))
+                    ok &= compare(be, &sl->t, name, rtol, atol);
+            }
+        const fixture_rec *dout = fixture_find(&fx, "dout");
+        if (dout) {
+            for (int pass = 0; pass < 2; pass++) {
+                /* Pass 0 overwrites NaN-poisoned gradients; pass 1 accumulates onto them. */
+                x.param_grad_beta = (float)pass;
+                upload_checked(be, &c.dact[n_layers - 1], dout);
+                for (int i = 0; i < n_in; i++)
+                    poison(be, &c.din[i]);
+                for (int i = 0; i < n_layers - 1; i++)
+                    poison(be, &c.dact[i]);
+                for (int li = 0; li < n_layers && pass == 0; li++)
+                    for (int s = 0; s < ls[li]->n_slots; s++)
+                        poison(be, &ls[li]->slots[s].grad);
+                chain_backward(&c, &x);
+                if (pass == 1) {
+                    for (int li = 0; li < n_layers; li++)
+                        for (int s = 0; s < ls[li]->n_slots; s++)
+                            if (ls[li]->slots[s].kind == SLOT_PARAM)
+                                be->ops->axpby(be, 0.0f, &ls[li]->slots[s].grad, 0.5f,
+                                               &ls[li]->slots[s].grad);
+                    printf("  (accumulating pass: parameter gradients halved)\n");
+                }
+                for (int i = 0; i < n_in; i++) {
+                    snprintf(name, sizeof name, "din.%d", i);
+                    if (c.din[i].data)
+                        ok &= compare(be, &c.din[i], name, rtol, atol);
+                }
+                for (int li = 0; li < n_layers; li++)
+                    for (int s = 0; s < ls[li]->n_slots; s++) {
+                        layer_slot *sl = &ls[li]->slots[s];
+                        snprintf(name, sizeof name, "grad.%s.%s", ls[li]->name, sl->name);
+                        if (sl->kind == SLOT_PARAM)
+                            ok &= compare(be, &sl->grad, name, rtol, atol);
+                    }
+            }
+        }
+    }
+    printf("%s: %s\n", path, ok ? "ok" : "FAILED");
+    chain_free(&c);
+    for (int i = 0; i < n_layers; i++)
+        layer_destroy(ls[i]);
+    backend_destroy(be);
+    fixture_free(&fx);
+    return ok ? 0 : 1;
+}
