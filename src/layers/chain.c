@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int resolve_refs(layer **ls, int n, int i, cnn_err *e)
 {
@@ -37,6 +38,8 @@ int chain_setup(layer_chain *c, layer **ls, int n, backend *be, const shape *in,
     c->n_in = n_in;
     c->act = cnn_xcalloc((size_t)n, sizeof *c->act);
     c->dact = cnn_xcalloc((size_t)n, sizeof *c->dact);
+    c->fwd_s = cnn_xcalloc((size_t)n, sizeof *c->fwd_s);
+    c->bwd_s = cnn_xcalloc((size_t)n, sizeof *c->bwd_s);
     for (int i = 0; i < n_in; i++) {
         CNN_TRY(e, alloc_f32(be, &c->in[i], in[i], in_dt[i], e));
         if (in_dt[i] == DTYPE_F32)
@@ -62,6 +65,13 @@ void chain_init(layer_chain *c, rng_key key)
             c->l[i]->ops->init(c->l[i], c->be, rng_fold_str(key, c->l[i]->name));
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 void chain_forward(layer_chain *c, exec *x)
 {
     for (int i = 0; i < c->n; i++) {
@@ -69,7 +79,10 @@ void chain_forward(layer_chain *c, exec *x)
         int k = i == 0 ? c->n_in : 1;
         for (int j = 0; j < k; j++)
             ins[j] = i == 0 ? &c->in[j] : &c->act[i - 1];
+        double t0 = now_s();
         c->l[i]->ops->forward(c->l[i], ins, &c->act[i], x);
+        c->be->ops->sync(c->be);
+        c->fwd_s[i] += now_s() - t0;
     }
 }
 
@@ -83,7 +96,10 @@ void chain_backward(layer_chain *c, exec *x)
             ins[j] = i == 0 ? &c->in[j] : &c->act[i - 1];
             dins[j] = i == 0 ? (c->din[j].data ? &c->din[j] : NULL) : &c->dact[i - 1];
         }
+        double t0 = now_s();
         c->l[i]->ops->backward(c->l[i], ins, &c->act[i], &c->dact[i], dins, x);
+        c->be->ops->sync(c->be);
+        c->bwd_s[i] += now_s() - t0;
     }
 }
 
@@ -104,5 +120,7 @@ void chain_free(layer_chain *c)
     }
     free(c->act);
     free(c->dact);
+    free(c->fwd_s);
+    free(c->bwd_s);
     memset(c, 0, sizeof *c);
 }

@@ -17,6 +17,7 @@ typedef struct layer_chain {
     tensor din[LAYER_MAX_INPUTS]; /* owned for f32 inputs; data NULL for others (labels) */
     tensor *act;                  /* (n) outputs, owned */
     tensor *dact;                 /* (n) output gradients, owned */
+    double *fwd_s, *bwd_s;        /* (n) seconds spent per layer, summed over calls */
 } layer_chain;
 
 int chain_setup(layer_chain *c, layer **ls, int n, backend *be, const shape *in,
