@@ -97,9 +97,13 @@ static int run(demo *d, int threads, int gradcheck, cnn_err *e)
         exec x = {.be = be, .training = true, .key = rng_fold(key, 3)};
         printf("cnn-layercheck: %d layers, input %s, %d CPU threads, %lld iterations\n", d->n,
                shape_str(&d->in, (char[96]){0}, 96), be->threads, (long long)d->iters);
-        for (int it = 0; it < d->iters; it++) {
+        /* One untimed pass first: oneDNN generates its kernels on first use. */
+        for (int it = -1; it < d->iters; it++) {
             chain_forward(&c, &x);
             chain_backward(&c, &x);
+            if (it < 0)
+                for (int i = 0; i < d->n; i++)
+                    c.fwd_s[i] = c.bwd_s[i] = 0;
         }
         print_table(d, &c);
         if (gradcheck) {

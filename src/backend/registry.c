@@ -1,6 +1,5 @@
 /* Picks the backend by name at run time. The only place outside comm/ and the build that
  * knows whether CUDA was compiled in. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "cpu/cpu.h"
@@ -22,7 +21,7 @@ int backend_create(const char *name, int threads, backend **out, cnn_err *e)
     } else {
         return CNN_ERR(e, CNN_EINVAL, "device: '%s' is not one of: auto, cpu, cuda", name);
     }
-    int rc = getenv("CNN_DEV_ALLOW_INCOMPLETE") ? 0 : backend_check_complete((*out)->ops, e); /* PLACEHOLDER dev-only */
+    int rc = backend_check_complete((*out)->ops, e);
     if (rc < 0) {
         backend_destroy(*out);
         *out = NULL;

@@ -126,11 +126,18 @@ typedef struct backend_ops {
                             const tensor *mean, const tensor *var, float eps, tensor *sum_dy,
                             tensor *sum_dy_xhat);
     /* dx for statistics computed from the batch (batch_stats, count = elements per statistic
-     * summed over ranks) or fixed (eval: dx = gamma * dy / sqrt(var + eps)). */
+     * summed over ranks) or fixed (eval: dx = gamma * dy / sqrt(var + eps); the sums are
+     * unused and may be NULL). gamma NULL means 1. */
     void (*norm_bwd_data)(backend *be, norm_mode m, const tensor *dy, const tensor *x,
                           const tensor *mean, const tensor *var, float eps, const tensor *gamma,
                           const tensor *sum_dy, const tensor *sum_dy_xhat, double count,
                           bool batch_stats, tensor *dx);
+    /* Synchronized BN sums moments across ranks. to_sums: stats (2, C) = [mean; var] of
+     * count values each becomes count * [mean - shift; var + (mean - shift)^2], in place;
+     * !to_sums turns such sums over count values back into [mean; var]. shift (C) is the
+     * same on every rank (the running mean) and keeps float sums well-conditioned; NULL = 0. */
+    void (*norm_stats_sums)(backend *be, bool to_sums, const tensor *shift, double count,
+                            tensor *stats);
 
     /* ---- losses: loss (1) f32, mean over counted elements ---- */
     /* logits (N, C) or (N, C, H, W); labels i32 (N) or (N, H, W); labels equal to ignore

@@ -32,6 +32,9 @@ int chain_setup(layer_chain *c, layer **ls, int n, backend *be, const shape *in,
                 const dtype *in_dt, int n_in, cnn_err *e)
 {
     memset(c, 0, sizeof *c);
+    if (n_in < 1 || n_in > LAYER_MAX_INPUTS)
+        return CNN_ERR(e, CNN_EINVAL, "a chain takes 1 to %d inputs, got %d", LAYER_MAX_INPUTS,
+                       n_in);
     c->l = ls;
     c->n = n;
     c->be = be;

@@ -1,3 +1,44 @@
-/* PLACEHOLDER until written */
+/* Flatten as PyTorch's nn.Flatten(): (N, ...) -> (N, product of the rest), no keys.
+ * The memory order is unchanged, so forward and backward are plain copies (the output is a
+ * separate tensor owned by the net). */
 #include "layers.h"
-const layer_ops layer_flatten = {.type = "flatten"};
+
+static int flatten_parse(layer *l, const cfg_node *n, cnn_err *e)
+{
+    (void)l;
+    static const char *const none[] = {NULL};
+    return cfg_check_keys(n, none, layer_common_keys, e);
+}
+
+static int flatten_infer(layer *l, cnn_err *e)
+{
+    char b[96];
+    if (l->in_dt[0] != DTYPE_F32)
+        return LAYER_ERR(l, e, "input must be f32, got %s", dtype_name(l->in_dt[0]));
+    if (l->in[0].nd < 2)
+        return LAYER_ERR(l, e, "input must be (N, ...) with at least 2 dimensions, got %s",
+                         shape_str(&l->in[0], b, sizeof b));
+    l->out = SHAPE(l->in[0].d[0], shape_inner(&l->in[0], 1));
+    return CNN_OK;
+}
+
+static void flatten_forward(layer *l, const tensor *const *in, tensor *out, exec *x)
+{
+    (void)l;
+    x->be->ops->copy(x->be, out->data, out->dev, in[0]->data, in[0]->dev, tensor_bytes(out));
+}
+
+static void flatten_backward(layer *l, const tensor *const *in, const tensor *out,
+                             const tensor *dout, tensor *const *din, exec *x)
+{
+    (void)l;
+    (void)in;
+    (void)out;
+    if (din[0])
+        x->be->ops->copy(x->be, din[0]->data, din[0]->dev, dout->data, dout->dev,
+                         tensor_bytes(dout));
+}
+
+const layer_ops layer_flatten = {.type = "flatten", .min_in = 1, .max_in = 1,
+                                 .parse = flatten_parse, .infer = flatten_infer,
+                                 .forward = flatten_forward, .backward = flatten_backward};

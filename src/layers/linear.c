@@ -1,3 +1,81 @@
-/* PLACEHOLDER until written */
-#include "layers.h"
-const layer_ops layer_linear = {.type = "linear"};
+/* Fully connected layer as PyTorch's nn.Linear: keys out, bias (true); weight (out, in),
+ * bias (out). An input (N, ...) is read as (N, in) with in the product of the other
+ * dimensions (a flatten in front, as torchvision's classifiers do), so y = x W^T + b. */
+#include "conv_params.h"
+
+#include <stdlib.h>
+
+typedef struct linear_state {
+    int64_t out;
+    bool bias;
+} linear_state;
+
+static int linear_parse(layer *l, const cfg_node *n, cnn_err *e)
+{
+    static const char *const keys[] = {"out", "bias", NULL};
+    CNN_TRY(e, cfg_check_keys(n, keys, layer_common_keys, e));
+    linear_state *st = cnn_xcalloc(1, sizeof *st);
+    l->state = st;
+    CNN_TRY(e, cfg_int(n, "out", true, 0, &st->out, e));
+    CNN_TRY(e, cfg_bool(n, "bias", false, true, &st->bias, e));
+    if (st->out < 1 || st->out > (1 << 24)) {
+        char w[256];
+        return LAYER_ERR(l, e, "%s: out=%lld must be between 1 and %d",
+                         cfg_where(cfg_get(n, "out"), w, sizeof w), (long long)st->out,
+                         1 << 24);
+    }
+    return CNN_OK;
+}
+
+static int64_t linear_in(const layer *l) { return shape_inner(&l->in[0], 1); }
+
+static int linear_infer(layer *l, cnn_err *e)
+{
+    linear_state *st = l->state;
+    char b[96];
+    if (l->in_dt[0] != DTYPE_F32)
+        return LAYER_ERR(l, e, "input must be f32, got %s", dtype_name(l->in_dt[0]));
+    if (l->in[0].nd < 2)
+        return LAYER_ERR(l, e, "input must be (N, features...), got %s",
+                         shape_str(&l->in[0], b, sizeof b));
+    l->out = SHAPE(l->in[0].d[0], st->out);
+    return conv_params_declare(l, SHAPE(st->out, linear_in(l)), st->bias, st->out, e);
+}
+
+static void linear_init(layer *l, backend *be, rng_key key)
+{
+    conv_params_init(l, be, key, linear_in(l));
+}
+
+static void linear_forward(layer *l, const tensor *const *in, tensor *out, exec *x)
+{
+    linear_state *st = l->state;
+    int64_t N = l->in[0].d[0], F = linear_in(l);
+    const tensor *w = layer_slot_t(l, "weight");
+    x->be->ops->gemm(x->be, false, true, N, st->out, F, 1.0f, in[0]->data, F, w->data, F, 0.0f,
+                     out->data, st->out);
+    if (st->bias)
+        x->be->ops->bias_add(x->be, out, layer_slot_t(l, "bias"));
+}
+
+static void linear_backward(layer *l, const tensor *const *in, const tensor *out,
+                            const tensor *dout, tensor *const *din, exec *x)
+{
+    (void)out;
+    linear_state *st = l->state;
+    backend *be = x->be;
+    int64_t N = l->in[0].d[0], F = linear_in(l), K = st->out;
+    const tensor *w = layer_slot_t(l, "weight");
+    if (din[0])
+        be->ops->gemm(be, false, false, N, F, K, 1.0f, dout->data, K, w->data, F, 0.0f,
+                      din[0]->data, F);
+    be->ops->gemm(be, true, false, K, F, N, 1.0f, dout->data, K, in[0]->data, F,
+                  x->param_grad_beta, conv_params_grad(l, "weight")->data, F);
+    if (st->bias)
+        be->ops->bias_grad(be, dout, conv_params_grad(l, "bias"), x->param_grad_beta);
+}
+
+const layer_ops layer_linear = {.type = "linear", .min_in = 1, .max_in = 1,
+                                .parse = linear_parse, .infer = linear_infer,
+                                .init = linear_init, .forward = linear_forward,
+                                .backward = linear_backward};

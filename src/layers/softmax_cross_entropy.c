@@ -1,3 +1,93 @@
-/* PLACEHOLDER until written */
+/* Softmax cross-entropy over dim 1, as torch.nn.functional.cross_entropy with reduction
+ * 'mean': logits f32 (N, C) with labels i32 (N), or per pixel (N, C, H, W) with labels
+ * (N, H, W) (segmentation; any trailing dims, matched one to one). Keys: label_smoothing
+ * (default 0, in [0, 1)) and ignore_index (default -100): ignored labels add nothing and
+ * are not counted in the mean. Differs from PyTorch in one place: when every label is
+ * ignored the loss and gradient are 0, not NaN. The softmax is saved for backward. */
+#include <limits.h>
+
 #include "layers.h"
-const layer_ops layer_softmax_cross_entropy = {.type = "softmax_cross_entropy"};
+
+typedef struct xent_state {
+    float smoothing;
+    int ignore;
+} xent_state;
+
+static int xent_parse(layer *l, const cfg_node *n, cnn_err *e)
+{
+    static const char *const keys[] = {"label_smoothing", "ignore_index", NULL};
+    CNN_TRY(e, cfg_check_keys(n, keys, layer_common_keys, e));
+    double eps;
+    int64_t ignore;
+    CNN_TRY(e, cfg_float(n, "label_smoothing", false, 0.0, &eps, e));
+    CNN_TRY(e, cfg_int(n, "ignore_index", false, -100, &ignore, e));
+    if (!(eps >= 0.0 && eps < 1.0))
+        return LAYER_ERR(l, e, "label_smoothing=%g must be in [0, 1)", eps);
+    if (ignore < INT32_MIN || ignore > INT32_MAX)
+        return LAYER_ERR(l, e, "ignore_index=%lld does not fit a 32-bit label",
+                         (long long)ignore);
+    xent_state *st = cnn_xcalloc(1, sizeof *st);
+    st->smoothing = (float)eps;
+    st->ignore = (int)ignore;
+    l->state = st;
+    return CNN_OK;
+}
+
+/* Labels have the logits' shape without dimension 1 (the classes). */
+static shape labels_shape(const shape *x)
+{
+    shape y = {.nd = x->nd - 1};
+    y.d[0] = x->d[0];
+    for (int k = 1; k < y.nd; k++)
+        y.d[k] = x->d[k + 1];
+    return y;
+}
+
+static int xent_infer(layer *l, cnn_err *e)
+{
+    char a[96], b[96];
+    const shape *x = &l->in[0], *y = &l->in[1];
+    if (l->in_dt[0] != DTYPE_F32)
+        return LAYER_ERR(l, e, "input 0 (logits) must be f32, got %s", dtype_name(l->in_dt[0]));
+    if (l->in_dt[1] != DTYPE_I32)
+        return LAYER_ERR(l, e, "input 1 (labels) must be i32 class indices, got %s",
+                         dtype_name(l->in_dt[1]));
+    if (x->nd < 2)
+        return LAYER_ERR(l, e, "logits %s need at least 2 dimensions: (N, C) or (N, C, H, W)",
+                         shape_str(x, a, sizeof a));
+    if (x->d[1] > INT32_MAX)
+        return LAYER_ERR(l, e, "%lld classes exceed the limit of %d", (long long)x->d[1],
+                         INT32_MAX);
+    shape want = labels_shape(x);
+    if (!shape_eq(y, &want)) {
+        char c[96];
+        return LAYER_ERR(l, e, "labels have shape %s but logits %s need labels %s (one class "
+                         "index per sample or pixel: (N) for (N, C), (N, H, W) for (N, C, H, W))",
+                         shape_str(y, a, sizeof a), shape_str(x, b, sizeof b),
+                         shape_str(&want, c, sizeof c));
+    }
+    l->out = SHAPE(1);
+    layer_declare(l, "prob", SLOT_SAVED, DTYPE_F32, *x);
+    return CNN_OK;
+}
+
+static void xent_forward(layer *l, const tensor *const *in, tensor *out, exec *x)
+{
+    xent_state *st = l->state;
+    x->be->ops->xent_fwd(x->be, in[0], in[1], st->smoothing, st->ignore,
+                         layer_slot_t(l, "prob"), out);
+}
+
+static void xent_backward(layer *l, const tensor *const *in, const tensor *out,
+                          const tensor *dout, tensor *const *din, exec *x)
+{
+    (void)out;
+    xent_state *st = l->state;
+    if (din[0])
+        x->be->ops->xent_bwd(x->be, layer_slot_t(l, "prob"), in[1], st->smoothing, st->ignore,
+                             dout, din[0]);
+}
+
+const layer_ops layer_softmax_cross_entropy = {
+    .type = "softmax_cross_entropy", .min_in = 2, .max_in = 2, .parse = xent_parse,
+    .infer = xent_infer, .forward = xent_forward, .backward = xent_backward};

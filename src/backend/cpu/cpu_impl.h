@@ -27,7 +27,8 @@ void cpu_install_elementwise(backend_ops *ops); /* fill, axpby, add, channel_cop
 void cpu_install_act(backend_ops *ops);         /* act_*, dropout_* */
 void cpu_install_dense(backend_ops *ops);       /* gemm, bias_* */
 void cpu_install_conv(backend_ops *ops);        /* conv_* */
-void cpu_install_pool(backend_ops *ops);        /* pool_*, unpool_*, upsample_* */
+void cpu_install_pool(backend_ops *ops);        /* pool_*; calls cpu_install_resample */
+void cpu_install_resample(backend_ops *ops);    /* unpool_*, upsample_* */
 void cpu_install_norm(backend_ops *ops);        /* norm_* */
 void cpu_install_loss(backend_ops *ops);        /* xent_*, mse_* */
 
