@@ -33,8 +33,7 @@ static int parse_sigmoid(layer *l, const cfg_node *n, cnn_err *e) { return act_p
 
 static int act_infer(layer *l, cnn_err *e)
 {
-    if (l->in_dt[0] != DTYPE_F32)
-        return LAYER_ERR(l, e, "input must be f32, got %s", dtype_name(l->in_dt[0]));
+    CNN_TRY(e, layer_expect_f32(l, 0, e));
     l->out = l->in[0];
     return CNN_OK;
 }

@@ -40,11 +40,8 @@ static int bn_infer(layer *l, cnn_err *e)
     bn_state *st = l->state;
     const shape *s = &l->in[0];
     char b[96];
-    if (l->in_dt[0] != DTYPE_F32)
-        return LAYER_ERR(l, e, "input must be f32, got %s", dtype_name(l->in_dt[0]));
-    if (s->nd != 2 && s->nd != 4)
-        return LAYER_ERR(l, e, "input must be (N, C) or (N, C, H, W), got %s",
-                         shape_str(s, b, sizeof b));
+    CNN_TRY(e, layer_expect_input(l, 0, LAYER_RANK(2) | LAYER_RANK(4),
+                                  "(N, C) or (N, C, H, W)", e));
     if (bn_count(l) < 2)
         return LAYER_ERR(l, e, "input %s has 1 value per channel; batch statistics (the "
                          "unbiased variance) need more than 1: use a batch size > 1",

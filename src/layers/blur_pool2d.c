@@ -4,12 +4,9 @@
  * (key `stride`, default 2; an integer or [h, w]), like F.conv2d(x, filt, stride=s,
  * padding=1, groups=C). The filter is a SLOT_CONST (C, 1, 3, 3) filled by init, not learned
  * and not in checkpoints. */
-#include <stdio.h>
 #include <stdlib.h>
 
-#include "layers.h"
-
-#define BLUR_MAX_STRIDE (1 << 20)
+#include "pool_params.h"
 
 typedef struct blur_state {
     conv_desc d;
@@ -21,15 +18,7 @@ static int blur_parse(layer *l, const cfg_node *n, cnn_err *e)
     CNN_TRY(e, cfg_check_keys(n, keys, layer_common_keys, e));
     int64_t s[2];
     CNN_TRY(e, cfg_int2(n, "stride", false, 2, s, e));
-    for (int i = 0; i < 2; i++)
-        if (s[i] < 1 || s[i] > BLUR_MAX_STRIDE) {
-            char b[48];
-            if (s[0] == s[1])
-                snprintf(b, sizeof b, "%lld", (long long)s[0]);
-            else
-                snprintf(b, sizeof b, "[%lld, %lld]", (long long)s[0], (long long)s[1]);
-            return LAYER_ERR(l, e, "stride=%s must be between 1 and %d", b, BLUR_MAX_STRIDE);
-        }
+    CNN_TRY(e, pool_params_check_range(l, "stride", s, e));
     blur_state *st = cnn_xcalloc(1, sizeof *st);
     st->d = (conv_desc){.pad_h = 1, .pad_w = 1, .stride_h = (int)s[0], .stride_w = (int)s[1],
                         .dil_h = 1, .dil_w = 1, .groups = 1};
@@ -41,11 +30,7 @@ static int blur_infer(layer *l, cnn_err *e)
 {
     blur_state *st = l->state;
     const shape *in = &l->in[0];
-    char b[96];
-    if (l->in_dt[0] != DTYPE_F32)
-        return LAYER_ERR(l, e, "input must be f32, got %s", dtype_name(l->in_dt[0]));
-    if (in->nd != 4)
-        return LAYER_ERR(l, e, "input must be (N, C, H, W), got %s", shape_str(in, b, sizeof b));
+    CNN_TRY(e, layer_expect_nchw(l, e));
     if (in->d[1] > INT32_MAX)
         return LAYER_ERR(l, e, "%lld channels are too many", (long long)in->d[1]);
     st->d.groups = (int)in->d[1];

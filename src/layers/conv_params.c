@@ -4,20 +4,9 @@
 #include "conv_params.h"
 
 #include <math.h>
-#include <stdio.h>
 
 #define CONV_MAX_WINDOW 65536     /* kernel, stride, pad, dilation, output_pad */
 #define CONV_MAX_CHANNELS 16777216 /* out, groups */
-
-/* "3" or "[3, 5]", as the user may have written it. */
-static const char *pair_str(const int64_t v[2], char *b, size_t n)
-{
-    if (v[0] == v[1])
-        snprintf(b, n, "%lld", (long long)v[0]);
-    else
-        snprintf(b, n, "[%lld, %lld]", (long long)v[0], (long long)v[1]);
-    return b;
-}
 
 static const char *key_where(const cfg_node *n, const char *key, char *w, int len)
 {
@@ -32,7 +21,7 @@ static int check_pair(layer *l, const cfg_node *n, const char *key, const int64_
         return CNN_OK;
     char w[256], b[64];
     return LAYER_ERR(l, e, "%s: %s=%s must be between %lld and %d", key_where(n, key, w, 256),
-                     key, pair_str(v, b, sizeof b), (long long)lo, CONV_MAX_WINDOW);
+                     key, layer_pair_str(v, b, sizeof b), (long long)lo, CONV_MAX_WINDOW);
 }
 
 static int check_channels(layer *l, const cfg_node *n, const conv_params *cp, cnn_err *e)
@@ -61,8 +50,8 @@ static int check_output_pad(layer *l, const cfg_node *n, const conv_params *cp, 
             char w[256], a[64], b[64], c[64];
             return LAYER_ERR(l, e, "%s: output_pad=%s must be smaller than stride=%s or "
                              "dilation=%s in each dimension",
-                             key_where(n, "output_pad", w, 256), pair_str(cp->opad, a, 64),
-                             pair_str(cp->s, b, 64), pair_str(cp->dil, c, 64));
+                             key_where(n, "output_pad", w, 256), layer_pair_str(cp->opad, a, 64),
+                             layer_pair_str(cp->s, b, 64), layer_pair_str(cp->dil, c, 64));
         }
     return CNN_OK;
 }
@@ -105,11 +94,7 @@ conv_desc conv_params_desc(const conv_params *cp)
 int conv_params_check_input(layer *l, const conv_params *cp, cnn_err *e)
 {
     char b[96];
-    if (l->in_dt[0] != DTYPE_F32)
-        return LAYER_ERR(l, e, "input must be f32, got %s", dtype_name(l->in_dt[0]));
-    if (l->in[0].nd != 4)
-        return LAYER_ERR(l, e, "input must be 4-d (N, C, H, W), got %s",
-                         shape_str(&l->in[0], b, sizeof b));
+    CNN_TRY(e, layer_expect_input(l, 0, LAYER_RANK(4), "4-d (N, C, H, W)", e));
     if (l->in[0].d[1] % cp->groups)
         return LAYER_ERR(l, e, "input channels C=%lld (input %s) are not divisible by "
                          "groups=%lld", (long long)l->in[0].d[1],

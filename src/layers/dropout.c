@@ -23,8 +23,7 @@ static int dropout_parse(layer *l, const cfg_node *n, cnn_err *e)
 
 static int dropout_infer(layer *l, cnn_err *e)
 {
-    if (l->in_dt[0] != DTYPE_F32)
-        return LAYER_ERR(l, e, "input must be f32, got %s", dtype_name(l->in_dt[0]));
+    CNN_TRY(e, layer_expect_f32(l, 0, e));
     l->out = l->in[0];
     layer_declare(l, "mask", SLOT_SAVED, DTYPE_U8, l->in[0]);
     return CNN_OK;

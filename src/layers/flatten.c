@@ -12,12 +12,8 @@ static int flatten_parse(layer *l, const cfg_node *n, cnn_err *e)
 
 static int flatten_infer(layer *l, cnn_err *e)
 {
-    char b[96];
-    if (l->in_dt[0] != DTYPE_F32)
-        return LAYER_ERR(l, e, "input must be f32, got %s", dtype_name(l->in_dt[0]));
-    if (l->in[0].nd < 2)
-        return LAYER_ERR(l, e, "input must be (N, ...) with at least 2 dimensions, got %s",
-                         shape_str(&l->in[0], b, sizeof b));
+    CNN_TRY(e, layer_expect_input(l, 0, LAYER_RANK_MIN(2),
+                                  "(N, ...) with at least 2 dimensions", e));
     l->out = SHAPE(l->in[0].d[0], shape_inner(&l->in[0], 1));
     return CNN_OK;
 }

@@ -31,10 +31,7 @@ static int in_infer(layer *l, cnn_err *e)
     in_state *st = l->state;
     const shape *s = &l->in[0];
     char b[96];
-    if (l->in_dt[0] != DTYPE_F32)
-        return LAYER_ERR(l, e, "input must be f32, got %s", dtype_name(l->in_dt[0]));
-    if (s->nd != 4)
-        return LAYER_ERR(l, e, "input must be (N, C, H, W), got %s", shape_str(s, b, sizeof b));
+    CNN_TRY(e, layer_expect_nchw(l, e));
     if (s->d[2] * s->d[3] < 2)
         return LAYER_ERR(l, e, "input %s has 1 spatial element per plane; instance statistics "
                          "need H*W > 1", shape_str(s, b, sizeof b));

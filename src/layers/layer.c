@@ -1,5 +1,6 @@
 /* Layer life cycle shared by every type: creation from YAML, inference with the common
- * checks, slot declaration and standalone memory for tests and tools. */
+ * checks, slot declaration and standalone memory for tests and tools; and the input checks
+ * and formatting that the layer files share, so their messages read alike. */
 #include "layers.h"
 
 #include <stdio.h>
@@ -153,4 +154,40 @@ int64_t layer_window_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d)
     if (num < 0)
         return 0;
     return num / s + 1;
+}
+
+int layer_expect_f32(layer *l, int i, cnn_err *e)
+{
+    if (l->in_dt[i] == DTYPE_F32)
+        return CNN_OK;
+    if (l->ops->max_in == 1)
+        return LAYER_ERR(l, e, "input must be f32, got %s", dtype_name(l->in_dt[i]));
+    return LAYER_ERR(l, e, "input %d must be f32, got %s", i, dtype_name(l->in_dt[i]));
+}
+
+int layer_expect_input(layer *l, int i, unsigned ranks, const char *layout, cnn_err *e)
+{
+    CNN_TRY(e, layer_expect_f32(l, i, e));
+    if (ranks & LAYER_RANK(l->in[i].nd))
+        return CNN_OK;
+    char b[96];
+    if (l->ops->max_in == 1)
+        return LAYER_ERR(l, e, "input must be %s, got %s", layout,
+                         shape_str(&l->in[i], b, sizeof b));
+    return LAYER_ERR(l, e, "input %d must be %s, got %s", i, layout,
+                     shape_str(&l->in[i], b, sizeof b));
+}
+
+int layer_expect_nchw(layer *l, cnn_err *e)
+{
+    return layer_expect_input(l, 0, LAYER_RANK(4), "(N, C, H, W)", e);
+}
+
+const char *layer_pair_str(const int64_t v[2], char *b, size_t n)
+{
+    if (v[0] == v[1])
+        snprintf(b, n, "%lld", (long long)v[0]);
+    else
+        snprintf(b, n, "[%lld, %lld]", (long long)v[0], (long long)v[1]);
+    return b;
 }

@@ -32,12 +32,7 @@ static int64_t linear_in(const layer *l) { return shape_inner(&l->in[0], 1); }
 static int linear_infer(layer *l, cnn_err *e)
 {
     linear_state *st = l->state;
-    char b[96];
-    if (l->in_dt[0] != DTYPE_F32)
-        return LAYER_ERR(l, e, "input must be f32, got %s", dtype_name(l->in_dt[0]));
-    if (l->in[0].nd < 2)
-        return LAYER_ERR(l, e, "input must be (N, features...), got %s",
-                         shape_str(&l->in[0], b, sizeof b));
+    CNN_TRY(e, layer_expect_input(l, 0, LAYER_RANK_MIN(2), "(N, features...)", e));
     l->out = SHAPE(l->in[0].d[0], st->out);
     return conv_params_declare(l, SHAPE(st->out, linear_in(l)), st->bias, st->out, e);
 }

@@ -31,8 +31,7 @@ static int unpool_infer(layer *l, cnn_err *e)
         return LAYER_ERR(l, e, "indices: '%s' is a layer of type %s; it must name a max_pool2d "
                          "layer",
                          l->ref_name, l->ref->ops->type);
-    if (l->in_dt[0] != DTYPE_F32)
-        return LAYER_ERR(l, e, "input must be f32, got %s", dtype_name(l->in_dt[0]));
+    CNN_TRY(e, layer_expect_f32(l, 0, e));
     if (!shape_eq(&l->in[0], &l->ref->out))
         return LAYER_ERR(l, e, "input %s does not match the output %s of max_pool2d '%s' "
                          "whose indices it uses", shape_str(&l->in[0], a, sizeof a),

@@ -51,8 +51,8 @@ static void cpu_act_bwd(backend *be, act_kind k, float alpha, const tensor *x, c
         const float *xp = x->data;
         float neg = k == ACT_RELU ? 0.0f : alpha;
 #pragma omp parallel for schedule(static) if (n > 65536)
-        for (int64_t i = 0; i < n; i++)
-            d[i] = xp[i] > 0.0f ? g[i] : neg * g[i];
+        for (int64_t i = 0; i < n; i++) /* a select of the factor, not of the result, vectorises */
+            d[i] = (xp[i] > 0.0f ? 1.0f : neg) * g[i];
         return;
     }
     CPU_EXPECT(y, DTYPE_F32);

@@ -177,6 +177,17 @@ static void softmax_rows(const xent_geom *g, const float *xb, float *pb, int len
     }
 }
 
+/* Whether label y of unit position q counts (is not the ignore index); a label outside
+ * [0, C) is a fault in the dataset. */
+static inline bool xent_counted(const xent_geom *g, int64_t q, int32_t y, int ignore)
+{
+    if (y == ignore)
+        return false;
+    if (y < 0 || y >= g->c)
+        xent_bad_label(g, q, y, ignore);
+    return true;
+}
+
 /* Softmax of one unit into prob; adds the loss of its counted pixels to *sum and their
  * number to *count. nll = lse - x_y and smooth = lse - mean_c x_c (= mean over classes of
  * -log p), with lse = m + log(s). */
@@ -196,10 +207,8 @@ static void xent_fwd_unit(const xent_geom *g, const xent_unit *u, const float *x
     int64_t k = 0;
     for (int j = 0; j < u->len; j++) {
         int32_t y = lb[j];
-        if (y == ignore)
+        if (!xent_counted(g, u->q0 + j, y, ignore))
             continue;
-        if (y < 0 || y >= g->c)
-            xent_bad_label(g, u->q0 + j, y, ignore);
         double lg = log(s[j]);
         double nll = (double)m[j] - xb[j * g->pstride + (int64_t)y * g->hw] + lg;
         double smooth = dev[j] / (double)g->c + lg; /* inf for a -inf logit: only if eps */
@@ -279,10 +288,8 @@ static void xent_bwd_unit(const xent_geom *g, const xent_unit *u, const float *p
                 db[c * hw + j] = w[j] * (pb[c * hw + j] - off);
     for (int j = 0; j < u->len; j++) {
         int32_t y = lb[j];
-        if (y == ignore)
+        if (!xent_counted(g, u->q0 + j, y, ignore))
             continue;
-        if (y < 0 || y >= g->c)
-            xent_bad_label(g, u->q0 + j, y, ignore);
         db[j * ps + (int64_t)y * hw] -= w[j] * hit;
     }
 }

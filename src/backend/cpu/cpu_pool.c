@@ -15,6 +15,7 @@
 typedef struct plane_geom {
     int H, W, P, Q;
     int p_lo, p_hi, q_lo, q_hi; /* outputs whose window lies wholly inside the input */
+    int64_t planes, in_sz, out_sz; /* N*C, H*W, P*Q */
 } plane_geom;
 
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
@@ -27,7 +28,10 @@ static int interior_end(int in, int k, int s, int p, int out)
     return e < out ? e : out;
 }
 
-static plane_geom pool_geom(const pool_desc *d, const tensor *x, const tensor *y)
+/* Checks the operands of a pooling, x on the input side, y and (max only) idx on the output
+ * side, and derives the plane geometry both directions use. */
+static plane_geom pool_geom(const pool_desc *d, const tensor *x, const tensor *y,
+                            const tensor *idx)
 {
     plane_geom g = {.H = (int)x->s.d[2], .W = (int)x->s.d[3], .P = (int)y->s.d[2],
                     .Q = (int)y->s.d[3]};
@@ -48,6 +52,13 @@ static plane_geom pool_geom(const pool_desc *d, const tensor *x, const tensor *y
         g.p_hi = g.p_lo;
     if (g.q_hi < g.q_lo)
         g.q_hi = g.q_lo;
+    if (d->kind == POOL_MAX) {
+        CPU_EXPECT(idx, DTYPE_I32);
+        CNN_ASSERT(shape_eq(&idx->s, &y->s));
+    }
+    g.planes = x->s.d[0] * x->s.d[1];
+    g.in_sz = (int64_t)g.H * g.W;
+    g.out_sz = (int64_t)g.P * g.Q;
     return g;
 }
 
@@ -268,14 +279,11 @@ static void cpu_pool_fwd(backend *be, const pool_desc *d, const tensor *x, tenso
     (void)be;
     CPU_EXPECT(x, DTYPE_F32);
     CPU_EXPECT(y, DTYPE_F32);
-    plane_geom g = pool_geom(d, x, y);
-    int64_t planes = x->s.d[0] * x->s.d[1], in_sz = (int64_t)g.H * g.W;
-    int64_t out_sz = (int64_t)g.P * g.Q;
+    plane_geom g = pool_geom(d, x, y, idx);
+    int64_t planes = g.planes, in_sz = g.in_sz, out_sz = g.out_sz;
     const float *xp = x->data;
     float *yp = y->data;
     if (d->kind == POOL_MAX) {
-        CPU_EXPECT(idx, DTYPE_I32);
-        CNN_ASSERT(shape_eq(&idx->s, &y->s));
         int32_t *ip = idx->data;
 #pragma omp parallel for schedule(static) if (planes * in_sz > 32768)
         for (int64_t i = 0; i < planes; i++)
@@ -293,14 +301,11 @@ static void cpu_pool_bwd(backend *be, const pool_desc *d, const tensor *dy, cons
     (void)be;
     CPU_EXPECT(dy, DTYPE_F32);
     CPU_EXPECT(dx, DTYPE_F32);
-    plane_geom g = pool_geom(d, dx, dy);
-    int64_t planes = dx->s.d[0] * dx->s.d[1], in_sz = (int64_t)g.H * g.W;
-    int64_t out_sz = (int64_t)g.P * g.Q;
+    plane_geom g = pool_geom(d, dx, dy, idx);
+    int64_t planes = g.planes, in_sz = g.in_sz, out_sz = g.out_sz;
     const float *gp = dy->data;
     float *dp = dx->data;
     if (d->kind == POOL_MAX) {
-        CPU_EXPECT(idx, DTYPE_I32);
-        CNN_ASSERT(shape_eq(&idx->s, &dy->s));
         const int32_t *ip = idx->data;
 #pragma omp parallel for schedule(static) if (planes * in_sz > 32768)
         for (int64_t i = 0; i < planes; i++)

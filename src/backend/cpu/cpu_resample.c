@@ -18,19 +18,35 @@ static void plane_dims(const tensor *t, int64_t *planes, int *h, int *w)
 
 /* ---- max unpooling ---- */
 
+/* Unpooling scatters planes of x (the pooled shape, that of idx) into planes of y; in_sz and
+ * out_sz are their plane sizes. Backward reads the same pair as (dx, dy). */
+typedef struct unpool_geom {
+    int64_t planes, in_sz, out_sz;
+    int Ho, Wo;
+} unpool_geom;
+
+static unpool_geom unpool_geometry(const tensor *x, const tensor *idx, const tensor *y)
+{
+    CNN_ASSERT(shape_eq(&x->s, &idx->s));
+    unpool_geom g;
+    int64_t out_planes;
+    int H, W;
+    plane_dims(x, &g.planes, &H, &W);
+    plane_dims(y, &out_planes, &g.Ho, &g.Wo);
+    CNN_ASSERT(g.planes == out_planes);
+    g.in_sz = (int64_t)H * W;
+    g.out_sz = (int64_t)g.Ho * g.Wo;
+    return g;
+}
+
 static void cpu_unpool_fwd(backend *be, const tensor *x, const tensor *idx, tensor *y)
 {
     (void)be;
     CPU_EXPECT(x, DTYPE_F32);
     CPU_EXPECT(idx, DTYPE_I32);
     CPU_EXPECT(y, DTYPE_F32);
-    CNN_ASSERT(shape_eq(&x->s, &idx->s));
-    int64_t planes, out_planes;
-    int H, W, Ho, Wo;
-    plane_dims(x, &planes, &H, &W);
-    plane_dims(y, &out_planes, &Ho, &Wo);
-    CNN_ASSERT(planes == out_planes);
-    int64_t in_sz = (int64_t)H * W, out_sz = (int64_t)Ho * Wo;
+    unpool_geom g = unpool_geometry(x, idx, y);
+    int64_t planes = g.planes, in_sz = g.in_sz, out_sz = g.out_sz;
     const float *xp = x->data;
     const int32_t *ip = idx->data;
     float *yp = y->data;
@@ -51,7 +67,7 @@ static void cpu_unpool_fwd(backend *be, const tensor *x, const tensor *idx, tens
     }
     if (bad)
         cnn_fatal("cpu unpool_fwd: %lld indices outside the (%d, %d) output plane",
-                  (long long)bad, Ho, Wo);
+                  (long long)bad, g.Ho, g.Wo);
 }
 
 static void cpu_unpool_bwd(backend *be, const tensor *dy, const tensor *idx, tensor *dx)
@@ -60,13 +76,8 @@ static void cpu_unpool_bwd(backend *be, const tensor *dy, const tensor *idx, ten
     CPU_EXPECT(dy, DTYPE_F32);
     CPU_EXPECT(idx, DTYPE_I32);
     CPU_EXPECT(dx, DTYPE_F32);
-    CNN_ASSERT(shape_eq(&dx->s, &idx->s));
-    int64_t planes, out_planes;
-    int H, W, Ho, Wo;
-    plane_dims(dx, &planes, &H, &W);
-    plane_dims(dy, &out_planes, &Ho, &Wo);
-    CNN_ASSERT(planes == out_planes);
-    int64_t in_sz = (int64_t)H * W, out_sz = (int64_t)Ho * Wo;
+    unpool_geom g = unpool_geometry(dx, idx, dy);
+    int64_t planes = g.planes, in_sz = g.in_sz, out_sz = g.out_sz;
     const float *gp = dy->data;
     const int32_t *ip = idx->data;
     float *dp = dx->data;
@@ -85,7 +96,7 @@ static void cpu_unpool_bwd(backend *be, const tensor *dy, const tensor *idx, ten
     }
     if (bad)
         cnn_fatal("cpu unpool_bwd: %lld indices outside the (%d, %d) output plane",
-                  (long long)bad, Ho, Wo);
+                  (long long)bad, g.Ho, g.Wo);
 }
 
 /* ---- upsampling ---- */

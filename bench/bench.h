@@ -1,0 +1,72 @@
+/* Shared by the files of layer-bench (bench/layer_bench.c): the case description that both
+ * sides time, our side (a layer built from its YAML spec on the CPU backend), the PyTorch
+ * peer (bench/torch_layers.py in a child process) and the report (table and JSON).
+ * A case is described once, here; the YAML spec and the peer's JSON are both derived from
+ * it, so the two sides cannot drift apart. */
+#ifndef CNN_BENCH_H
+#define CNN_BENCH_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "../src/core/core.h"
+
+typedef enum bench_op { BOP_CONV, BOP_BATCH_NORM, BOP_MAX_POOL, BOP_RELU } bench_op;
+
+typedef struct bench_case {
+    const char *id;  /* stable key in the JSON: "vgg_conv3x3_64" */
+    const char *net; /* where the shape comes from, for the table */
+    bench_op op;
+    int n, c, h, w;        /* input (N, C, H, W) */
+    int k, r, stride, pad; /* conv: K outputs, R x R kernel; pool: R x R window */
+    bool bias;             /* conv only */
+} bench_case;
+
+/* Layer type (and peer op name) of a case; its target ratio ours/torch (0: none). */
+const char *bench_op_name(bench_op op);
+double bench_target(const bench_case *bc);
+/* Floating-point operations of one forward+backward (conv: 3 GEMM-sized passes), 0 if n/a. */
+double bench_flops(const bench_case *bc);
+/* "8x64x56x56 k64 3x3/s1/p1 +b" into buf. */
+const char *bench_shape_str(const bench_case *bc, char *buf, size_t n);
+/* The YAML spec our layer is built from. */
+const char *bench_spec(const bench_case *bc, char *buf, size_t n);
+
+typedef struct bench_stats {
+    int n;
+    double median, min, max, q1, q3; /* ms */
+} bench_stats;
+bench_stats bench_stats_of(const double *ms, int n);
+
+/* ---- our side (bench_ours.c) ---- */
+typedef struct ours_run ours_run;
+/* Builds the case's layer, binds memory, fills input and output gradient with uniform
+ * [-1, 1) values. Fails with a message when the layer or a backend op it needs is missing. */
+int ours_open(backend *be, const bench_case *bc, ours_run **out, cnn_err *e);
+/* warmup untimed, then iters timed forward+backward passes into ms[iters]. */
+void ours_time(ours_run *r, int warmup, int iters, double *ms);
+/* Output, input gradient and parameter gradients are all finite. */
+bool ours_finite(ours_run *r);
+void ours_close(ours_run *r);
+
+/* ---- the PyTorch peer (bench_peer.c) ---- */
+typedef struct peer_info {
+    char torch[32], onednn[32];
+    int threads;
+} peer_info;
+typedef struct peer peer;
+/* Starts `python script --serve --threads T` and reads its hello line. Unless
+ * plain_malloc, the child's glibc keeps freed memory (see bench_peer.c). On failure *out is
+ * NULL and e says why and how to install PyTorch. */
+int peer_start(const char *python, const char *script, int threads, bool plain_malloc,
+               peer **out, peer_info *info, cnn_err *e);
+/* Times one case in the peer: iters values into ms; finite as ours_finite. */
+int peer_time(peer *p, const bench_case *bc, int warmup, int iters, double *ms, bool *finite,
+              cnn_err *e);
+void peer_stop(peer *p);
+
+/* ---- JSON writing (bench_report.c) ---- */
+void json_str(FILE *f, const char *s);
+void json_stats(FILE *f, const bench_stats *s, const double *ms);
+
+#endif
