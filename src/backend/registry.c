@@ -3,24 +3,39 @@
 #include <string.h>
 
 #include "cpu/cpu.h"
+#ifdef CNN_HAVE_CUDA
+#include "cuda/cuda.h"
+#endif
+
+static int create_cuda(backend **out, cnn_err *e)
+{
+#ifdef CNN_HAVE_CUDA
+    return cuda_backend_create(0, 0, out, e);
+#else
+    (void)out;
+    return CNN_ERR(e, CNN_ENOTSUP, "device: cuda: this build has no CUDA support "
+                   "(configure with -DCNN_CUDA=ON on a machine with the CUDA toolkit)");
+#endif
+}
+
+static int cuda_visible(void)
+{
+#ifdef CNN_HAVE_CUDA
+    return cuda_device_count() > 0;
+#else
+    return 0;
+#endif
+}
 
 int backend_create(const char *name, int threads, backend **out, cnn_err *e)
 {
     *out = NULL;
-    if (!strcmp(name, "cpu") || !strcmp(name, "auto")) {
-        /* auto picks CUDA when a GPU is visible, once the CUDA backend exists (#3). */
+    if (!strcmp(name, "cuda") || (!strcmp(name, "auto") && cuda_visible()))
+        CNN_TRY(e, create_cuda(out, e));
+    else if (!strcmp(name, "cpu") || !strcmp(name, "auto"))
         CNN_TRY(e, cpu_backend_create(threads, out, e));
-    } else if (!strcmp(name, "cuda")) {
-#ifdef CNN_HAVE_CUDA
-        return CNN_ERR(e, CNN_ENOTSUP, "device: cuda: the CUDA backend is not implemented yet "
-                       "(issue #3); use device: cpu");
-#else
-        return CNN_ERR(e, CNN_ENOTSUP, "device: cuda: this build has no CUDA support "
-                       "(configure with -DCNN_CUDA=ON on a machine with the CUDA toolkit)");
-#endif
-    } else {
+    else
         return CNN_ERR(e, CNN_EINVAL, "device: '%s' is not one of: auto, cpu, cuda", name);
-    }
     int rc = backend_check_complete((*out)->ops, e);
     if (rc < 0) {
         backend_destroy(*out);

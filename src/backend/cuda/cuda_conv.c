@@ -1,0 +1,414 @@
+/* CUDA convolutions on cuDNN 9's legacy convolution API (cross-correlation, groups on the
+ * descriptor, CUDNN_FMA_MATH so fp32 stays IEEE fp32, no TF32). Everything that defines a
+ * call (op, shapes, geometry) keys one cache entry holding its descriptors and the algorithm
+ * measured once with cudnnFind*AlgorithmEx on the first call; later calls only launch. beta
+ * is cuDNN's own (out = result + beta * out). Geometry follows the CPU backend (cpu_conv.c):
+ * when the x side's shape is not what symmetric padding gives (a transposed convolution's
+ * output_pad reaching a stride or more, possible only with dilation > stride), the entry
+ * works on a zero-padded copy of the x side (padding 0 in cuDNN) and copies back the rows
+ * the windows reach; the rest of dx receives no gradient (dx = beta * dx). */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_impl.h"
+
+typedef enum conv_op { CONV_FWD, CONV_BWD_DATA, CONV_BWD_FILTER } conv_op;
+static const char *const op_names[] = {"conv_fwd", "conv_bwd_data", "conv_bwd_filter"};
+
+/* Compared with memcmp: no implicit padding (the static assert), zeroed before filled. */
+typedef struct conv_key {
+    int32_t op;
+    conv_desc d;
+    int64_t x[4]; /* x or dx (N, C, H, W) */
+    int64_t w[4]; /* w or dw (K, C/groups, R, S) */
+    int64_t y[4]; /* y or dy (N, K, P, Q) */
+} conv_key;
+_Static_assert(sizeof(conv_key) == sizeof(int32_t) + sizeof(conv_desc) + 12 * sizeof(int64_t),
+               "conv_key must have no implicit padding");
+
+typedef struct conv_entry {
+    conv_key key;
+    cudnnTensorDescriptor_t xd, yd; /* xd: the x side cuDNN sees (padded copy when padded) */
+    cudnnFilterDescriptor_t wd;
+    cudnnConvolutionDescriptor_t cd;
+    int algo; /* -1 until measured */
+    size_t algo_ws;
+    /* Padded mode: tmp (N, C, th, tw) holds x at row pad_h, column pad_w; the region of
+     * ch x cw rows/columns of the caller's x that the windows reach is described twice:
+     * inside tmp (tmp_view) and inside the caller's tensor (user_view). */
+    bool padded;
+    int64_t th, tw, ch, cw;
+    float *tmp;
+    cudnnTensorDescriptor_t tmp_view, user_view, user_full;
+} conv_entry;
+
+struct cuda_conv_cache {
+    conv_entry **e;
+    int n, cap;
+};
+
+static const char *key_str(const conv_key *k, char *b, size_t n)
+{
+    snprintf(b, n, "%s x (%lld, %lld, %lld, %lld) w (%lld, %lld, %lld, %lld) y (%lld, %lld, "
+             "%lld, %lld) stride %dx%d pad %dx%d dilation %dx%d groups %d",
+             op_names[k->op], (long long)k->x[0], (long long)k->x[1], (long long)k->x[2],
+             (long long)k->x[3], (long long)k->w[0], (long long)k->w[1], (long long)k->w[2],
+             (long long)k->w[3], (long long)k->y[0], (long long)k->y[1], (long long)k->y[2],
+             (long long)k->y[3], k->d.stride_h, k->d.stride_w, k->d.pad_h, k->d.pad_w,
+             k->d.dil_h, k->d.dil_w, k->d.groups);
+    return b;
+}
+
+/* ---- geometry ---- */
+
+/* One axis of the x side: whether cuDNN's symmetric padding reproduces it (the shapes agree
+ * as for a forward convolution), else the padded extent t = (out - 1) * s + span (padding
+ * included) and the rows c of x the windows reach. Returns false when the windows would
+ * reach beyond the padding (inconsistent shapes, as the CPU backend rejects). */
+static bool axis_geom(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p, int64_t d,
+                      bool *direct, int64_t *t, int64_t *c)
+{
+    int64_t span = d * (k - 1) + 1, full = in + 2 * p - span;
+    *direct = full >= 0 && full / s + 1 == out;
+    *t = (out - 1) * s + span;
+    *c = *t - p < in ? *t - p : in;
+    return out >= 1 && *t - p - in <= p;
+}
+
+static bool fits_int(const int64_t *d, int n)
+{
+    int64_t numel = 1;
+    for (int i = 0; i < n; i++) {
+        if (d[i] <= 0 || d[i] > INT_MAX)
+            return false;
+        numel *= d[i];
+        if (numel > INT_MAX)
+            return false;
+    }
+    return true;
+}
+
+static void geometry_init(conv_entry *en)
+{
+    const conv_key *k = &en->key;
+    const conv_desc *d = &k->d;
+    bool dir_h = false, dir_w = false, ok = d->groups >= 1 && d->stride_h >= 1 &&
+        d->stride_w >= 1 && d->dil_h >= 1 && d->dil_w >= 1 && d->pad_h >= 0 && d->pad_w >= 0;
+    ok = ok && fits_int(k->x, 4) && fits_int(k->w, 4) && fits_int(k->y, 4) &&
+         k->x[0] == k->y[0] && k->x[1] == k->w[1] * d->groups && k->y[1] == k->w[0] &&
+         k->w[0] % d->groups == 0;
+    ok = ok && axis_geom(k->x[2], k->y[2], k->w[2], d->stride_h, d->pad_h, d->dil_h, &dir_h,
+                         &en->th, &en->ch);
+    ok = ok && axis_geom(k->x[3], k->y[3], k->w[3], d->stride_w, d->pad_w, d->dil_w, &dir_w,
+                         &en->tw, &en->cw);
+    en->padded = !(dir_h && dir_w);
+    int64_t t[4] = {k->x[0], k->x[1], en->th, en->tw};
+    ok = ok && (!en->padded || fits_int(t, 4));
+    if (!ok) {
+        char b[512];
+        cnn_fatal("cuda backend: inconsistent or too large convolution shapes (each tensor "
+                  "must have < 2^31 elements): %s", key_str(k, b, sizeof b));
+    }
+}
+
+/* ---- descriptors ---- */
+
+static cudnnTensorDescriptor_t tensor_desc(int64_t n, int64_t c, int64_t h, int64_t w,
+                                           int64_t row, int64_t plane)
+{
+    cudnnTensorDescriptor_t t;
+    CNN_CUDNN(cudnnCreateTensorDescriptor(&t));
+    CNN_CUDNN(cudnnSetTensor4dDescriptorEx(t, CUDNN_DATA_FLOAT, (int)n, (int)c, (int)h, (int)w,
+                                           (int)(c * plane), (int)plane, (int)row, 1));
+    return t;
+}
+
+static void descs_init(conv_entry *en)
+{
+    const conv_key *k = &en->key;
+    const conv_desc *d = &k->d;
+    const int64_t *x = k->x, *y = k->y, *w = k->w;
+    int64_t xh = en->padded ? en->th : x[2], xw = en->padded ? en->tw : x[3];
+    en->xd = tensor_desc(x[0], x[1], xh, xw, xw, xh * xw);
+    en->yd = tensor_desc(y[0], y[1], y[2], y[3], y[3], y[2] * y[3]);
+    CNN_CUDNN(cudnnCreateFilterDescriptor(&en->wd));
+    CNN_CUDNN(cudnnSetFilter4dDescriptor(en->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)w[0],
+                                         (int)w[1], (int)w[2], (int)w[3]));
+    CNN_CUDNN(cudnnCreateConvolutionDescriptor(&en->cd));
+    CNN_CUDNN(cudnnSetConvolution2dDescriptor(en->cd, en->padded ? 0 : d->pad_h,
+                                              en->padded ? 0 : d->pad_w, d->stride_h,
+                                              d->stride_w, d->dil_h, d->dil_w,
+                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    CNN_CUDNN(cudnnSetConvolutionGroupCount(en->cd, d->groups));
+    CNN_CUDNN(cudnnSetConvolutionMathType(en->cd, CUDNN_FMA_MATH));
+    if (en->padded) {
+        en->user_full = tensor_desc(x[0], x[1], x[2], x[3], x[3], x[2] * x[3]);
+        if (en->ch > 0 && en->cw > 0) {
+            en->tmp_view = tensor_desc(x[0], x[1], en->ch, en->cw, en->tw, en->th * en->tw);
+            en->user_view = tensor_desc(x[0], x[1], en->ch, en->cw, x[3], x[2] * x[3]);
+        }
+    }
+}
+
+static void entry_free(conv_entry *en)
+{
+    /* en->tmp is a block of the backend's pool, released with the pool. */
+    cudnnTensorDescriptor_t td[] = {en->xd, en->yd, en->tmp_view, en->user_view, en->user_full};
+    for (size_t i = 0; i < sizeof td / sizeof td[0]; i++)
+        if (td[i])
+            CNN_CUDNN(cudnnDestroyTensorDescriptor(td[i]));
+    if (en->wd)
+        CNN_CUDNN(cudnnDestroyFilterDescriptor(en->wd));
+    if (en->cd)
+        CNN_CUDNN(cudnnDestroyConvolutionDescriptor(en->cd));
+    free(en);
+}
+
+void cuda_conv_cache_destroy(cuda_conv_cache *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->n; i++)
+        entry_free(c->e[i]);
+    free(c->e);
+    free(c);
+}
+
+static conv_entry *cache_get(backend *be, const conv_key *k)
+{
+    cuda_state *st = cuda_of(be);
+    if (!st->conv_cache)
+        st->conv_cache = cnn_xcalloc(1, sizeof *st->conv_cache);
+    cuda_conv_cache *c = st->conv_cache;
+    for (int i = 0; i < c->n; i++)
+        if (!memcmp(&c->e[i]->key, k, sizeof *k))
+            return c->e[i];
+    conv_entry *en = cnn_xcalloc(1, sizeof *en);
+    en->key = *k;
+    en->algo = -1;
+    geometry_init(en);
+    descs_init(en);
+    if (en->padded) {
+        cnn_err e = {0};
+        size_t bytes = (size_t)(k->x[0] * k->x[1] * en->th * en->tw) * sizeof(float);
+        if (be->ops->alloc(be, bytes, (void **)&en->tmp, &e) < 0)
+            cnn_fatal("convolution padding buffer: %s", e.msg);
+    }
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 16;
+        conv_entry **grown = realloc(c->e, (size_t)c->cap * sizeof *grown);
+        if (!grown)
+            cnn_fatal("cuda conv: out of memory growing the descriptor cache");
+        c->e = grown;
+    }
+    c->e[c->n++] = en;
+    return en;
+}
+
+/* ---- algorithm choice ---- */
+
+/* The first (fastest) measured algorithm that ran, fits the workspace and is not a tensor-op
+ * variant (fp32 must not drop to TF32); -1 if none. */
+#define PICK(perf, n, ws_bytes, out_algo, out_ws)                                        \
+    do {                                                                                 \
+        for (int i_ = 0; i_ < (n); i_++)                                                 \
+            if ((perf)[i_].status == CUDNN_STATUS_SUCCESS &&                             \
+                (perf)[i_].memory <= (ws_bytes) &&                                       \
+                ((perf)[i_].mathType == CUDNN_FMA_MATH ||                                \
+                 (perf)[i_].mathType == CUDNN_DEFAULT_MATH)) {                           \
+                (out_algo) = (int)(perf)[i_].algo;                                       \
+                (out_ws) = (perf)[i_].memory;                                            \
+                break;                                                                   \
+            }                                                                            \
+    } while (0)
+
+/* The workspace to measure with: the largest any heuristic candidate asks for, capped by the
+ * backend's limit (cuda_workspace caps), so small networks do not reserve the whole limit. */
+#define WS_WANT(perf, n, out)                                                            \
+    do {                                                                                 \
+        for (int i_ = 0; i_ < (n); i_++)                                                 \
+            if ((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory > (out))  \
+                (out) = (perf)[i_].memory;                                               \
+    } while (0)
+
+/* Measures on the caller's inputs, writing a scratch output so that out (beta!) is intact. */
+static void choose_algo(backend *be, conv_entry *en, const void *in0, const void *in1)
+{
+    cuda_state *st = cuda_of(be);
+    cudnnHandle_t h = st->cudnn;
+    const conv_key *k = &en->key;
+    const int64_t *o = k->op == CONV_FWD ? k->y : k->op == CONV_BWD_DATA ? k->x : k->w;
+    size_t out_bytes = (size_t)(o[0] * o[1] * o[2] * o[3]) * sizeof(float);
+    if (k->op == CONV_BWD_DATA && en->padded)
+        out_bytes = (size_t)(k->x[0] * k->x[1] * en->th * en->tw) * sizeof(float);
+    void *scratch_out, *ws;
+    cnn_err e = {0};
+    if (be->ops->alloc(be, out_bytes, &scratch_out, &e) < 0)
+        cnn_fatal("convolution algorithm search: %s", e.msg);
+    size_t want = 0, ws_bytes;
+    int n = 0;
+    if (k->op == CONV_FWD) {
+        cudnnConvolutionFwdAlgoPerf_t p[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+        CNN_CUDNN(cudnnGetConvolutionForwardAlgorithm_v7(h, en->xd, en->wd, en->cd, en->yd,
+                                                         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, p));
+        WS_WANT(p, n, want);
+        ws_bytes = cuda_workspace(be, want, &ws);
+        CNN_CUDNN(cudnnFindConvolutionForwardAlgorithmEx(h, en->xd, in0, en->wd, in1, en->cd,
+                                                         en->yd, scratch_out,
+                                                         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n,
+                                                         p, ws, ws_bytes));
+        PICK(p, n, ws_bytes, en->algo, en->algo_ws);
+    } else if (k->op == CONV_BWD_DATA) {
+        cudnnConvolutionBwdDataAlgoPerf_t p[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+        CNN_CUDNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+            h, en->wd, en->yd, en->cd, en->xd, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, p));
+        WS_WANT(p, n, want);
+        ws_bytes = cuda_workspace(be, want, &ws);
+        CNN_CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(
+            h, en->wd, in1, en->yd, in0, en->cd, en->xd, scratch_out,
+            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, p, ws, ws_bytes));
+        PICK(p, n, ws_bytes, en->algo, en->algo_ws);
+    } else {
+        cudnnConvolutionBwdFilterAlgoPerf_t p[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+        CNN_CUDNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+            h, en->xd, en->yd, en->cd, en->wd, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, p));
+        WS_WANT(p, n, want);
+        ws_bytes = cuda_workspace(be, want, &ws);
+        CNN_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+            h, en->xd, in0, en->yd, in1, en->cd, en->wd, scratch_out,
+            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, p, ws, ws_bytes));
+        PICK(p, n, ws_bytes, en->algo, en->algo_ws);
+    }
+    be->ops->free(be, scratch_out); /* back to the pool; stream order keeps reuse safe */
+    if (en->algo < 0) {
+        char b[512];
+        cnn_fatal("cuDNN found no fp32 (FMA) algorithm within the %.1f MiB workspace limit "
+                  "for %s; raise the workspace limit", (double)st->workspace_limit / (1 << 20),
+                  key_str(k, b, sizeof b));
+    }
+}
+
+/* ---- execution ---- */
+
+/* tmp = x zero-padded: the reached ch x cw region of x lands at (pad_h, pad_w). */
+static void pad_in(backend *be, const conv_entry *en, const void *x)
+{
+    cuda_state *st = cuda_of(be);
+    const conv_key *k = &en->key;
+    size_t bytes = (size_t)(k->x[0] * k->x[1] * en->th * en->tw) * sizeof(float);
+    CNN_CUDA(cudaMemsetAsync(en->tmp, 0, bytes, st->stream));
+    if (!en->tmp_view)
+        return;
+    const float one = 1.0f, zero = 0.0f;
+    CNN_CUDNN(cudnnTransformTensor(st->cudnn, &one, en->user_view, x, &zero, en->tmp_view,
+                                   en->tmp + k->d.pad_h * en->tw + k->d.pad_w));
+}
+
+/* dx = (reached region of tmp) + beta * dx; rows/columns no window reaches get beta * dx. */
+static void crop_out(backend *be, const conv_entry *en, void *dx, float beta)
+{
+    cuda_state *st = cuda_of(be);
+    const conv_key *k = &en->key;
+    if (beta == 0.0f) {
+        size_t bytes = (size_t)(k->x[0] * k->x[1] * k->x[2] * k->x[3]) * sizeof(float);
+        CNN_CUDA(cudaMemsetAsync(dx, 0, bytes, st->stream));
+    } else if (beta != 1.0f) {
+        CNN_CUDNN(cudnnScaleTensor(st->cudnn, en->user_full, dx, &beta));
+    }
+    if (!en->tmp_view)
+        return;
+    const float one = 1.0f;
+    CNN_CUDNN(cudnnTransformTensor(st->cudnn, &one, en->tmp_view,
+                                   en->tmp + k->d.pad_h * en->tw + k->d.pad_w, &one,
+                                   en->user_view, dx));
+}
+
+/* in0/in1/out in the order of conv_op: fwd (x, w -> y), bwd_data (dy, w -> dx),
+ * bwd_filter (x, dy -> dw). */
+static void conv_run(backend *be, const conv_key *k, const void *in0, const void *in1,
+                     void *out, float beta)
+{
+    cuda_state *st = cuda_of(be);
+    conv_entry *en = cache_get(be, k);
+    if (en->padded && k->op != CONV_BWD_DATA) {
+        pad_in(be, en, in0);
+        in0 = en->tmp;
+    }
+    void *dst = en->padded && k->op == CONV_BWD_DATA ? (void *)en->tmp : out;
+    float b = dst == out ? beta : 0.0f;
+    if (en->algo < 0)
+        choose_algo(be, en, in0, in1);
+    void *ws = NULL;
+    size_t ws_bytes = cuda_workspace(be, en->algo_ws, &ws);
+    const float one = 1.0f;
+    if (k->op == CONV_FWD)
+        CNN_CUDNN(cudnnConvolutionForward(st->cudnn, &one, en->xd, in0, en->wd, in1, en->cd,
+                                          (cudnnConvolutionFwdAlgo_t)en->algo, ws, ws_bytes, &b,
+                                          en->yd, dst));
+    else if (k->op == CONV_BWD_DATA)
+        CNN_CUDNN(cudnnConvolutionBackwardData(st->cudnn, &one, en->wd, in1, en->yd, in0,
+                                               en->cd, (cudnnConvolutionBwdDataAlgo_t)en->algo,
+                                               ws, ws_bytes, &b, en->xd, dst));
+    else
+        CNN_CUDNN(cudnnConvolutionBackwardFilter(st->cudnn, &one, en->xd, in0, en->yd, in1,
+                                                 en->cd,
+                                                 (cudnnConvolutionBwdFilterAlgo_t)en->algo, ws,
+                                                 ws_bytes, &b, en->wd, dst));
+    if (dst != out)
+        crop_out(be, en, out, beta);
+}
+
+static conv_key make_key(conv_op op, const conv_desc *d, const tensor *x, const tensor *w,
+                         const tensor *y)
+{
+    conv_key k;
+    memset(&k, 0, sizeof k);
+    k.op = op;
+    k.d = *d;
+    if (x->s.nd != 4 || w->s.nd != 4 || y->s.nd != 4)
+        cnn_fatal("cuda backend: %s takes 4-d tensors, got x %dd, w %dd, y %dd", op_names[op],
+                  x->s.nd, w->s.nd, y->s.nd);
+    memcpy(k.x, x->s.d, sizeof k.x);
+    memcpy(k.w, w->s.d, sizeof k.w);
+    memcpy(k.y, y->s.d, sizeof k.y);
+    return k;
+}
+
+static void cuda_conv_fwd(backend *be, const conv_desc *d, const tensor *x, const tensor *w,
+                          tensor *y, float beta)
+{
+    CUDA_EXPECT(x, DTYPE_F32);
+    CUDA_EXPECT(w, DTYPE_F32);
+    CUDA_EXPECT(y, DTYPE_F32);
+    conv_key k = make_key(CONV_FWD, d, x, w, y);
+    conv_run(be, &k, x->data, w->data, y->data, beta);
+}
+
+static void cuda_conv_bwd_data(backend *be, const conv_desc *d, const tensor *dy,
+                               const tensor *w, tensor *dx, float beta)
+{
+    CUDA_EXPECT(dy, DTYPE_F32);
+    CUDA_EXPECT(w, DTYPE_F32);
+    CUDA_EXPECT(dx, DTYPE_F32);
+    conv_key k = make_key(CONV_BWD_DATA, d, dx, w, dy);
+    conv_run(be, &k, dy->data, w->data, dx->data, beta);
+}
+
+static void cuda_conv_bwd_filter(backend *be, const conv_desc *d, const tensor *x,
+                                 const tensor *dy, tensor *dw, float beta)
+{
+    CUDA_EXPECT(x, DTYPE_F32);
+    CUDA_EXPECT(dy, DTYPE_F32);
+    CUDA_EXPECT(dw, DTYPE_F32);
+    conv_key k = make_key(CONV_BWD_FILTER, d, x, dw, dy);
+    conv_run(be, &k, x->data, dy->data, dw->data, beta);
+}
+
+void cuda_install_conv(backend_ops *ops)
+{
+    ops->conv_fwd = cuda_conv_fwd;
+    ops->conv_bwd_data = cuda_conv_bwd_data;
+    ops->conv_bwd_filter = cuda_conv_bwd_filter;
+}

@@ -1,0 +1,157 @@
+/* CUDA elementwise ops, activations and dropout: operand checks on the host, the kernels in
+ * cuda_elementwise.cu, all on the backend's stream with no host round trip. Semantics are
+ * those of the CPU reference (cpu_elementwise.c, cpu_act.c): beta 0 ignores old contents
+ * (even NaN), fill covers the dtypes the CPU fill does, the dropout mask is bit-identical. */
+#include "cuda_elementwise_kernels.h"
+#include "cuda_impl.h"
+
+static void cuda_fill(backend *be, tensor *y, double v)
+{
+    cudaStream_t s = cuda_of(be)->stream;
+    int64_t n = tensor_numel(y);
+    if (y->dev != DEVICE_CUDA || !y->data)
+        cnn_fatal("cuda backend: fill of a %s tensor", y->data ? device_name(y->dev) : "unbound");
+    if (n == 0)
+        return;
+    switch (y->dt) {
+    case DTYPE_F32:
+        cuew_fill_f32(s, y->data, n, (float)v);
+        break;
+    case DTYPE_I32:
+        cuew_fill_i32(s, y->data, n, (int32_t)v);
+        break;
+    case DTYPE_I64:
+        cuew_fill_i64(s, y->data, n, (int64_t)v);
+        break;
+    case DTYPE_U8: /* as the CPU's memset: the low byte of (int)v */
+        CNN_CUDA(cudaMemsetAsync(y->data, (int)v, (size_t)n, s));
+        return;
+    default:
+        cnn_fatal("cuda backend: fill of dtype %s is not supported", dtype_name(y->dt));
+    }
+    CNN_CUDA_LAUNCHED("fill");
+}
+
+static void cuda_axpby(backend *be, float a, const tensor *x, float b, tensor *y)
+{
+    CUDA_EXPECT(x, DTYPE_F32);
+    CUDA_EXPECT(y, DTYPE_F32);
+    CNN_ASSERT(tensor_numel(x) == tensor_numel(y));
+    cuew_axpby(cuda_of(be)->stream, tensor_numel(y), a, x->data, b, y->data);
+    CNN_CUDA_LAUNCHED("axpby");
+}
+
+static void cuda_add(backend *be, const tensor *a, const tensor *b, tensor *y)
+{
+    CUDA_EXPECT(a, DTYPE_F32);
+    CUDA_EXPECT(b, DTYPE_F32);
+    CUDA_EXPECT(y, DTYPE_F32);
+    int64_t n = tensor_numel(y);
+    CNN_ASSERT(tensor_numel(a) == n && tensor_numel(b) == n);
+    cuew_add(cuda_of(be)->stream, n, a->data, b->data, y->data);
+    CNN_CUDA_LAUNCHED("add");
+}
+
+static void cuda_channel_copy(backend *be, const tensor *src, int src_c0, tensor *dst,
+                              int dst_c0, int nc, float beta)
+{
+    CUDA_EXPECT(src, DTYPE_F32);
+    CUDA_EXPECT(dst, DTYPE_F32);
+    int64_t n = src->s.d[0], cs = src->s.d[1], cd = dst->s.d[1];
+    int64_t hw = shape_inner(&src->s, 2);
+    CNN_ASSERT(dst->s.d[0] == n && shape_inner(&dst->s, 2) == hw);
+    CNN_ASSERT(src_c0 >= 0 && dst_c0 >= 0 && nc >= 0 && src_c0 + nc <= cs &&
+               dst_c0 + nc <= cd);
+    cuew_channel_copy(cuda_of(be)->stream, n, cs, cd, hw, src->data, src_c0, dst->data,
+                      dst_c0, nc, beta);
+    CNN_CUDA_LAUNCHED("channel_copy");
+}
+
+static int act_code(act_kind k)
+{
+    switch (k) {
+    case ACT_RELU:
+        return CUEW_RELU;
+    case ACT_LEAKY_RELU:
+        return CUEW_LEAKY_RELU;
+    case ACT_TANH:
+        return CUEW_TANH;
+    case ACT_SIGMOID:
+        return CUEW_SIGMOID;
+    }
+    cnn_fatal("cuda backend: unknown activation kind %d", (int)k);
+}
+
+static void cuda_act_fwd(backend *be, act_kind k, float alpha, const tensor *x, tensor *y)
+{
+    CUDA_EXPECT(x, DTYPE_F32);
+    CUDA_EXPECT(y, DTYPE_F32);
+    int64_t n = tensor_numel(x);
+    CNN_ASSERT(tensor_numel(y) == n);
+    cuew_act_fwd(cuda_of(be)->stream, act_code(k), alpha, n, x->data, y->data);
+    CNN_CUDA_LAUNCHED("act_fwd");
+}
+
+/* relu and leaky relu read x, tanh and sigmoid y (the other may be NULL), as the CPU. */
+static void cuda_act_bwd(backend *be, act_kind k, float alpha, const tensor *x,
+                         const tensor *y, const tensor *dy, tensor *dx)
+{
+    CUDA_EXPECT(dy, DTYPE_F32);
+    CUDA_EXPECT(dx, DTYPE_F32);
+    int64_t n = tensor_numel(dy);
+    CNN_ASSERT(tensor_numel(dx) == n);
+    int code = act_code(k);
+    const float *xp = NULL, *yp = NULL;
+    if (code == CUEW_RELU || code == CUEW_LEAKY_RELU) {
+        CUDA_EXPECT(x, DTYPE_F32);
+        CNN_ASSERT(tensor_numel(x) == n);
+        xp = x->data;
+    } else {
+        CUDA_EXPECT(y, DTYPE_F32);
+        CNN_ASSERT(tensor_numel(y) == n);
+        yp = y->data;
+    }
+    cuew_act_bwd(cuda_of(be)->stream, code, alpha, n, xp, yp, dy->data, dx->data);
+    CNN_CUDA_LAUNCHED("act_bwd");
+}
+
+/* The CPU's scale, computed the same way so kept values match bit for bit. */
+static float dropout_scale(float p) { return p < 1.0f ? 1.0f / (1.0f - p) : 0.0f; }
+
+static void cuda_dropout_fwd(backend *be, rng_key key, float p, const tensor *x, tensor *y,
+                             tensor *mask)
+{
+    CUDA_EXPECT(x, DTYPE_F32);
+    CUDA_EXPECT(y, DTYPE_F32);
+    CUDA_EXPECT(mask, DTYPE_U8);
+    int64_t n = tensor_numel(x);
+    CNN_ASSERT(tensor_numel(y) == n && tensor_numel(mask) == n);
+    cuew_dropout_fwd(cuda_of(be)->stream, key.k[0], key.k[1], p, dropout_scale(p), n,
+                     x->data, y->data, mask->data);
+    CNN_CUDA_LAUNCHED("dropout_fwd");
+}
+
+static void cuda_dropout_bwd(backend *be, float p, const tensor *mask, const tensor *dy,
+                             tensor *dx)
+{
+    CUDA_EXPECT(mask, DTYPE_U8);
+    CUDA_EXPECT(dy, DTYPE_F32);
+    CUDA_EXPECT(dx, DTYPE_F32);
+    int64_t n = tensor_numel(dy);
+    CNN_ASSERT(tensor_numel(dx) == n && tensor_numel(mask) == n);
+    cuew_dropout_bwd(cuda_of(be)->stream, dropout_scale(p), n, mask->data, dy->data,
+                     dx->data);
+    CNN_CUDA_LAUNCHED("dropout_bwd");
+}
+
+void cuda_install_elementwise(backend_ops *ops)
+{
+    ops->fill = cuda_fill;
+    ops->axpby = cuda_axpby;
+    ops->add = cuda_add;
+    ops->channel_copy = cuda_channel_copy;
+    ops->act_fwd = cuda_act_fwd;
+    ops->act_bwd = cuda_act_bwd;
+    ops->dropout_fwd = cuda_dropout_fwd;
+    ops->dropout_bwd = cuda_dropout_bwd;
+}

@@ -1,0 +1,53 @@
+#!/bin/sh
+# Bundles the GPU test binaries, the layer fixtures and the non-system shared libraries they
+# load (found with ldd) into one folder that runs on a GPU node that has only the NVIDIA
+# driver and CUDA 13's cudart/cuBLAS/cuDNN (e.g. PyTorch's nvidia-* wheels): our Debian
+# libraries (oneDNN, libyaml, libgomp, OpenCL loader) travel, the CUDA libraries and the C
+# runtime do not.
+#   tools/gpu-bundle.sh [BUILD_DIR] [OUT_DIR]      (defaults: build, gpu-bundle)
+#   OUT_DIR/run-gpu-tests.sh                       (on the GPU node)
+# run-gpu-tests.sh finds the CUDA libraries in $CNN_CUDA_LIBS (colon-separated folders) or,
+# when unset, in the nvidia/*/lib folders of the python3 on PATH (PyTorch's wheels).
+set -eu
+build=${1:-build}
+out=${2:-gpu-bundle}
+bins="$build/tests/layer_fixture"
+for b in $bins; do
+    [ -x "$b" ] || { echo "gpu-bundle: $b is missing; build with CUDA first" >&2; exit 1; }
+done
+rm -rf "$out"
+mkdir -p "$out/bin" "$out/lib" "$out/fixtures"
+cp $bins "$out/bin/"
+cp tests/fixtures/layers/*.bin "$out/fixtures/"
+# System C runtime and the CUDA stack stay behind; everything else travels.
+skip='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|libpthread\.|librt\.|libgcc_s\.|libstdc\+\+\.|libcuda\.|libcudart\.|libcublas|libcudnn|libnccl)'
+for b in $bins; do
+    ldd "$b" | awk '$3 ~ /^\// {print $1, $3}'
+done | sort -u | while read -r name path; do
+    echo "$name" | grep -Eq "$skip" || cp -L "$path" "$out/lib/$name"
+done
+cat > "$out/run-gpu-tests.sh" <<'RUN'
+#!/bin/sh
+# Runs every layer fixture on the CUDA backend; exit 0 when all pass (77 = no GPU).
+here=$(cd "$(dirname "$0")" && pwd)
+if [ -z "${CNN_CUDA_LIBS:-}" ]; then
+    CNN_CUDA_LIBS=$(python3 -c 'import glob, os, nvidia; print(":".join(sorted(glob.glob(os.path.join(os.path.dirname(nvidia.__path__[0] + "/x"), "*", "lib")))))' 2>/dev/null || true)
+fi
+export LD_LIBRARY_PATH="$here/lib:${CNN_CUDA_LIBS}:${LD_LIBRARY_PATH:-}"
+pass=0; fail=0; skip=0
+for f in "$here"/fixtures/*.bin; do
+    "$here/bin/layer_fixture" --device cuda "$f" > "$here/last.log" 2>&1
+    rc=$?
+    case $rc in
+        0) pass=$((pass + 1)) ;;
+        77) skip=$((skip + 1)); [ $skip -eq 1 ] && cat "$here/last.log" ;;
+        *) fail=$((fail + 1)); echo "FAILED: $(basename "$f")"; tail -20 "$here/last.log" ;;
+    esac
+done
+echo "gpu layer tests: $pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ] && [ $pass -gt 0 ] && exit 0
+[ $fail -eq 0 ] && exit 77
+exit 1
+RUN
+chmod +x "$out/run-gpu-tests.sh"
+echo "gpu-bundle: $out ($(du -sh "$out" | cut -f1)); run $out/run-gpu-tests.sh on the GPU node"
