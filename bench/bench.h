@@ -52,12 +52,14 @@ void ours_close(ours_run *r);
 /* ---- the PyTorch peer (bench_peer.c) ---- */
 typedef struct peer_info {
     char torch[32], onednn[32];
+    char cudnn[32], gpu[96]; /* GPU peer (bench/torch_gpu_conv.py) only; "" otherwise */
     int threads;
 } peer_info;
 typedef struct peer peer;
 /* Starts `python script --serve --threads T` and reads its hello line. Unless
  * plain_malloc, the child's glibc keeps freed memory (see bench_peer.c). On failure *out is
- * NULL and e says why and how to install PyTorch. */
+ * NULL and e says why and how to install PyTorch (the script's "hint" when it sends one).
+ * Used by layer-bench (torch_layers.py) and gpu-bench (torch_gpu_conv.py). */
 int peer_start(const char *python, const char *script, int threads, bool plain_malloc,
                peer **out, peer_info *info, cnn_err *e);
 /* Times one case in the peer: iters values into ms; finite as ours_finite. */

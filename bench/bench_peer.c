@@ -129,9 +129,10 @@ int peer_start(const char *python, const char *script, int threads, bool plain_m
         cnn_fatal("fdopen on a fresh pipe failed: %s", strerror(errno));
     int rc = read_reply(p, e);
     if (rc == CNN_OK && json_field(p->line, "error")) {
-        char msg[256];
+        char msg[256], hint[256];
         json_get_str(p->line, "error", msg, sizeof msg);
-        rc = CNN_ERR(e, CNN_ENOTSUP, "%s: %s; " INSTALL_HINT, python, msg);
+        json_get_str(p->line, "hint", hint, sizeof hint);
+        rc = CNN_ERR(e, CNN_ENOTSUP, "%s: %s; %s", python, msg, hint[0] ? hint : INSTALL_HINT);
     }
     if (rc < 0) {
         peer_stop(p);
@@ -139,6 +140,8 @@ int peer_start(const char *python, const char *script, int threads, bool plain_m
     }
     json_get_str(p->line, "torch", info->torch, sizeof info->torch);
     json_get_str(p->line, "onednn", info->onednn, sizeof info->onednn);
+    json_get_str(p->line, "cudnn", info->cudnn, sizeof info->cudnn);
+    json_get_str(p->line, "gpu", info->gpu, sizeof info->gpu);
     const char *t = json_field(p->line, "threads");
     info->threads = t ? atoi(t) : 0;
     *out = p;

@@ -6,19 +6,28 @@
 # runtime do not.
 #   tools/gpu-bundle.sh [BUILD_DIR] [OUT_DIR]      (defaults: build, gpu-bundle)
 #   OUT_DIR/run-gpu-tests.sh                       (on the GPU node)
-# run-gpu-tests.sh finds the CUDA libraries in $CNN_CUDA_LIBS (colon-separated folders) or,
+#   OUT_DIR/run-gpu-bench.sh [gpu-bench options]   (on the GPU node; needs python3 + torch)
+# The run scripts find the CUDA libraries in $CNN_CUDA_LIBS (colon-separated folders) or,
 # when unset, in the nvidia/*/lib folders of the python3 on PATH (PyTorch's wheels).
 set -eu
 build=${1:-build}
 out=${2:-gpu-bundle}
-bins="$build/tests/layer_fixture"
-for b in $bins; do
+here=$(cd "$(dirname "$0")/.." && pwd)
+required="$build/tests/layer_fixture"
+optional="$build/bench/gpu-bench" # skipped (with a note) when this build lacks it
+bins=""
+for b in $required; do
     [ -x "$b" ] || { echo "gpu-bundle: $b is missing; build with CUDA first" >&2; exit 1; }
+    bins="$bins $b"
+done
+for b in $optional; do
+    if [ -x "$b" ]; then bins="$bins $b"; else echo "gpu-bundle: note: $b not built; left out" >&2; fi
 done
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib" "$out/fixtures"
 cp $bins "$out/bin/"
-cp tests/fixtures/layers/*.bin "$out/fixtures/"
+cp "$here"/tests/fixtures/layers/*.bin "$out/fixtures/"
+cp "$here/bench/torch_gpu_conv.py" "$out/"
 # System C runtime and the CUDA stack stay behind; everything else travels.
 skip='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|libpthread\.|librt\.|libgcc_s\.|libstdc\+\+\.|libcuda\.|libcudart\.|libcublas|libcudnn|libnccl)'
 for b in $bins; do
@@ -50,4 +59,21 @@ echo "gpu layer tests: $pass passed, $fail failed, $skip skipped"
 exit 1
 RUN
 chmod +x "$out/run-gpu-tests.sh"
-echo "gpu-bundle: $out ($(du -sh "$out" | cut -f1)); run $out/run-gpu-tests.sh on the GPU node"
+if [ -x "$out/bin/gpu-bench" ]; then
+    cat > "$out/run-gpu-bench.sh" <<'RUN'
+#!/bin/sh
+# Times our conv2d (CUDA backend) against PyTorch's on this GPU (VGG-16 / ResNet-50 shapes,
+# batch 64, fp32) and writes gpu-bench.json here; options go to gpu-bench (--help).
+# The peer runs in the python3 on PATH (or --python PATH): it needs a CUDA build of torch.
+# exit 77 = no GPU.
+here=$(cd "$(dirname "$0")" && pwd)
+if [ -z "${CNN_CUDA_LIBS:-}" ]; then
+    CNN_CUDA_LIBS=$(python3 -c 'import glob, os, nvidia; print(":".join(sorted(glob.glob(os.path.join(os.path.dirname(nvidia.__path__[0] + "/x"), "*", "lib")))))' 2>/dev/null || true)
+fi
+export LD_LIBRARY_PATH="$here/lib:${CNN_CUDA_LIBS}:${LD_LIBRARY_PATH:-}"
+exec "$here/bin/gpu-bench" --torch-script "$here/torch_gpu_conv.py" --json "$here/gpu-bench.json" "$@"
+RUN
+    chmod +x "$out/run-gpu-bench.sh"
+fi
+echo "gpu-bundle: $out ($(du -sh "$out" | cut -f1)); run $out/run-gpu-tests.sh (and" \
+     "$out/run-gpu-bench.sh when present) on the GPU node"

@@ -130,8 +130,17 @@ int main(int argc, char **argv)
     backend *be;
     int brc = backend_create(device, 0, &be, &e);
     if (brc == CNN_ENOTSUP && !strcmp(device, "cuda")) {
-        printf("skipped: %s\n", e.msg);
-        return 77;
+        /* Skip only when no GPU is visible (auto falls back to cpu); an incomplete CUDA
+         * backend on a GPU machine is a failure, not a skip. */
+        backend *probe = NULL;
+        cnn_err pe = {0};
+        int cpu_only = backend_create("auto", 1, &probe, &pe) == CNN_OK &&
+                       probe->ops->dev == DEVICE_CPU;
+        backend_destroy(probe);
+        if (cpu_only) {
+            printf("skipped: %s\n", e.msg);
+            return 77;
+        }
     }
     if (brc < 0)
         die(&e);

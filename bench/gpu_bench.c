@@ -1,0 +1,431 @@
+/* gpu-bench: forward+backward (training mode) time of our conv2d layer on the CUDA backend
+ * against PyTorch's F.conv2d on the same GPU in the same run (issue #3, section 5). Shapes
+ * are VGG-16's and ResNet-50's convolutions at batch 64 on a 224 input. Both sides call
+ * cuDNN, so the target is ours/torch <= 1.05 per shape: a gap means a worse algorithm choice
+ * or extra copies. fp32 only: TF32 is off on both sides (our fp32 uses CUDNN_FMA_MATH); the
+ * issue's bf16 channels-last column reads "n/a" until the backend has bf16.
+ * Our side is bench_ours.c (the layer API on a one-layer chain, synced before each timer
+ * stops); the peer is bench/torch_gpu_conv.py in a child process (bench_peer.c), timed
+ * between two torch.cuda.synchronize() calls. The two sides take turns on every case as in
+ * layer-bench. Without a GPU it exits 77; without PyTorch it times our side alone.
+ * See bench/README.md for usage and how to read the numbers. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#ifndef CNN_BENCH_DIR
+#define CNN_BENCH_DIR "bench"
+#endif
+
+#define GPU_TARGET 1.05
+#define BF16_NOTE "n/a (backend has no bf16 yet)"
+
+/* n (batch) is set from --batch; 224-input spatial sizes. */
+static const bench_case cases[] = {
+    /* VGG-16: the first layer, then the second 3x3 conv of each block (bias, pad 1). */
+    {"vgg_conv3x3_3_64", "vgg16", BOP_CONV, 0, 3, 224, 224, 64, 3, 1, 1, true},
+    {"vgg_conv3x3_64", "vgg16", BOP_CONV, 0, 64, 224, 224, 64, 3, 1, 1, true},
+    {"vgg_conv3x3_128", "vgg16", BOP_CONV, 0, 128, 112, 112, 128, 3, 1, 1, true},
+    {"vgg_conv3x3_256", "vgg16", BOP_CONV, 0, 256, 56, 56, 256, 3, 1, 1, true},
+    {"vgg_conv3x3_512_28", "vgg16", BOP_CONV, 0, 512, 28, 28, 512, 3, 1, 1, true},
+    {"vgg_conv3x3_512_14", "vgg16", BOP_CONV, 0, 512, 14, 14, 512, 3, 1, 1, true},
+    /* ResNet-50 (torchvision, stride on the 3x3): stem, then each stage's bottleneck convs
+     * and the stride-2 3x3 and 1x1 projection that open it. No biases (batch norm follows). */
+    {"rn50_stem_conv7x7_s2", "rn50", BOP_CONV, 0, 3, 224, 224, 64, 7, 2, 3, false},
+    {"rn50_conv1x1_64_64", "rn50", BOP_CONV, 0, 64, 56, 56, 64, 1, 1, 0, false},
+    {"rn50_conv3x3_64", "rn50", BOP_CONV, 0, 64, 56, 56, 64, 3, 1, 1, false},
+    {"rn50_conv1x1_64_256", "rn50", BOP_CONV, 0, 64, 56, 56, 256, 1, 1, 0, false},
+    {"rn50_conv1x1_256_64", "rn50", BOP_CONV, 0, 256, 56, 56, 64, 1, 1, 0, false},
+    {"rn50_conv3x3_s2_128", "rn50", BOP_CONV, 0, 128, 56, 56, 128, 3, 2, 1, false},
+    {"rn50_conv1x1_s2_256_512", "rn50", BOP_CONV, 0, 256, 56, 56, 512, 1, 2, 0, false},
+    {"rn50_conv3x3_128", "rn50", BOP_CONV, 0, 128, 28, 28, 128, 3, 1, 1, false},
+    {"rn50_conv1x1_128_512", "rn50", BOP_CONV, 0, 128, 28, 28, 512, 1, 1, 0, false},
+    {"rn50_conv3x3_s2_256", "rn50", BOP_CONV, 0, 256, 28, 28, 256, 3, 2, 1, false},
+    {"rn50_conv1x1_s2_512_1024", "rn50", BOP_CONV, 0, 512, 28, 28, 1024, 1, 2, 0, false},
+    {"rn50_conv3x3_256", "rn50", BOP_CONV, 0, 256, 14, 14, 256, 3, 1, 1, false},
+    {"rn50_conv1x1_1024_256", "rn50", BOP_CONV, 0, 1024, 14, 14, 256, 1, 1, 0, false},
+    {"rn50_conv1x1_s2_1024_2048", "rn50", BOP_CONV, 0, 1024, 14, 14, 2048, 1, 2, 0, false},
+    {"rn50_conv3x3_512", "rn50", BOP_CONV, 0, 512, 7, 7, 512, 3, 1, 1, false},
+    {"rn50_conv1x1_512_2048", "rn50", BOP_CONV, 0, 512, 7, 7, 2048, 1, 1, 0, false},
+};
+enum { N_CASES = sizeof cases / sizeof cases[0] };
+
+typedef struct opts {
+    int batch, warmup, iters, rounds;
+    const char *filter, *json, *python, *script;
+    bool check, no_torch, list;
+} opts;
+
+typedef struct result {
+    bench_case bc;
+    double *ours_ms, *torch_ms; /* (rounds * iters) */
+    int n_ours, n_torch;
+    bench_stats ours, torch;
+    bool ours_finite, torch_finite, pass;
+    char ours_err[320], torch_err[320];
+    double ratio, ratio_min; /* medians, minima ours / torch; 0 when a side is missing */
+} result;
+
+static const char usage[] =
+    "usage: gpu-bench [--batch N] [--warmup W] [--iters N] [--rounds R] [--filter S]\n"
+    "                 [--json PATH] [--check] [--no-torch] [--python PATH]\n"
+    "                 [--torch-script PATH] [--list]\n"
+    "  --batch N     batch size of every case (default 64)\n"
+    "  --warmup W    untimed iterations per side and round (default 3; the first call of a\n"
+    "                shape measures cuDNN's algorithms on both sides)\n"
+    "  --iters N     timed iterations per side and round (default 10)\n"
+    "  --rounds R    alternating rounds per case (default 4)\n"
+    "  --filter S    only cases whose id contains S\n"
+    "  --json PATH   write all settings and timings as JSON\n"
+    "  --check       exit 1 when a target is missed or a side fails\n"
+    "  --no-torch    time our side only\n"
+    "  --python      the peer's interpreter (default: python3 on PATH)\n"
+    "  --torch-script PATH   the peer (default " CNN_BENCH_DIR "/torch_gpu_conv.py, else\n"
+    "                torch_gpu_conv.py next to or above this program)\n"
+    "exit: 0 done, 1 error or (--check) a missed target, 2 usage, 77 no CUDA device\n";
+
+static int parse_int(const char *s, int lo, const char *name)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end || v < lo || v > 1000000) {
+        fprintf(stderr, "gpu-bench: %s %s: expected an integer >= %d\n%s", name, s, lo, usage);
+        exit(2);
+    }
+    return (int)v;
+}
+
+static opts parse_args(int argc, char **argv)
+{
+    opts o = {.batch = 64, .warmup = 3, .iters = 10, .rounds = 4, .python = "python3"};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            exit(0);
+        } else if (!strcmp(a, "--check")) {
+            o.check = true;
+        } else if (!strcmp(a, "--no-torch")) {
+            o.no_torch = true;
+        } else if (!strcmp(a, "--list")) {
+            o.list = true;
+        } else {
+            const char *v = i + 1 < argc ? argv[++i] : NULL;
+            if (v && !strcmp(a, "--batch"))
+                o.batch = parse_int(v, 1, a);
+            else if (v && !strcmp(a, "--warmup"))
+                o.warmup = parse_int(v, 0, a);
+            else if (v && !strcmp(a, "--iters"))
+                o.iters = parse_int(v, 1, a);
+            else if (v && !strcmp(a, "--rounds"))
+                o.rounds = parse_int(v, 1, a);
+            else if (v && !strcmp(a, "--filter"))
+                o.filter = v;
+            else if (v && !strcmp(a, "--json"))
+                o.json = v;
+            else if (v && !strcmp(a, "--python"))
+                o.python = v;
+            else if (v && !strcmp(a, "--torch-script"))
+                o.script = v;
+            else {
+                fprintf(stderr, "gpu-bench: unknown or incomplete option '%s'\n%s", a, usage);
+                exit(2);
+            }
+        }
+    }
+    return o;
+}
+
+/* A program name without '/' is looked up on PATH (execl does not search). */
+static bool find_on_path(const char *name, char *out, size_t n)
+{
+    if (strchr(name, '/')) {
+        snprintf(out, n, "%s", name);
+        return access(out, X_OK) == 0;
+    }
+    const char *path = getenv("PATH");
+    while (path && *path) {
+        size_t len = strcspn(path, ":");
+        snprintf(out, n, "%.*s/%s", (int)len, len ? path : ".", name);
+        if (access(out, X_OK) == 0)
+            return true;
+        path += len + (path[len] == ':');
+    }
+    return false;
+}
+
+/* The source tree's script, else torch_gpu_conv.py beside the binary or one level up (a
+ * bundle made by tools/gpu-bundle.sh keeps it in its root, the binary in bin/). */
+static bool find_script(char *out, size_t n)
+{
+    snprintf(out, n, "%s", CNN_BENCH_DIR "/torch_gpu_conv.py");
+    if (access(out, R_OK) == 0)
+        return true;
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0)
+        return false;
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return false;
+    *slash = '\0';
+    static const char *const rel[] = {"/torch_gpu_conv.py", "/../torch_gpu_conv.py"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(out, n, "%s%s", exe, rel[i]);
+        if (access(out, R_OK) == 0)
+            return true;
+    }
+    return false;
+}
+
+static peer *start_peer(const opts *o, peer_info *info, char *err, size_t errn)
+{
+    char python[4096], script[4096];
+    if (o->no_torch) {
+        snprintf(err, errn, "--no-torch");
+        return NULL;
+    }
+    peer *p = NULL;
+    cnn_err e = {0};
+    if (!find_on_path(o->python, python, sizeof python))
+        snprintf(err, errn, "no Python interpreter '%s' (pass --python PATH to one with a "
+                 "CUDA build of PyTorch)", o->python);
+    else if (o->script)
+        snprintf(script, sizeof script, "%s", o->script);
+    else if (!find_script(script, sizeof script))
+        snprintf(err, errn, "cannot find torch_gpu_conv.py; pass --torch-script PATH");
+    /* threads 0: the peer keeps torch's default; plain malloc: host memory is not timed */
+    if (!err[0] && peer_start(python, script, 0, true, &p, info, &e) < 0)
+        snprintf(err, errn, "%s", e.msg);
+    if (!p)
+        printf("gpu-bench: PyTorch peer unavailable: %s\ngpu-bench: timing our side alone "
+               "(no ratios)\n", err);
+    return p;
+}
+
+static void run_case(result *r, backend *be, peer **p, const opts *o)
+{
+    size_t n = (size_t)o->rounds * (size_t)o->iters;
+    r->ours_ms = cnn_xcalloc(n, sizeof *r->ours_ms);
+    r->torch_ms = cnn_xcalloc(n, sizeof *r->torch_ms);
+    cnn_err e = {0};
+    ours_run *run = NULL;
+    if (ours_open(be, &r->bc, &run, &e) < 0)
+        snprintf(r->ours_err, sizeof r->ours_err, "%s", e.msg);
+    for (int round = 0; round < o->rounds; round++) {
+        for (int side = 0; side < 2; side++) {
+            if ((side == 0) == (round % 2 == 0)) { /* ours first on even rounds */
+                if (run) {
+                    ours_time(run, o->warmup, o->iters, r->ours_ms + r->n_ours);
+                    r->n_ours += o->iters;
+                }
+            } else if (*p && !r->torch_err[0]) {
+                e = (cnn_err){0};
+                bool finite = false;
+                if (peer_time(*p, &r->bc, o->warmup, o->iters, r->torch_ms + r->n_torch,
+                              &finite, &e) < 0) {
+                    snprintf(r->torch_err, sizeof r->torch_err, "%s", e.msg);
+                    if (e.code == CNN_EIO) { /* the peer is gone: ours alone from here */
+                        peer_stop(*p);
+                        *p = NULL;
+                    }
+                } else {
+                    r->torch_finite = finite && (r->n_torch == 0 || r->torch_finite);
+                    r->n_torch += o->iters;
+                }
+            }
+        }
+    }
+    if (run) {
+        r->ours_finite = ours_finite(run);
+        if (!r->ours_finite)
+            snprintf(r->ours_err, sizeof r->ours_err, "non-finite output or gradient");
+    }
+    if (r->n_torch && !r->torch_finite)
+        snprintf(r->torch_err, sizeof r->torch_err, "non-finite output or gradient");
+    ours_close(run);
+    r->ours = bench_stats_of(r->ours_ms, r->n_ours);
+    r->torch = bench_stats_of(r->torch_ms, r->n_torch);
+    if (r->n_ours && r->n_torch && r->torch.median > 0) {
+        r->ratio = r->ours.median / r->torch.median;
+        r->ratio_min = r->ours.min / r->torch.min;
+    }
+    r->pass = r->ratio > 0 && r->ratio <= GPU_TARGET && r->ours_finite && r->torch_finite;
+}
+
+static void print_header(void)
+{
+    printf("%-5s %-32s %8s %-15s %6s %8s %-15s %6s %6s %6s  %-16s %s\n", "net", "shape",
+           "ours ms", " [min-max]", "TF/s", "torch ms", " [min-max]", "ratio", "(min)",
+           "target", "verdict", "bf16 NHWC");
+}
+
+static void print_row(const result *r)
+{
+    char shp[64], a[32] = "", b[32] = "", am[16] = "-", bm[16] = "-", ratio[16] = "-";
+    char rmin[16] = "-", tf[16] = "-", v[48];
+    if (r->n_ours) {
+        snprintf(am, sizeof am, "%.2f", r->ours.median);
+        snprintf(a, sizeof a, "[%.2f-%.2f]", r->ours.min, r->ours.max);
+        snprintf(tf, sizeof tf, "%.1f", bench_flops(&r->bc) / (r->ours.median * 1e9));
+    }
+    if (r->n_torch) {
+        snprintf(bm, sizeof bm, "%.2f", r->torch.median);
+        snprintf(b, sizeof b, "[%.2f-%.2f]", r->torch.min, r->torch.max);
+    }
+    if (r->ratio > 0) {
+        snprintf(ratio, sizeof ratio, "%.3f", r->ratio);
+        snprintf(rmin, sizeof rmin, "(%.3f)", r->ratio_min);
+    }
+    if (r->pass)
+        snprintf(v, sizeof v, "pass");
+    else if (r->ratio > 0)
+        snprintf(v, sizeof v, "FAIL (%+.0f%% over)", 100.0 * (r->ratio / GPU_TARGET - 1));
+    else
+        snprintf(v, sizeof v, "%s", r->n_ours ? "ours only" : "-");
+    printf("%-5s %-32s %8s %-15s %6s %8s %-15s %6s %6s <=%.2f  %-16s %s\n", r->bc.net,
+           bench_shape_str(&r->bc, shp, sizeof shp), am, a, tf, bm, b, ratio, rmin, GPU_TARGET,
+           v, BF16_NOTE);
+    if (r->ours_err[0])
+        printf("    ours: %s\n", r->ours_err);
+    if (r->torch_err[0])
+        printf("    torch: %s\n", r->torch_err);
+    fflush(stdout);
+}
+
+static void write_result(FILE *f, const result *r)
+{
+    char buf[256];
+    fprintf(f, "    {\"id\": \"%s\", \"net\": \"%s\", \"shape\": ", r->bc.id, r->bc.net);
+    json_str(f, bench_shape_str(&r->bc, buf, sizeof buf));
+    fputs(", \"spec\": ", f);
+    json_str(f, bench_spec(&r->bc, buf, sizeof buf));
+    fprintf(f, ", \"flops\": %.0f, \"target\": %g,\n     \"f32\": {\"ours\": ",
+            bench_flops(&r->bc), GPU_TARGET);
+    if (r->n_ours)
+        json_stats(f, &r->ours, r->ours_ms);
+    else
+        fputs("null", f);
+    fputs(",\n     \"torch\": ", f);
+    if (r->n_torch)
+        json_stats(f, &r->torch, r->torch_ms);
+    else
+        fputs("null", f);
+    fprintf(f, ",\n     \"ratio\": %.4f, \"ratio_min\": %.4f, \"pass\": %s, \"ours_error\": ",
+            r->ratio, r->ratio_min, r->ratio > 0 ? (r->pass ? "true" : "false") : "null");
+    json_str(f, r->ours_err);
+    fputs(", \"torch_error\": ", f);
+    json_str(f, r->torch_err);
+    fputs("},\n     \"bf16_nhwc\": null, \"bf16_nhwc_note\": \"" BF16_NOTE "\"}", f);
+}
+
+static int write_json(const char *path, const opts *o, const peer_info *pi, bool have_peer,
+                      const char *peer_err, double seconds, const result *rs, int n)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "gpu-bench: cannot write %s\n", path);
+        return -1;
+    }
+    fprintf(f, "{\"bench\": \"gpu-bench\", \"time\": %lld, \"batch\": %d, \"warmup\": %d, "
+            "\"iters\": %d, \"rounds\": %d, \"seconds\": %.1f,\n \"peer\": ",
+            (long long)time(NULL), o->batch, o->warmup, o->iters, o->rounds, seconds);
+    if (have_peer) {
+        fprintf(f, "{\"torch\": \"%s\", \"cudnn\": \"%s\", \"gpu\": ", pi->torch, pi->cudnn);
+        json_str(f, pi->gpu);
+        fputs(", \"cudnn_benchmark\": true, \"tf32\": false}", f);
+    } else {
+        fputs("null", f);
+    }
+    fputs(", \"peer_error\": ", f);
+    json_str(f, peer_err);
+    fputs(",\n \"cases\": [\n", f);
+    for (int i = 0; i < n; i++) {
+        write_result(f, &rs[i]);
+        fputs(i + 1 < n ? ",\n" : "\n", f);
+    }
+    fputs(" ]}\n", f);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+/* The CUDA backend, or 77 when no GPU is visible ("auto" then gives the CPU backend). */
+static int open_cuda(backend **be)
+{
+    cnn_err e = {0};
+    if (backend_create("auto", 1, be, &e) < 0) {
+        fprintf(stderr, "gpu-bench: %s\n  (at %s)\n", e.msg, e.trace);
+        return 1;
+    }
+    if ((*be)->ops->dev != DEVICE_CUDA) {
+        backend_destroy(*be);
+        *be = NULL;
+        printf("gpu-bench: no CUDA device (check nvidia-smi and CUDA_VISIBLE_DEVICES); "
+               "skipped\n");
+        return 77;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    opts o = parse_args(argc, argv);
+    if (o.list) {
+        char buf[256];
+        for (int i = 0; i < N_CASES; i++)
+            printf("%-26s %s\n", cases[i].id, bench_spec(&cases[i], buf, sizeof buf));
+        return 0;
+    }
+    backend *be;
+    int rc = open_cuda(&be);
+    if (rc)
+        return rc;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    peer_info pi = {0};
+    char peer_err[1024] = "";
+    peer *p = start_peer(&o, &pi, peer_err, sizeof peer_err);
+    bool have_peer = p != NULL;
+    printf("gpu-bench: conv2d forward+backward, fp32 (no TF32), batch %d; warmup %d, %d rounds "
+           "x %d iters per side; target ours/torch <= %.2f\n", o.batch, o.warmup, o.rounds,
+           o.iters, GPU_TARGET);
+    if (have_peer)
+        printf("gpu-bench: peer PyTorch %s, cuDNN %s, on %s (cudnn.benchmark, no TF32)\n",
+               pi.torch, pi.cudnn, pi.gpu);
+    print_header();
+    result rs[N_CASES];
+    int n = 0;
+    for (int i = 0; i < N_CASES; i++) {
+        if (o.filter && !strstr(cases[i].id, o.filter))
+            continue;
+        rs[n] = (result){.bc = cases[i]};
+        rs[n].bc.n = o.batch;
+        run_case(&rs[n], be, &p, &o);
+        print_row(&rs[n++]);
+    }
+    peer_stop(p);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    int pass = 0, fail = 0, errors = 0;
+    for (int i = 0; i < n; i++) {
+        pass += rs[i].pass;
+        fail += rs[i].ratio > 0 && !rs[i].pass;
+        errors += rs[i].ours_err[0] || rs[i].torch_err[0];
+    }
+    printf("gpu-bench: %d pass, %d fail, %d with errors; %.0f s; bf16 channels-last: %s\n",
+           pass, fail, errors, seconds, BF16_NOTE);
+    if (o.check && !have_peer)
+        printf("gpu-bench: --check: no PyTorch peer, so no target could be checked\n");
+    rc = o.check && (!have_peer || fail || errors) ? 1 : 0;
+    if (o.json && write_json(o.json, &o, &pi, have_peer, peer_err, seconds, rs, n) < 0)
+        rc = 1;
+    for (int i = 0; i < n; i++) {
+        free(rs[i].ours_ms);
+        free(rs[i].torch_ms);
+    }
+    backend_destroy(be);
+    return rc;
+}

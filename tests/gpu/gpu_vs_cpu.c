@@ -1,0 +1,597 @@
+/* CPU against GPU on fresh random inputs (issue 3, section 4): for every case of the table
+ * below, the same chain of layers is built on the "cpu" backend (the reference) and on
+ * "cuda", given identical parameters, buffers and inputs from the keyed RNG, and run forward,
+ * backward (overwriting parameter gradients) and backward again (accumulating onto them).
+ * Every activation, input gradient, parameter gradient and buffer is compared.
+ * Every output and gradient tensor (and every f32 saved tensor) is poisoned with NaN on BOTH
+ * sides before each pass, so an element a kernel forgets to write fails the comparison.
+ *
+ * Usage: gpu_vs_cpu [--self-check] [--list] [CASE ...]    (CASE: a name or an index; none =
+ * all). Without a GPU it prints one line and exits 77 (skipped). --self-check runs the CPU
+ * backend on both sides and demands bit-identical results: it tests this harness (and the
+ * CPU backend's determinism) on machines without a GPU.
+ *
+ * Tolerance (GPU): |gpu - cpu| <= ATOL * max(1, max|cpu| over the tensor) + RTOL * |cpu|.
+ * Both sides compute in fp32 but sum in different orders (thousands of threads, atomics,
+ * per-block partials) and cuDNN may pick FFT/Winograd algorithms, so results differ by a few
+ * fp32 roundings of the summed terms: RTOL 1e-4 covers that relative to each element, and the
+ * atol term covers elements that are near zero through cancellation, whose error scales with
+ * the magnitude of the terms summed (hence scaled by the tensor's largest value), not with
+ * their own value. TF32 tensor-core math (~1e-3 relative) would NOT pass: fp32 means fp32. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/config/config.h"
+#include "../../src/layers/chain.h"
+
+#define RTOL 1e-4
+#define ATOL 1e-5
+#define MAX_LAYERS 8
+#define SEED 20240603u
+
+/* inputs: space-separated, one per chain input: a kind letter and the shape, e.g.
+ * "f2x3x8x8 l2x8x8". f: uniform in [-2, 2); d: distinct values (max pooling has no ties);
+ * l: i32 labels uniform in [0, classes), ignore_pct percent of them set to `ignore`.
+ * Each entry starts on its own line with `    {"name",` (name: [a-z0-9_]+): tests/CMakeLists.txt
+ * registers one test per case from those line starts. */
+typedef struct gcase {
+    const char *name;
+    const char *spec; /* YAML: one layer (a map) or a chain (a list of maps) */
+    const char *inputs;
+    int training;
+    int classes, ignore, ignore_pct;
+} gcase;
+
+static const gcase cases[] = {
+    /* conv2d */
+    {"conv_3x3_pad1", "{type: conv2d, name: c, out: 5, kernel: 3, pad: 1}", "f2x3x9x8", 1, 0, 0, 0},
+    {"conv_stride2_odd", "{type: conv2d, name: c, out: 4, kernel: 3, stride: 2, pad: 1}",
+     "f2x3x11x9", 1, 0, 0, 0},
+    {"conv_nonsquare", "{type: conv2d, name: c, out: 6, kernel: [3, 5], stride: [2, 1], "
+     "pad: [1, 2]}", "f2x4x10x9", 1, 0, 0, 0},
+    {"conv_dilation", "{type: conv2d, name: c, out: 4, kernel: 3, dilation: [2, 3], pad: 2}",
+     "f2x3x12x13", 1, 0, 0, 0},
+    {"conv_groups3_s2", "{type: conv2d, name: c, out: 6, kernel: 3, groups: 3, stride: 2, "
+     "pad: 1}", "f2x6x8x9", 1, 0, 0, 0},
+    {"conv_depthwise", "{type: conv2d, name: c, out: 4, kernel: 3, groups: 4, pad: 1}",
+     "f2x4x7x7", 1, 0, 0, 0},
+    {"conv_depthwise_mult2", "{type: conv2d, name: c, out: 8, kernel: 3, groups: 4, "
+     "stride: 2, pad: 1}", "f2x4x8x9", 1, 0, 0, 0},
+    {"conv_1x1_nobias", "{type: conv2d, name: c, out: 7, kernel: 1, bias: false}", "f1x5x6x7",
+     1, 0, 0, 0},
+    {"conv_7x7_s2_p3", "{type: conv2d, name: c, out: 8, kernel: 7, stride: 2, pad: 3}",
+     "f2x3x16x16", 1, 0, 0, 0},
+    {"conv_wide", "{type: conv2d, name: c, out: 32, kernel: 3, pad: 1}", "f2x16x8x8", 1, 0, 0, 0},
+    {"conv_dil_groups_mixed", "{type: conv2d, name: c, out: 6, kernel: [3, 2], dilation: "
+     "[1, 2], groups: 3, stride: [1, 2], pad: [1, 1]}", "f3x3x9x10", 1, 0, 0, 0},
+    /* conv_transpose2d */
+    {"convt_s2_opad1", "{type: conv_transpose2d, name: t, out: 4, kernel: 3, stride: 2, "
+     "pad: 1, output_pad: 1}", "f2x3x5x6", 1, 0, 0, 0},
+    {"convt_k4s2", "{type: conv_transpose2d, name: t, out: 5, kernel: 4, stride: 2, pad: 1}",
+     "f2x4x6x5", 1, 0, 0, 0},
+    {"convt_nonsquare_opad", "{type: conv_transpose2d, name: t, out: 3, kernel: [3, 2], "
+     "stride: [2, 3], pad: [1, 0], output_pad: [1, 2]}", "f2x3x4x5", 1, 0, 0, 0},
+    {"convt_dil_groups", "{type: conv_transpose2d, name: t, out: 6, kernel: 3, dilation: 2, "
+     "groups: 2, pad: 1}", "f2x4x5x5", 1, 0, 0, 0},
+    {"convt_nobias_batch1", "{type: conv_transpose2d, name: t, out: 3, kernel: 2, stride: 2, "
+     "bias: false}", "f1x3x4x4", 1, 0, 0, 0},
+    /* linear and flatten */
+    {"linear_2d", "{type: linear, name: fc, out: 6}", "f5x11", 1, 0, 0, 0},
+    {"linear_4d", "{type: linear, name: fc, out: 7}", "f2x3x4x5", 1, 0, 0, 0},
+    {"linear_nobias", "{type: linear, name: fc, out: 4, bias: false}", "f3x8", 1, 0, 0, 0},
+    {"linear_wide", "{type: linear, name: fc, out: 300}", "f4x257", 1, 0, 0, 0},
+    {"flatten_4d", "{type: flatten}", "f2x3x4x5", 1, 0, 0, 0},
+    {"flatten_3d", "{type: flatten}", "f3x2x7", 1, 0, 0, 0},
+    {"conv_flatten_linear", "[{type: conv2d, name: c1, out: 4, kernel: 3, stride: 2, pad: 1}, "
+     "{type: flatten}, {type: linear, name: fc, out: 5}]", "f2x3x7x6", 1, 0, 0, 0},
+    /* pooling */
+    {"max_k2s2_odd", "{type: max_pool2d, kernel: 2}", "d2x3x9x9", 1, 0, 0, 0},
+    {"max_k3s2p1", "{type: max_pool2d, kernel: 3, stride: 2, pad: 1}", "d2x3x9x8", 1, 0, 0, 0},
+    {"max_k3s1p1", "{type: max_pool2d, kernel: 3, stride: 1, pad: 1}", "d2x2x6x7", 1, 0, 0, 0},
+    {"max_nonsquare", "{type: max_pool2d, kernel: [3, 2], stride: [1, 2], pad: [1, 0]}",
+     "d2x2x7x8", 1, 0, 0, 0},
+    {"max_k5s2p2", "{type: max_pool2d, kernel: 5, stride: 2, pad: 2}", "d1x3x11x10", 1, 0, 0, 0},
+    {"avg_k2s2", "{type: avg_pool2d, kernel: 2}", "f2x3x8x9", 1, 0, 0, 0},
+    {"avg_k3s2p1", "{type: avg_pool2d, kernel: 3, stride: 2, pad: 1}", "f2x3x9x8", 1, 0, 0, 0},
+    {"avg_k3s2p1_exclude_pad", "{type: avg_pool2d, kernel: 3, stride: 2, pad: 1, "
+     "count_include_pad: false}", "f2x3x9x8", 1, 0, 0, 0},
+    {"avg_nonsquare_exclude_pad", "{type: avg_pool2d, kernel: [3, 4], stride: [2, 1], "
+     "pad: [1, 2], count_include_pad: false}", "f2x2x7x6", 1, 0, 0, 0},
+    {"global_avg_pool", "{type: global_avg_pool}", "f3x4x5x7", 1, 0, 0, 0},
+    {"global_avg_pool_large", "{type: global_avg_pool}", "f2x5x33x31", 1, 0, 0, 0},
+    {"blur_s2", "{type: blur_pool2d}", "f2x3x8x7", 1, 0, 0, 0},
+    {"blur_s1", "{type: blur_pool2d, stride: 1}", "f2x3x6x5", 1, 0, 0, 0},
+    {"blur_s2_odd", "{type: blur_pool2d, stride: 2}", "f2x4x9x7", 1, 0, 0, 0},
+    {"blur_nonsquare", "{type: blur_pool2d, stride: [2, 1]}", "f1x3x8x6", 1, 0, 0, 0},
+    {"unpool_k2s2", "[{type: max_pool2d, name: p1, kernel: 2}, {type: max_unpool2d, "
+     "indices: p1}]", "d2x3x8x8", 1, 0, 0, 0},
+    {"unpool_k2s2_odd_tanh", "[{type: max_pool2d, name: p1, kernel: 2}, {type: tanh}, "
+     "{type: max_unpool2d, indices: p1}]", "d2x3x7x9", 1, 0, 0, 0},
+    {"unpool_k3s3p1", "[{type: max_pool2d, name: p1, kernel: 3, stride: 3, pad: 1}, "
+     "{type: max_unpool2d, indices: p1}]", "d2x2x8x7", 1, 0, 0, 0},
+    /* upsampling */
+    {"up_nearest_f2", "{type: upsample, factor: 2}", "f2x3x4x5", 1, 0, 0, 0},
+    {"up_nearest_nonsquare", "{type: upsample, factor: [2, 3], mode: nearest}", "f2x2x3x4",
+     1, 0, 0, 0},
+    {"up_bilinear_f2", "{type: upsample, factor: 2, mode: bilinear}", "f2x3x4x5", 1, 0, 0, 0},
+    {"up_bilinear_f3", "{type: upsample, factor: 3, mode: bilinear}", "f1x2x5x3", 1, 0, 0, 0},
+    {"up_bilinear_nonsquare", "{type: upsample, factor: [3, 2], mode: bilinear}", "f2x2x4x6",
+     1, 0, 0, 0},
+    /* normalisation */
+    {"bn_train", "{type: batch_norm2d, name: bn}", "f4x3x5x6", 1, 0, 0, 0},
+    {"bn_train_noaffine_mom", "{type: batch_norm2d, name: bn, momentum: 0.3, eps: 0.001, "
+     "affine: false}", "f3x4x5x5", 1, 0, 0, 0},
+    {"bn_train_2d", "{type: batch_norm2d, name: bn}", "f8x5", 1, 0, 0, 0},
+    {"bn_train_batch1", "{type: batch_norm2d, name: bn}", "f1x3x4x5", 1, 0, 0, 0},
+    {"bn_train_large", "{type: batch_norm2d, name: bn}", "f8x4x17x19", 1, 0, 0, 0},
+    {"bn_eval", "{type: batch_norm2d, name: bn}", "f4x3x5x6", 0, 0, 0, 0},
+    {"bn_eval_noaffine_2d", "{type: batch_norm2d, name: bn, affine: false}", "f6x5", 0, 0, 0, 0},
+    {"in_default", "{type: instance_norm2d, name: in}", "f2x3x5x6", 1, 0, 0, 0},
+    {"in_affine", "{type: instance_norm2d, name: in, affine: true, eps: 0.001}", "f2x3x6x7",
+     1, 0, 0, 0},
+    {"in_affine_batch1_large", "{type: instance_norm2d, name: in, affine: true}",
+     "f1x4x33x30", 1, 0, 0, 0},
+    {"in_eval", "{type: instance_norm2d, name: in, affine: true}", "f2x3x5x6", 0, 0, 0, 0},
+    {"conv_bn_relu", "[{type: conv2d, name: c, out: 6, kernel: 3, pad: 1, bias: false}, "
+     "{type: batch_norm2d, name: bn}, {type: relu}]", "f2x3x8x8", 1, 0, 0, 0},
+    /* activations and dropout */
+    {"relu", "{type: relu}", "f2x3x5x7", 1, 0, 0, 0},
+    {"leaky_relu", "{type: leaky_relu, slope: 0.2}", "f1x4x6x5", 1, 0, 0, 0},
+    {"leaky_relu_default_2d", "{type: leaky_relu}", "f3x11", 1, 0, 0, 0},
+    {"tanh", "{type: tanh}", "f2x3x4x5", 1, 0, 0, 0},
+    {"sigmoid", "{type: sigmoid}", "f2x3x4x5", 1, 0, 0, 0},
+    {"dropout_train", "{type: dropout, name: drop1, p: 0.3}", "f2x3x9x11", 1, 0, 0, 0},
+    {"dropout_half_large", "{type: dropout, name: drop2}", "f3x5x31x33", 1, 0, 0, 0},
+    {"dropout_eval", "{type: dropout, name: drop1, p: 0.5}", "f2x3x4x5", 0, 0, 0, 0},
+    /* add and concat */
+    {"add2", "{type: add}", "f2x3x5x7 f2x3x5x7", 1, 0, 0, 0},
+    {"add3_batch1", "{type: add, name: res}", "f1x4x3x3 f1x4x3x3 f1x4x3x3", 1, 0, 0, 0},
+    {"concat2", "{type: concat}", "f2x3x4x5 f2x5x4x5", 1, 0, 0, 0},
+    {"concat3_batch1", "{type: concat, name: skip}", "f1x2x3x3 f1x1x3x3 f1x4x3x3", 1, 0, 0, 0},
+    {"concat_2d", "{type: concat}", "f3x4 f3x7", 1, 0, 0, 0},
+    /* losses */
+    {"xent_cls", "{type: softmax_cross_entropy}", "f9x5 l9", 1, 5, -100, 0},
+    {"xent_cls_ignore", "{type: softmax_cross_entropy}", "f17x5 l17", 1, 5, -100, 30},
+    {"xent_cls_ignore_inrange_smooth", "{type: softmax_cross_entropy, ignore_index: 3, "
+     "label_smoothing: 0.25}", "f12x6 l12", 1, 6, 3, 20},
+    {"xent_cls_smooth_batch1", "{type: softmax_cross_entropy, label_smoothing: 0.05}",
+     "f1x13 l1", 1, 13, -100, 0},
+    {"xent_cls_all_ignored", "{type: softmax_cross_entropy}", "f6x4 l6", 1, 4, -100, 100},
+    {"xent_seg_ignore255_smooth", "{type: softmax_cross_entropy, ignore_index: 255, "
+     "label_smoothing: 0.1}", "f2x4x5x7 l2x5x7", 1, 4, 255, 20},
+    {"xent_seg_large", "{type: softmax_cross_entropy, label_smoothing: 0.2}",
+     "f2x3x17x19 l2x17x19", 1, 3, -100, 10},
+    {"xent_seg_ignore0_batch1", "{type: softmax_cross_entropy, ignore_index: 0}",
+     "f1x3x6x5 l1x6x5", 1, 3, 0, 0},
+    {"xent_seg_all_ignored", "{type: softmax_cross_entropy, ignore_index: 255}",
+     "f2x3x4x4 l2x4x4", 1, 3, 255, 100},
+    {"mse_2d", "{type: mse_loss}", "f4x9 f4x9", 1, 0, 0, 0},
+    {"mse_4d", "{type: mse_loss}", "f2x3x5x4 f2x3x5x4", 1, 0, 0, 0},
+    {"mse_large", "{type: mse_loss}", "f4x8x33x31 f4x8x33x31", 1, 0, 0, 0},
+};
+#define N_CASES ((int)(sizeof cases / sizeof cases[0]))
+
+/* ---- one side of the comparison: a backend and its own copy of the chain ---- */
+typedef struct side {
+    backend *be;
+    layer *ls[MAX_LAYERS];
+    int n;
+    layer_chain c;
+} side;
+
+typedef struct input_desc {
+    char kind; /* f, d, l */
+    shape s;
+} input_desc;
+
+typedef struct result {
+    int ok;
+    double max_abs, max_rel; /* over all tensors of the case */
+    double rtol, atol;
+} result;
+
+static const gcase *cur;
+
+static void die(const cnn_err *e)
+{
+    fprintf(stderr, "%s: %s\n  at %s\n", cur ? cur->name : "gpu_vs_cpu", e->msg, e->trace);
+    exit(1);
+}
+
+static int parse_inputs(const char *s, input_desc *in)
+{
+    int n = 0;
+    while (*s) {
+        while (*s == ' ')
+            s++;
+        if (!*s)
+            break;
+        if (n == LAYER_MAX_INPUTS || !strchr("fdl", *s))
+            goto bad;
+        input_desc *d = &in[n++];
+        d->kind = *s++;
+        d->s.nd = 0;
+        for (;;) {
+            char *end;
+            long long v = strtoll(s, &end, 10);
+            if (end == s || v <= 0 || d->s.nd == CNN_MAX_DIMS)
+                goto bad;
+            d->s.d[d->s.nd++] = v;
+            s = end;
+            if (*s != 'x')
+                break;
+            s++;
+        }
+        if (*s && *s != ' ')
+            goto bad;
+    }
+    if (n > 0)
+        return n;
+bad:
+    fprintf(stderr, "%s: bad inputs string in the table\n", cur->name);
+    exit(2);
+}
+
+static void build_side(side *sd, backend *be, const input_desc *in, int n_in)
+{
+    cnn_err e = {0};
+    cfg_node *root;
+    memset(sd, 0, sizeof *sd);
+    sd->be = be;
+    if (config_parse_string(cur->spec, strlen(cur->spec), cur->name, &root, &e) < 0)
+        die(&e);
+    int n = root->kind == CFG_SEQ ? root->n : 1;
+    if (n > MAX_LAYERS) {
+        fprintf(stderr, "%s: more than %d layers\n", cur->name, MAX_LAYERS);
+        exit(2);
+    }
+    for (int i = 0; i < n; i++) {
+        char def[16];
+        snprintf(def, sizeof def, "l%d", i);
+        if (layer_create(root->kind == CFG_SEQ ? root->items[i] : root, def, &sd->ls[i], &e) < 0)
+            die(&e);
+    }
+    sd->n = n;
+    cfg_free(root);
+    shape s[LAYER_MAX_INPUTS];
+    dtype dt[LAYER_MAX_INPUTS];
+    for (int i = 0; i < n_in; i++) {
+        s[i] = in[i].s;
+        dt[i] = in[i].kind == 'l' ? DTYPE_I32 : DTYPE_F32;
+    }
+    if (chain_setup(&sd->c, sd->ls, n, be, s, dt, n_in, &e) < 0)
+        die(&e);
+    /* Same key on both sides: every init draws on the host (layer_fill_uniform generates
+     * with rng_fill_uniform, then uploads) or fills constants, so parameters are identical;
+     * the comparison of "init.*" below checks that. */
+    chain_init(&sd->c, rng_fold_str(rng_key_from_seed(SEED), "init"));
+}
+
+static void free_side(side *sd)
+{
+    chain_free(&sd->c);
+    for (int i = 0; i < sd->n; i++)
+        layer_destroy(sd->ls[i]);
+}
+
+/* ---- host data from the keyed RNG, uploaded identically to both sides ---- */
+static void upload_both(side *a, side *b, tensor *ta, tensor *tb, const void *h)
+{
+    backend_upload(a->be, ta, h);
+    backend_upload(b->be, tb, h);
+}
+
+static void fill_input(const input_desc *d, rng_key k, void *h, size_t n)
+{
+    if (d->kind == 'f') {
+        rng_fill_uniform(k, 0, h, n, -2.0f, 2.0f);
+    } else if (d->kind == 'd') { /* a random permutation of n evenly spaced values */
+        float *x = h;
+        for (size_t i = 0; i < n; i++)
+            x[i] = -2.0f + 4.0f * (float)i / (float)n;
+        for (size_t i = n - 1; i > 0; i--) {
+            size_t j = (size_t)(rng_uniform(k, i) * (float)(i + 1));
+            j = j > i ? i : j;
+            float t = x[i];
+            x[i] = x[j];
+            x[j] = t;
+        }
+    } else {
+        int32_t *y = h;
+        rng_key kc = rng_fold(k, 1), ki = rng_fold(k, 2);
+        for (size_t i = 0; i < n; i++) {
+            int v = (int)(rng_uniform(kc, i) * (float)cur->classes);
+            y[i] = v >= cur->classes ? cur->classes - 1 : v;
+            if (rng_uniform(ki, i) * 100.0f < (float)cur->ignore_pct)
+                y[i] = cur->ignore;
+        }
+    }
+}
+
+static void poison(backend *be, tensor *t)
+{
+    if (t->data && t->dt == DTYPE_F32)
+        be->ops->fill(be, t, NAN);
+}
+
+/* ---- comparison ---- */
+static void compare(result *r, const char *what, side *ref, const tensor *tr, side *got,
+                    const tensor *tg)
+{
+    if (!tr->data || tr->dt != DTYPE_F32)
+        return;
+    int64_t n = tensor_numel(tr);
+    if (!shape_eq(&tr->s, &tg->s) || tr->dt != tg->dt) {
+        printf("  %-34s shapes differ  MISMATCH\n", what);
+        r->ok = 0;
+        return;
+    }
+    float *a = cnn_xmalloc(tensor_bytes(tr)), *b = cnn_xmalloc(tensor_bytes(tg));
+    backend_download(ref->be, tr, a);
+    backend_download(got->be, tg, b);
+    double scale = 0.0; /* max|cpu|, printed so that an all-zero tensor shows in the log */
+    for (int64_t i = 0; i < n; i++)
+        if (fabs(a[i]) > scale) /* false for NaN: counted below */
+            scale = fabs(a[i]);
+    double max_abs = 0, max_rel = 0;
+    int64_t bad = 0, nan = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double err = fabs((double)b[i] - (double)a[i]);
+        if (err != err) { /* NaN on either side: unwritten (poisoned) or broken */
+            nan++;
+            bad++;
+            continue;
+        }
+        double rel = err / fmax(fabs(a[i]), 1e-30);
+        if (!(err <= r->atol * fmax(scale, 1.0) + r->rtol * fabs(a[i]))) {
+            if (bad < 3)
+                fprintf(stderr, "    %s[%lld]: gpu %.9g, cpu %.9g\n", what, (long long)i, b[i],
+                        a[i]);
+            bad++;
+        }
+        if (err > max_abs)
+            max_abs = err;
+        if (err > r->atol * fmax(scale, 1.0) && rel > max_rel)
+            max_rel = rel;
+    }
+    printf("  %-34s n=%-7lld max|cpu|=%-9.3g max_abs=%-9.3g max_rel=%-9.3g", what,
+           (long long)n, scale, max_abs, max_rel);
+    if (bad)
+        printf("  MISMATCH: %lld off (%lld NaN)", (long long)bad, (long long)nan);
+    printf("\n");
+    r->ok &= bad == 0;
+    r->max_abs = fmax(r->max_abs, nan ? INFINITY : max_abs);
+    r->max_rel = fmax(r->max_rel, max_rel);
+    free(a);
+    free(b);
+}
+
+/* Parameters and buffers: identical after init, then replaced by random values (so batch
+ * norm's weight is not all ones); running variances stay positive. */
+static void set_params(result *r, side *a, side *b, rng_key k)
+{
+    char name[160];
+    for (int li = 0; li < a->n; li++)
+        for (int s = 0; s < a->ls[li]->n_slots; s++) {
+            layer_slot *sa = &a->ls[li]->slots[s], *sb = &b->ls[li]->slots[s];
+            snprintf(name, sizeof name, "init.%s.%s", a->ls[li]->name, sa->name);
+            if (sa->kind != SLOT_SAVED)
+                compare(r, name, a, &sa->t, b, &sb->t);
+            if ((sa->kind != SLOT_PARAM && sa->kind != SLOT_BUFFER) || sa->t.dt != DTYPE_F32)
+                continue;
+            size_t n = (size_t)tensor_numel(&sa->t);
+            float *h = cnn_xmalloc(n * sizeof *h);
+            int var = strstr(sa->name, "var") != NULL;
+            rng_fill_uniform(rng_fold_str(rng_fold(k, (uint64_t)li), sa->name), 0, h, n,
+                             var ? 0.5f : -1.0f, var ? 1.5f : 1.0f);
+            upload_both(a, b, &sa->t, &sb->t, h);
+            free(h);
+        }
+}
+
+static void poison_forward(side *sd)
+{
+    for (int i = 0; i < sd->n; i++) {
+        poison(sd->be, &sd->c.act[i]);
+        poison(sd->be, &sd->c.dact[i]);
+        for (int s = 0; s < sd->ls[i]->n_slots; s++) {
+            layer_slot *sl = &sd->ls[i]->slots[s];
+            if (sl->kind == SLOT_SAVED)
+                poison(sd->be, &sl->t);
+            poison(sd->be, &sl->grad);
+        }
+    }
+    for (int i = 0; i < sd->c.n_in; i++)
+        poison(sd->be, &sd->c.din[i]);
+}
+
+static void poison_backward(side *sd, int param_grads)
+{
+    for (int i = 0; i < sd->c.n_in; i++)
+        poison(sd->be, &sd->c.din[i]);
+    for (int i = 0; i < sd->n - 1; i++)
+        poison(sd->be, &sd->c.dact[i]);
+    for (int i = 0; i < sd->n && param_grads; i++)
+        for (int s = 0; s < sd->ls[i]->n_slots; s++)
+            poison(sd->be, &sd->ls[i]->slots[s].grad);
+}
+
+static void compare_forward(result *r, side *a, side *b)
+{
+    char name[160];
+    for (int i = 0; i < a->n; i++) {
+        snprintf(name, sizeof name, i == a->n - 1 ? "out" : "act.%s", a->ls[i]->name);
+        compare(r, name, a, &a->c.act[i], b, &b->c.act[i]);
+        for (int s = 0; s < a->ls[i]->n_slots; s++)
+            if (a->ls[i]->slots[s].kind == SLOT_BUFFER) {
+                snprintf(name, sizeof name, "after.%s.%s", a->ls[i]->name,
+                         a->ls[i]->slots[s].name);
+                compare(r, name, a, &a->ls[i]->slots[s].t, b, &b->ls[i]->slots[s].t);
+            }
+    }
+}
+
+static void compare_backward(result *r, side *a, side *b, const char *sfx)
+{
+    char name[160];
+    for (int i = 0; i < a->c.n_in; i++) {
+        snprintf(name, sizeof name, "din.%d%s", i, sfx);
+        compare(r, name, a, &a->c.din[i], b, &b->c.din[i]);
+    }
+    for (int i = 0; i < a->n; i++) {
+        if (i < a->n - 1) {
+            snprintf(name, sizeof name, "dact.%s%s", a->ls[i]->name, sfx);
+            compare(r, name, a, &a->c.dact[i], b, &b->c.dact[i]);
+        }
+        for (int s = 0; s < a->ls[i]->n_slots; s++)
+            if (a->ls[i]->slots[s].kind == SLOT_PARAM) {
+                snprintf(name, sizeof name, "grad.%s.%s%s", a->ls[i]->name,
+                         a->ls[i]->slots[s].name, sfx);
+                compare(r, name, a, &a->ls[i]->slots[s].grad, b, &b->ls[i]->slots[s].grad);
+            }
+    }
+}
+
+static int run_case(const gcase *gc, backend *be_ref, backend *be_test, int exact)
+{
+    cur = gc;
+    input_desc in[LAYER_MAX_INPUTS];
+    int n_in = parse_inputs(gc->inputs, in);
+    printf("%s: %s (%s)\n", gc->name, gc->spec, gc->training ? "train" : "eval");
+    side a, b; /* a: the reference (cpu), b: under test */
+    build_side(&a, be_ref, in, n_in);
+    build_side(&b, be_test, in, n_in);
+    result r = {.ok = 1, .rtol = exact ? 0.0 : RTOL, .atol = exact ? 0.0 : ATOL};
+    rng_key k = rng_fold_str(rng_key_from_seed(SEED), gc->name);
+    set_params(&r, &a, &b, rng_fold(k, 1));
+
+    for (int i = 0; i < n_in; i++) {
+        size_t n = (size_t)shape_numel(&in[i].s);
+        void *h = cnn_xmalloc(n * 4);
+        fill_input(&in[i], rng_fold(rng_fold(k, 2), (uint64_t)i), h, n);
+        upload_both(&a, &b, &a.c.in[i], &b.c.in[i], h);
+        free(h);
+    }
+    exec xa = {.be = a.be, .training = gc->training != 0, .key = rng_fold(k, 3),
+               .reduce_ranks = 1};
+    exec xb = xa;
+    xb.be = b.be;
+
+    poison_forward(&a);
+    poison_forward(&b);
+    chain_forward(&a.c, &xa);
+    chain_forward(&b.c, &xb);
+    compare_forward(&r, &a, &b);
+
+    tensor *da = &a.c.dact[a.n - 1], *db = &b.c.dact[b.n - 1];
+    size_t nd = (size_t)tensor_numel(da);
+    float *dout = cnn_xmalloc(nd * sizeof *dout);
+    rng_fill_uniform(rng_fold(k, 4), 0, dout, nd, -1.0f, 1.0f);
+    for (int pass = 0; pass < 2; pass++) {
+        /* Pass 0 overwrites NaN-poisoned parameter gradients; pass 1 accumulates onto them. */
+        xa.param_grad_beta = xb.param_grad_beta = (float)pass;
+        upload_both(&a, &b, da, db, dout);
+        poison_backward(&a, pass == 0);
+        poison_backward(&b, pass == 0);
+        chain_backward(&a.c, &xa);
+        chain_backward(&b.c, &xb);
+        compare_backward(&r, &a, &b, pass ? " (accumulated)" : "");
+    }
+    free(dout);
+    printf("%s: %s  max_abs=%.3g max_rel=%.3g (rtol %g, atol %g x max(1, max|cpu|))\n",
+           gc->name, r.ok ? "ok" : "FAILED", r.max_abs, r.max_rel, r.rtol, r.atol);
+    free_side(&a);
+    free_side(&b);
+    cur = NULL;
+    return r.ok;
+}
+
+static int find_case(const char *s)
+{
+    for (int i = 0; i < N_CASES; i++)
+        if (!strcmp(cases[i].name, s))
+            return i;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s && !*end && v >= 0 && v < N_CASES)
+        return (int)v;
+    return -1;
+}
+
+/* The cuda backend, or 77 when this machine cannot have one. An incomplete backend on a
+ * machine WITH a GPU also reports CNN_ENOTSUP: that must fail, not skip, so "auto" (which
+ * picks CUDA exactly when a device is visible) tells the two apart. */
+static int create_test_backend(backend **out)
+{
+    cnn_err e = {0};
+    int rc = backend_create("cuda", 0, out, &e);
+    if (rc == CNN_OK)
+        return 0;
+    if (rc == CNN_ENOTSUP) {
+        backend *probe;
+        cnn_err e2 = {0};
+        if (backend_create("auto", 0, &probe, &e2) == CNN_OK && probe->ops->dev == DEVICE_CPU) {
+            backend_destroy(probe);
+            printf("skipped: %s\n", e.msg);
+            return 77;
+        }
+    }
+    fprintf(stderr, "gpu_vs_cpu: cannot create the cuda backend: %s\n  at %s\n", e.msg,
+            e.trace);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    int self_check = 0, list = 0, sel[N_CASES], n_sel = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--self-check")) {
+            self_check = 1;
+        } else if (!strcmp(argv[i], "--list")) {
+            list = 1;
+        } else {
+            int c = find_case(argv[i]);
+            if (c < 0 || n_sel == N_CASES) {
+                fprintf(stderr, "gpu_vs_cpu: unknown case '%s' (--list shows them)\n"
+                        "usage: gpu_vs_cpu [--self-check] [--list] [CASE ...]\n", argv[i]);
+                return 2;
+            }
+            sel[n_sel++] = c;
+        }
+    }
+    if (list) {
+        for (int i = 0; i < N_CASES; i++)
+            printf("%d %s\n", i, cases[i].name);
+        return 0;
+    }
+    if (!n_sel)
+        for (; n_sel < N_CASES; n_sel++)
+            sel[n_sel] = n_sel;
+
+    cnn_err e = {0};
+    backend *ref, *test;
+    if (backend_create("cpu", 0, &ref, &e) < 0)
+        die(&e);
+    if (self_check) {
+        if (backend_create("cpu", 0, &test, &e) < 0)
+            die(&e);
+        printf("self-check: cpu against cpu, results must be bit-identical\n");
+    } else {
+        int rc = create_test_backend(&test);
+        if (rc) {
+            backend_destroy(ref);
+            return rc;
+        }
+    }
+    int failed = 0;
+    for (int i = 0; i < n_sel; i++)
+        failed += !run_case(&cases[sel[i]], ref, test, self_check);
+    if (n_sel > 1)
+        printf("%d of %d cases passed\n", n_sel - failed, n_sel);
+    backend_destroy(test);
+    backend_destroy(ref);
+    return failed ? 1 : 0;
+}
