@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "../src/core/core.h"
 
@@ -67,8 +68,54 @@ int peer_time(peer *p, const bench_case *bc, int warmup, int iters, double *ms, 
               cnn_err *e);
 void peer_stop(peer *p);
 
-/* ---- JSON writing (bench_report.c) ---- */
+/* ---- JSON writing (bench_util.c) ---- */
 void json_str(FILE *f, const char *s);
 void json_stats(FILE *f, const bench_stats *s, const double *ms);
+
+/* ---- shared by layer-bench and gpu-bench (bench_util.c) ---- */
+/* The options both programs take; prog and usage name the program in messages. */
+typedef struct bench_opts {
+    const char *prog, *usage;
+    int warmup, iters, rounds;
+    const char *filter, *json, *python, *script;
+    bool check, no_torch, list;
+} bench_opts;
+/* s as an integer in [lo, 1000000] for option name; else a message and exit 2. */
+int bench_parse_int(const bench_opts *o, const char *s, int lo, const char *name);
+/* Takes argv[*i] (and its value, advancing *i) when it is a common option: -h/--help
+ * (usage, exit 0), --check, --no-torch, --list, --warmup, --iters, --rounds, --filter,
+ * --json, --python, --torch-script. Anything else ends the program with a usage error
+ * (exit 2), so a program handles its own options before calling this. */
+void bench_parse_common(int argc, char **argv, int *i, bench_opts *o);
+/* --list: every case's id and YAML spec. */
+void bench_list(const bench_case *cases, int n);
+
+/* One case's two sides, timed in alternating rounds. */
+typedef struct bench_sides {
+    double *ours_ms, *torch_ms; /* (rounds * iters) */
+    int n_ours, n_torch;
+    bench_stats ours, torch;
+    bool ours_finite, torch_finite;
+    char ours_err[320], torch_err[320];
+    double ratio;     /* medians ours / torch; 0 when a side is missing */
+    double ratio_min; /* fastest ours / fastest torch: what a quiet machine would show */
+} bench_sides;
+/* Opens our layer for bc, runs o->rounds rounds (ours first on even rounds, the peer first
+ * on odd ones) of o->warmup + o->iters iterations per side, then fills the statistics and
+ * ratios. A side's failure is kept in its *_err and ends that side for the case; when the
+ * peer is gone (CNN_EIO) it is stopped and *p set to NULL. */
+void bench_run_sides(bench_sides *s, backend *be, const bench_case *bc, peer **p,
+                     const bench_opts *o);
+void bench_sides_free(bench_sides *s);
+/* Table cells: ours median, [min-max], torch median, [min-max] ("-"/"" when missing). */
+void bench_sides_cells(const bench_sides *s, char am[16], char a[32], char bm[16],
+                       char b[32]);
+/* The lines under a table row with each side's error, if any; flushes stdout. */
+void bench_print_errors(const bench_sides *s);
+/* JSON: ours' stats (or null), then ",\n     \"torch\": " and the peer's. */
+void bench_json_sides(FILE *f, const bench_sides *s);
+/* JSON: the ours_error value, then ", \"torch_error\": " and its value. */
+void bench_json_errors(FILE *f, const bench_sides *s);
+double bench_seconds_since(const struct timespec *t0);
 
 #endif

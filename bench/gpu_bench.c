@@ -54,19 +54,14 @@ static const bench_case cases[] = {
 enum { N_CASES = sizeof cases / sizeof cases[0] };
 
 typedef struct opts {
-    int batch, warmup, iters, rounds;
-    const char *filter, *json, *python, *script;
-    bool check, no_torch, list;
+    bench_opts b; /* warmup, iters, rounds, filter, json, python, script, check, ... */
+    int batch;
 } opts;
 
 typedef struct result {
     bench_case bc;
-    double *ours_ms, *torch_ms; /* (rounds * iters) */
-    int n_ours, n_torch;
-    bench_stats ours, torch;
-    bool ours_finite, torch_finite, pass;
-    char ours_err[320], torch_err[320];
-    double ratio, ratio_min; /* medians, minima ours / torch; 0 when a side is missing */
+    bench_sides s;
+    bool pass;
 } result;
 
 static const char usage[] =
@@ -87,53 +82,17 @@ static const char usage[] =
     "                torch_gpu_conv.py next to or above this program)\n"
     "exit: 0 done, 1 error or (--check) a missed target, 2 usage, 77 no CUDA device\n";
 
-static int parse_int(const char *s, int lo, const char *name)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || v < lo || v > 1000000) {
-        fprintf(stderr, "gpu-bench: %s %s: expected an integer >= %d\n%s", name, s, lo, usage);
-        exit(2);
-    }
-    return (int)v;
-}
-
 static opts parse_args(int argc, char **argv)
 {
-    opts o = {.batch = 64, .warmup = 3, .iters = 10, .rounds = 4, .python = "python3"};
+    opts o = {.b = {.prog = "gpu-bench", .usage = usage, .warmup = 3, .iters = 10,
+                    .rounds = 4, .python = "python3"},
+              .batch = 64};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
-            exit(0);
-        } else if (!strcmp(a, "--check")) {
-            o.check = true;
-        } else if (!strcmp(a, "--no-torch")) {
-            o.no_torch = true;
-        } else if (!strcmp(a, "--list")) {
-            o.list = true;
+        if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
+            o.batch = bench_parse_int(&o.b, argv[i + 1], 1, argv[i]);
+            i++;
         } else {
-            const char *v = i + 1 < argc ? argv[++i] : NULL;
-            if (v && !strcmp(a, "--batch"))
-                o.batch = parse_int(v, 1, a);
-            else if (v && !strcmp(a, "--warmup"))
-                o.warmup = parse_int(v, 0, a);
-            else if (v && !strcmp(a, "--iters"))
-                o.iters = parse_int(v, 1, a);
-            else if (v && !strcmp(a, "--rounds"))
-                o.rounds = parse_int(v, 1, a);
-            else if (v && !strcmp(a, "--filter"))
-                o.filter = v;
-            else if (v && !strcmp(a, "--json"))
-                o.json = v;
-            else if (v && !strcmp(a, "--python"))
-                o.python = v;
-            else if (v && !strcmp(a, "--torch-script"))
-                o.script = v;
-            else {
-                fprintf(stderr, "gpu-bench: unknown or incomplete option '%s'\n%s", a, usage);
-                exit(2);
-            }
+            bench_parse_common(argc, argv, &i, &o.b);
         }
     }
     return o;
@@ -185,17 +144,17 @@ static bool find_script(char *out, size_t n)
 static peer *start_peer(const opts *o, peer_info *info, char *err, size_t errn)
 {
     char python[4096], script[4096];
-    if (o->no_torch) {
+    if (o->b.no_torch) {
         snprintf(err, errn, "--no-torch");
         return NULL;
     }
     peer *p = NULL;
     cnn_err e = {0};
-    if (!find_on_path(o->python, python, sizeof python))
+    if (!find_on_path(o->b.python, python, sizeof python))
         snprintf(err, errn, "no Python interpreter '%s' (pass --python PATH to one with a "
-                 "CUDA build of PyTorch)", o->python);
-    else if (o->script)
-        snprintf(script, sizeof script, "%s", o->script);
+                 "CUDA build of PyTorch)", o->b.python);
+    else if (o->b.script)
+        snprintf(script, sizeof script, "%s", o->b.script);
     else if (!find_script(script, sizeof script))
         snprintf(err, errn, "cannot find torch_gpu_conv.py; pass --torch-script PATH");
     /* threads 0: the peer keeps torch's default; plain malloc: host memory is not timed */
@@ -207,56 +166,6 @@ static peer *start_peer(const opts *o, peer_info *info, char *err, size_t errn)
     return p;
 }
 
-static void run_case(result *r, backend *be, peer **p, const opts *o)
-{
-    size_t n = (size_t)o->rounds * (size_t)o->iters;
-    r->ours_ms = cnn_xcalloc(n, sizeof *r->ours_ms);
-    r->torch_ms = cnn_xcalloc(n, sizeof *r->torch_ms);
-    cnn_err e = {0};
-    ours_run *run = NULL;
-    if (ours_open(be, &r->bc, &run, &e) < 0)
-        snprintf(r->ours_err, sizeof r->ours_err, "%s", e.msg);
-    for (int round = 0; round < o->rounds; round++) {
-        for (int side = 0; side < 2; side++) {
-            if ((side == 0) == (round % 2 == 0)) { /* ours first on even rounds */
-                if (run) {
-                    ours_time(run, o->warmup, o->iters, r->ours_ms + r->n_ours);
-                    r->n_ours += o->iters;
-                }
-            } else if (*p && !r->torch_err[0]) {
-                e = (cnn_err){0};
-                bool finite = false;
-                if (peer_time(*p, &r->bc, o->warmup, o->iters, r->torch_ms + r->n_torch,
-                              &finite, &e) < 0) {
-                    snprintf(r->torch_err, sizeof r->torch_err, "%s", e.msg);
-                    if (e.code == CNN_EIO) { /* the peer is gone: ours alone from here */
-                        peer_stop(*p);
-                        *p = NULL;
-                    }
-                } else {
-                    r->torch_finite = finite && (r->n_torch == 0 || r->torch_finite);
-                    r->n_torch += o->iters;
-                }
-            }
-        }
-    }
-    if (run) {
-        r->ours_finite = ours_finite(run);
-        if (!r->ours_finite)
-            snprintf(r->ours_err, sizeof r->ours_err, "non-finite output or gradient");
-    }
-    if (r->n_torch && !r->torch_finite)
-        snprintf(r->torch_err, sizeof r->torch_err, "non-finite output or gradient");
-    ours_close(run);
-    r->ours = bench_stats_of(r->ours_ms, r->n_ours);
-    r->torch = bench_stats_of(r->torch_ms, r->n_torch);
-    if (r->n_ours && r->n_torch && r->torch.median > 0) {
-        r->ratio = r->ours.median / r->torch.median;
-        r->ratio_min = r->ours.min / r->torch.min;
-    }
-    r->pass = r->ratio > 0 && r->ratio <= GPU_TARGET && r->ours_finite && r->torch_finite;
-}
-
 static void print_header(void)
 {
     printf("%-5s %-32s %8s %-15s %6s %8s %-15s %6s %6s %6s  %-16s %s\n", "net", "shape",
@@ -266,35 +175,26 @@ static void print_header(void)
 
 static void print_row(const result *r)
 {
-    char shp[64], a[32] = "", b[32] = "", am[16] = "-", bm[16] = "-", ratio[16] = "-";
-    char rmin[16] = "-", tf[16] = "-", v[48];
-    if (r->n_ours) {
-        snprintf(am, sizeof am, "%.2f", r->ours.median);
-        snprintf(a, sizeof a, "[%.2f-%.2f]", r->ours.min, r->ours.max);
-        snprintf(tf, sizeof tf, "%.1f", bench_flops(&r->bc) / (r->ours.median * 1e9));
-    }
-    if (r->n_torch) {
-        snprintf(bm, sizeof bm, "%.2f", r->torch.median);
-        snprintf(b, sizeof b, "[%.2f-%.2f]", r->torch.min, r->torch.max);
-    }
-    if (r->ratio > 0) {
-        snprintf(ratio, sizeof ratio, "%.3f", r->ratio);
-        snprintf(rmin, sizeof rmin, "(%.3f)", r->ratio_min);
+    char shp[64], a[32], b[32], am[16], bm[16], ratio[16] = "-", rmin[16] = "-";
+    char tf[16] = "-", v[48];
+    const bench_sides *s = &r->s;
+    bench_sides_cells(s, am, a, bm, b);
+    if (s->n_ours)
+        snprintf(tf, sizeof tf, "%.1f", bench_flops(&r->bc) / (s->ours.median * 1e9));
+    if (s->ratio > 0) {
+        snprintf(ratio, sizeof ratio, "%.3f", s->ratio);
+        snprintf(rmin, sizeof rmin, "(%.3f)", s->ratio_min);
     }
     if (r->pass)
         snprintf(v, sizeof v, "pass");
-    else if (r->ratio > 0)
-        snprintf(v, sizeof v, "FAIL (%+.0f%% over)", 100.0 * (r->ratio / GPU_TARGET - 1));
+    else if (s->ratio > 0)
+        snprintf(v, sizeof v, "FAIL (%+.0f%% over)", 100.0 * (s->ratio / GPU_TARGET - 1));
     else
-        snprintf(v, sizeof v, "%s", r->n_ours ? "ours only" : "-");
+        snprintf(v, sizeof v, "%s", s->n_ours ? "ours only" : "-");
     printf("%-5s %-32s %8s %-15s %6s %8s %-15s %6s %6s <=%.2f  %-16s %s\n", r->bc.net,
            bench_shape_str(&r->bc, shp, sizeof shp), am, a, tf, bm, b, ratio, rmin, GPU_TARGET,
            v, BF16_NOTE);
-    if (r->ours_err[0])
-        printf("    ours: %s\n", r->ours_err);
-    if (r->torch_err[0])
-        printf("    torch: %s\n", r->torch_err);
-    fflush(stdout);
+    bench_print_errors(s);
 }
 
 static void write_result(FILE *f, const result *r)
@@ -306,20 +206,10 @@ static void write_result(FILE *f, const result *r)
     json_str(f, bench_spec(&r->bc, buf, sizeof buf));
     fprintf(f, ", \"flops\": %.0f, \"target\": %g,\n     \"f32\": {\"ours\": ",
             bench_flops(&r->bc), GPU_TARGET);
-    if (r->n_ours)
-        json_stats(f, &r->ours, r->ours_ms);
-    else
-        fputs("null", f);
-    fputs(",\n     \"torch\": ", f);
-    if (r->n_torch)
-        json_stats(f, &r->torch, r->torch_ms);
-    else
-        fputs("null", f);
+    bench_json_sides(f, &r->s);
     fprintf(f, ",\n     \"ratio\": %.4f, \"ratio_min\": %.4f, \"pass\": %s, \"ours_error\": ",
-            r->ratio, r->ratio_min, r->ratio > 0 ? (r->pass ? "true" : "false") : "null");
-    json_str(f, r->ours_err);
-    fputs(", \"torch_error\": ", f);
-    json_str(f, r->torch_err);
+            r->s.ratio, r->s.ratio_min, r->s.ratio > 0 ? (r->pass ? "true" : "false") : "null");
+    bench_json_errors(f, &r->s);
     fputs("},\n     \"bf16_nhwc\": null, \"bf16_nhwc_note\": \"" BF16_NOTE "\"}", f);
 }
 
@@ -333,7 +223,7 @@ static int write_json(const char *path, const opts *o, const peer_info *pi, bool
     }
     fprintf(f, "{\"bench\": \"gpu-bench\", \"time\": %lld, \"batch\": %d, \"warmup\": %d, "
             "\"iters\": %d, \"rounds\": %d, \"seconds\": %.1f,\n \"peer\": ",
-            (long long)time(NULL), o->batch, o->warmup, o->iters, o->rounds, seconds);
+            (long long)time(NULL), o->batch, o->b.warmup, o->b.iters, o->b.rounds, seconds);
     if (have_peer) {
         fprintf(f, "{\"torch\": \"%s\", \"cudnn\": \"%s\", \"gpu\": ", pi->torch, pi->cudnn);
         json_str(f, pi->gpu);
@@ -373,25 +263,23 @@ static int open_cuda(backend **be)
 int main(int argc, char **argv)
 {
     opts o = parse_args(argc, argv);
-    if (o.list) {
-        char buf[256];
-        for (int i = 0; i < N_CASES; i++)
-            printf("%-26s %s\n", cases[i].id, bench_spec(&cases[i], buf, sizeof buf));
+    if (o.b.list) {
+        bench_list(cases, N_CASES);
         return 0;
     }
     backend *be;
     int rc = open_cuda(&be);
     if (rc)
         return rc;
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     peer_info pi = {0};
     char peer_err[1024] = "";
     peer *p = start_peer(&o, &pi, peer_err, sizeof peer_err);
     bool have_peer = p != NULL;
     printf("gpu-bench: conv2d forward+backward, fp32 (no TF32), batch %d; warmup %d, %d rounds "
-           "x %d iters per side; target ours/torch <= %.2f\n", o.batch, o.warmup, o.rounds,
-           o.iters, GPU_TARGET);
+           "x %d iters per side; target ours/torch <= %.2f\n", o.batch, o.b.warmup, o.b.rounds,
+           o.b.iters, GPU_TARGET);
     if (have_peer)
         printf("gpu-bench: peer PyTorch %s, cuDNN %s, on %s (cudnn.benchmark, no TF32)\n",
                pi.torch, pi.cudnn, pi.gpu);
@@ -399,33 +287,33 @@ int main(int argc, char **argv)
     result rs[N_CASES];
     int n = 0;
     for (int i = 0; i < N_CASES; i++) {
-        if (o.filter && !strstr(cases[i].id, o.filter))
+        if (o.b.filter && !strstr(cases[i].id, o.b.filter))
             continue;
         rs[n] = (result){.bc = cases[i]};
         rs[n].bc.n = o.batch;
-        run_case(&rs[n], be, &p, &o);
+        result *r = &rs[n];
+        bench_run_sides(&r->s, be, &r->bc, &p, &o.b);
+        r->pass = r->s.ratio > 0 && r->s.ratio <= GPU_TARGET && r->s.ours_finite &&
+                  r->s.torch_finite;
         print_row(&rs[n++]);
     }
     peer_stop(p);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    double seconds = bench_seconds_since(&t0);
     int pass = 0, fail = 0, errors = 0;
     for (int i = 0; i < n; i++) {
         pass += rs[i].pass;
-        fail += rs[i].ratio > 0 && !rs[i].pass;
-        errors += rs[i].ours_err[0] || rs[i].torch_err[0];
+        fail += rs[i].s.ratio > 0 && !rs[i].pass;
+        errors += rs[i].s.ours_err[0] || rs[i].s.torch_err[0];
     }
     printf("gpu-bench: %d pass, %d fail, %d with errors; %.0f s; bf16 channels-last: %s\n",
            pass, fail, errors, seconds, BF16_NOTE);
-    if (o.check && !have_peer)
+    if (o.b.check && !have_peer)
         printf("gpu-bench: --check: no PyTorch peer, so no target could be checked\n");
-    rc = o.check && (!have_peer || fail || errors) ? 1 : 0;
-    if (o.json && write_json(o.json, &o, &pi, have_peer, peer_err, seconds, rs, n) < 0)
+    rc = o.b.check && (!have_peer || fail || errors) ? 1 : 0;
+    if (o.b.json && write_json(o.b.json, &o, &pi, have_peer, peer_err, seconds, rs, n) < 0)
         rc = 1;
-    for (int i = 0; i < n; i++) {
-        free(rs[i].ours_ms);
-        free(rs[i].torch_ms);
-    }
+    for (int i = 0; i < n; i++)
+        bench_sides_free(&rs[i].s);
     backend_destroy(be);
     return rc;
 }

@@ -42,22 +42,16 @@ static const bench_case cases[] = {
 enum { N_CASES = sizeof cases / sizeof cases[0] };
 
 typedef struct opts {
-    int threads, warmup, iters, rounds;
-    const char *filter, *json, *python, *script;
-    bool check, no_torch, list, plain_malloc;
+    bench_opts b; /* warmup, iters, rounds, filter, json, python, script, check, ... */
+    int threads;
+    bool plain_malloc;
 } opts;
 
 typedef enum verdict { V_NONE, V_PASS, V_FAIL, V_INFO } verdict;
 
 typedef struct result {
     const bench_case *bc;
-    double *ours_ms, *torch_ms; /* (rounds * iters) */
-    int n_ours, n_torch;
-    bench_stats ours, torch;
-    bool ours_finite, torch_finite;
-    char ours_err[320], torch_err[320];
-    double ratio;     /* medians ours / torch; 0 when a side is missing */
-    double ratio_min; /* fastest ours / fastest torch: what a quiet machine would show */
+    bench_sides s;
     verdict v;
 } result;
 
@@ -77,65 +71,28 @@ static const char usage[] =
     CNN_BENCH_DIR "/torch_layers.py)\n"
     "  --torch-plain-malloc   leave the peer's glibc malloc untuned (see README)\n";
 
-static int parse_int(const char *s, int lo, const char *name)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || v < lo || v > 1000000) {
-        fprintf(stderr, "layer-bench: %s %s: expected an integer >= %d\n%s", name, s, lo,
-                usage);
-        exit(2);
-    }
-    return (int)v;
-}
-
 static opts parse_args(int argc, char **argv)
 {
-    opts o = {.threads = omp_get_num_procs(), .warmup = 3, .iters = 20, .rounds = 6,
-              .python = "/usr/bin/python3", .script = CNN_BENCH_DIR "/torch_layers.py"};
+    opts o = {.b = {.prog = "layer-bench", .usage = usage, .warmup = 3, .iters = 20,
+                    .rounds = 6, .python = "/usr/bin/python3",
+                    .script = CNN_BENCH_DIR "/torch_layers.py"},
+              .threads = omp_get_num_procs()};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
-            exit(0);
-        } else if (!strcmp(a, "--check")) {
-            o.check = true;
-        } else if (!strcmp(a, "--no-torch")) {
-            o.no_torch = true;
-        } else if (!strcmp(a, "--list")) {
-            o.list = true;
-        } else if (!strcmp(a, "--torch-plain-malloc")) {
+        if (!strcmp(a, "--torch-plain-malloc"))
             o.plain_malloc = true;
-        } else {
-            const char *v = i + 1 < argc ? argv[++i] : NULL;
-            if (v && !strcmp(a, "--threads"))
-                o.threads = parse_int(v, 1, a);
-            else if (v && !strcmp(a, "--warmup"))
-                o.warmup = parse_int(v, 0, a);
-            else if (v && !strcmp(a, "--iters"))
-                o.iters = parse_int(v, 1, a);
-            else if (v && !strcmp(a, "--rounds"))
-                o.rounds = parse_int(v, 1, a);
-            else if (v && !strcmp(a, "--filter"))
-                o.filter = v;
-            else if (v && !strcmp(a, "--json"))
-                o.json = v;
-            else if (v && !strcmp(a, "--python"))
-                o.python = v;
-            else if (v && !strcmp(a, "--torch-script"))
-                o.script = v;
-            else {
-                fprintf(stderr, "layer-bench: unknown or incomplete option '%s'\n%s", a, usage);
-                exit(2);
-            }
-        }
+        else if (!strcmp(a, "--threads") && i + 1 < argc)
+            o.threads = bench_parse_int(&o.b, argv[++i], 1, a);
+        else
+            bench_parse_common(argc, argv, &i, &o.b);
     }
     return o;
 }
 
 static bool selected(const opts *o, const bench_case *bc)
 {
-    return !o->filter || strstr(bc->id, o->filter) || strstr(bench_op_name(bc->op), o->filter);
+    const char *f = o->b.filter;
+    return !f || strstr(bc->id, f) || strstr(bench_op_name(bc->op), f);
 }
 
 static void load_avg(double out[3])
@@ -149,77 +106,15 @@ static void load_avg(double out[3])
     }
 }
 
-/* One round of one side; a failure is kept in the result and ends that side for the case. */
-static void run_ours(result *r, ours_run *run, const opts *o)
-{
-    if (!run)
-        return;
-    ours_time(run, o->warmup, o->iters, r->ours_ms + r->n_ours);
-    r->n_ours += o->iters;
-}
-
-static void run_torch(result *r, peer **p, const opts *o)
-{
-    if (!*p || r->torch_err[0])
-        return;
-    cnn_err e = {0};
-    bool finite = false;
-    if (peer_time(*p, r->bc, o->warmup, o->iters, r->torch_ms + r->n_torch, &finite, &e) < 0) {
-        snprintf(r->torch_err, sizeof r->torch_err, "%s", e.msg);
-        if (e.code == CNN_EIO) { /* the peer is gone: the rest of the run is ours alone */
-            peer_stop(*p);
-            *p = NULL;
-        }
-        return;
-    }
-    r->torch_finite = finite;
-    r->n_torch += o->iters;
-}
-
 static void finish(result *r)
 {
-    r->ours = bench_stats_of(r->ours_ms, r->n_ours);
-    r->torch = bench_stats_of(r->torch_ms, r->n_torch);
-    double target = bench_target(r->bc);
-    if (r->n_ours && r->n_torch && r->torch.median > 0) {
-        r->ratio = r->ours.median / r->torch.median;
-        r->ratio_min = r->ours.min / r->torch.min;
-    }
-    if (r->ratio <= 0)
+    double target = bench_target(r->bc), ratio = r->s.ratio;
+    if (ratio <= 0)
         r->v = V_NONE;
     else if (target <= 0)
         r->v = V_INFO;
     else
-        r->v = r->ratio <= target && r->ours_finite ? V_PASS : V_FAIL;
-}
-
-static void run_case(result *r, backend *be, peer **p, const opts *o)
-{
-    size_t n = (size_t)o->rounds * (size_t)o->iters;
-    r->ours_ms = cnn_xcalloc(n, sizeof *r->ours_ms);
-    r->torch_ms = cnn_xcalloc(n, sizeof *r->torch_ms);
-    cnn_err e = {0};
-    ours_run *run = NULL;
-    if (ours_open(be, r->bc, &run, &e) < 0)
-        snprintf(r->ours_err, sizeof r->ours_err, "%s", e.msg);
-    for (int round = 0; round < o->rounds; round++) {
-        if (round % 2 == 0) {
-            run_ours(r, run, o);
-            run_torch(r, p, o);
-        } else {
-            run_torch(r, p, o);
-            run_ours(r, run, o);
-        }
-    }
-    if (run) {
-        r->ours_finite = ours_finite(run);
-        if (!r->ours_finite)
-            snprintf(r->ours_err, sizeof r->ours_err, "non-finite output or gradient");
-    }
-    if (r->n_torch && !r->torch_finite)
-        snprintf(r->torch_err, sizeof r->torch_err, "non-finite output or gradient");
-    ours_close(run);
-    finish(r);
+        r->v = ratio <= target && r->s.ours_finite ? V_PASS : V_FAIL;
 }
 
 static void print_header(void)
@@ -231,39 +126,27 @@ static void print_header(void)
 
 static void print_row(const result *r)
 {
-    char shp[64], a[32] = "", b[32] = "", am[16] = "-", bm[16] = "-", ratio[16] = "-";
-    char rmin[16] = "-";
+    char shp[64], a[32], b[32], am[16], bm[16], ratio[16] = "-", rmin[16] = "-";
     char tgt[16] = "-", v[48];
     const bench_case *bc = r->bc;
-    if (r->n_ours) {
-        snprintf(am, sizeof am, "%.2f", r->ours.median);
-        snprintf(a, sizeof a, "[%.2f-%.2f]", r->ours.min, r->ours.max);
-    }
-    if (r->n_torch) {
-        snprintf(bm, sizeof bm, "%.2f", r->torch.median);
-        snprintf(b, sizeof b, "[%.2f-%.2f]", r->torch.min, r->torch.max);
-    }
-    if (r->ratio > 0) {
-        snprintf(ratio, sizeof ratio, "%.2f", r->ratio);
-        snprintf(rmin, sizeof rmin, "(%.2f)", r->ratio_min);
+    bench_sides_cells(&r->s, am, a, bm, b);
+    if (r->s.ratio > 0) {
+        snprintf(ratio, sizeof ratio, "%.2f", r->s.ratio);
+        snprintf(rmin, sizeof rmin, "(%.2f)", r->s.ratio_min);
     }
     if (bench_target(bc) > 0)
         snprintf(tgt, sizeof tgt, "<=%.2f", bench_target(bc));
     switch (r->v) {
     case V_PASS: snprintf(v, sizeof v, "pass"); break;
     case V_FAIL:
-        snprintf(v, sizeof v, "FAIL (%+.0f%% over)", 100.0 * (r->ratio / bench_target(bc) - 1));
+        snprintf(v, sizeof v, "FAIL (%+.0f%% over)", 100.0 * (r->s.ratio / bench_target(bc) - 1));
         break;
     case V_INFO: snprintf(v, sizeof v, "info"); break;
-    case V_NONE: snprintf(v, sizeof v, "%s", r->n_ours ? "ours only" : "-"); break;
+    case V_NONE: snprintf(v, sizeof v, "%s", r->s.n_ours ? "ours only" : "-"); break;
     }
     printf("%-12s %-5s %-31s %8s %-17s %8s %-17s %6s %6s %6s  %s\n", bench_op_name(bc->op),
            bc->net, bench_shape_str(bc, shp, sizeof shp), am, a, bm, b, ratio, rmin, tgt, v);
-    if (r->ours_err[0])
-        printf("    ours: %s\n", r->ours_err);
-    if (r->torch_err[0])
-        printf("    torch: %s\n", r->torch_err);
-    fflush(stdout);
+    bench_print_errors(&r->s);
 }
 
 typedef struct run_info {
@@ -286,21 +169,11 @@ static void write_result(FILE *f, const result *r)
     json_str(f, bench_spec(bc, buf, sizeof buf));
     fprintf(f, ", \"flops\": %.0f, \"target\": %g,\n     \"ours\": ", bench_flops(bc),
             bench_target(bc));
-    if (r->n_ours)
-        json_stats(f, &r->ours, r->ours_ms);
-    else
-        fputs("null", f);
-    fputs(",\n     \"torch\": ", f);
-    if (r->n_torch)
-        json_stats(f, &r->torch, r->torch_ms);
-    else
-        fputs("null", f);
+    bench_json_sides(f, &r->s);
     static const char *const vname[] = {"null", "true", "false", "null"};
     fprintf(f, ",\n     \"ratio\": %.4f, \"ratio_min\": %.4f, \"pass\": %s, "
-            "\"ours_error\": ", r->ratio, r->ratio_min, vname[r->v]);
-    json_str(f, r->ours_err);
-    fputs(", \"torch_error\": ", f);
-    json_str(f, r->torch_err);
+            "\"ours_error\": ", r->s.ratio, r->s.ratio_min, vname[r->v]);
+    bench_json_errors(f, &r->s);
     fputs("}", f);
 }
 
@@ -316,7 +189,7 @@ static int write_json(const char *path, const run_info *ri, const result *rs, in
             "\"iters\": %d, \"rounds\": %d, \"peer_malloc_tuned\": %s,\n \"cores\": %d, "
             "\"load_before\": [%.2f, %.2f, %.2f], \"load_after\": [%.2f, %.2f, %.2f], "
             "\"seconds\": %.1f,\n \"peer\": ",
-            (long long)time(NULL), o->threads, o->warmup, o->iters, o->rounds,
+            (long long)time(NULL), o->threads, o->b.warmup, o->b.iters, o->b.rounds,
             o->plain_malloc ? "false" : "true",
             omp_get_num_procs(), ri->load0[0], ri->load0[1], ri->load0[2], ri->load1[0],
             ri->load1[1], ri->load1[2], ri->seconds);
@@ -338,13 +211,13 @@ static int write_json(const char *path, const run_info *ri, const result *rs, in
 
 static peer *start_peer(const opts *o, run_info *ri)
 {
-    if (o->no_torch) {
+    if (o->b.no_torch) {
         snprintf(ri->peer_err, sizeof ri->peer_err, "--no-torch");
         return NULL;
     }
     peer *p = NULL;
     cnn_err e = {0};
-    if (peer_start(o->python, o->script, o->threads, o->plain_malloc, &p, &ri->peer, &e) < 0) {
+    if (peer_start(o->b.python, o->b.script, o->threads, o->plain_malloc, &p, &ri->peer, &e) < 0) {
         snprintf(ri->peer_err, sizeof ri->peer_err, "%s", e.msg);
         printf("layer-bench: PyTorch peer unavailable: %s\nlayer-bench: timing our side "
                "alone (no ratios)\n", e.msg);
@@ -360,12 +233,12 @@ static int summarize(const opts *o, const run_info *ri, const result *rs, int n)
     for (int i = 0; i < n; i++) {
         pass += rs[i].v == V_PASS;
         fail += rs[i].v == V_FAIL;
-        errors += rs[i].ours_err[0] || rs[i].torch_err[0];
+        errors += rs[i].s.ours_err[0] || rs[i].s.torch_err[0];
     }
     printf("layer-bench: %d pass, %d fail, %d with errors; %.0f s; load average %.2f before, "
            "%.2f after (%d cores)\n", pass, fail, errors, ri->seconds, ri->load0[0],
            ri->load1[0], omp_get_num_procs());
-    if (!o->check)
+    if (!o->b.check)
         return 0;
     if (!ri->have_peer) {
         printf("layer-bench: --check: no PyTorch peer, so no target could be checked\n");
@@ -377,10 +250,8 @@ static int summarize(const opts *o, const run_info *ri, const result *rs, int n)
 int main(int argc, char **argv)
 {
     opts o = parse_args(argc, argv);
-    if (o.list) {
-        char buf[256];
-        for (int i = 0; i < N_CASES; i++)
-            printf("%-26s %s\n", cases[i].id, bench_spec(&cases[i], buf, sizeof buf));
+    if (o.b.list) {
+        bench_list(cases, N_CASES);
         return 0;
     }
     char tbuf[16];
@@ -394,12 +265,12 @@ int main(int argc, char **argv)
     }
     run_info ri = {.o = &o};
     load_avg(ri.load0);
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     peer *p = start_peer(&o, &ri);
     printf("layer-bench: %d threads (OMP_NUM_THREADS=%s), %d cores, load average %.2f; "
            "warmup %d, %d rounds x %d iters per side; forward+backward, training mode\n",
-           o.threads, tbuf, omp_get_num_procs(), ri.load0[0], o.warmup, o.rounds, o.iters);
+           o.threads, tbuf, omp_get_num_procs(), ri.load0[0], o.b.warmup, o.b.rounds, o.b.iters);
     if (ri.have_peer)
         printf("layer-bench: peer PyTorch %s (oneDNN %s), %d threads, %s\n", ri.peer.torch,
                ri.peer.onednn, ri.peer.threads,
@@ -411,20 +282,18 @@ int main(int argc, char **argv)
         if (!selected(&o, &cases[i]))
             continue;
         rs[n] = (result){.bc = &cases[i]};
-        run_case(&rs[n], be, &p, &o);
+        bench_run_sides(&rs[n].s, be, rs[n].bc, &p, &o.b);
+        finish(&rs[n]);
         print_row(&rs[n++]);
     }
     peer_stop(p);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    ri.seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    ri.seconds = bench_seconds_since(&t0);
     load_avg(ri.load1);
     int rc = summarize(&o, &ri, rs, n);
-    if (o.json && write_json(o.json, &ri, rs, n) < 0)
+    if (o.b.json && write_json(o.b.json, &ri, rs, n) < 0)
         rc = 1;
-    for (int i = 0; i < n; i++) {
-        free(rs[i].ours_ms);
-        free(rs[i].torch_ms);
-    }
+    for (int i = 0; i < n; i++)
+        bench_sides_free(&rs[i].s);
     backend_destroy(be);
     return rc;
 }
