@@ -8,9 +8,8 @@
     X(act_fwd) X(act_bwd) X(dropout_fwd) X(dropout_bwd) X(gemm) X(bias_add) X(bias_grad) \
     X(conv_fwd) X(conv_bwd_data) X(conv_bwd_filter) X(pool_fwd) X(pool_bwd)              \
     X(unpool_fwd) X(unpool_bwd) X(upsample_fwd) X(upsample_bwd) X(norm_stats)            \
-    X(norm_apply) X(norm_bwd_reduce) X(norm_bwd_data) X(norm_stats_sums) X(xent_fwd)       \
-    X(xent_bwd) X(mse_fwd)                                                               \
-    X(mse_bwd)
+    X(norm_apply) X(norm_bwd_reduce) X(norm_bwd_data) X(norm_stats_sums) X(xent_fwd)     \
+    X(xent_bwd) X(mse_fwd) X(mse_bwd)
 
 int backend_check_complete(const backend_ops *ops, cnn_err *e)
 {

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-static int resolve_refs(layer **ls, int n, int i, cnn_err *e)
+static int resolve_refs(layer **ls, int i, cnn_err *e)
 {
     layer *l = ls[i];
     if (!l->ref_name[0])
@@ -15,7 +15,6 @@ static int resolve_refs(layer **ls, int n, int i, cnn_err *e)
             l->ref = ls[j];
             return CNN_OK;
         }
-    (void)n;
     return LAYER_ERR(l, e, "refers to layer '%s', which does not come before it",
                      l->ref_name);
 }
@@ -49,7 +48,7 @@ int chain_setup(layer_chain *c, layer **ls, int n, backend *be, const shape *in,
             CNN_TRY(e, alloc_f32(be, &c->din[i], in[i], in_dt[i], e));
     }
     for (int i = 0; i < n; i++) {
-        CNN_TRY(e, resolve_refs(ls, n, i, e));
+        CNN_TRY(e, resolve_refs(ls, i, e));
         if (i == 0)
             CNN_TRY(e, layer_infer(ls[i], in, in_dt, n_in, e));
         else

@@ -22,7 +22,8 @@ int layer_create(const cfg_node *spec, const char *default_name, layer **out, cn
     const layer_ops *ops = layer_ops_find(type);
     if (!ops)
         return CNN_ERR(e, CNN_EINVAL, "%s: unknown layer type '%s'; known types: %s",
-                       cfg_where(cfg_get(spec, "type"), w, sizeof w), type, layer_types_list());
+                       cfg_where(cfg_get(spec, "type"), w, sizeof w), type,
+                       layer_types_list((char[1024]){0}, 1024));
     if (!name || !name[0] || strlen(name) >= LAYER_NAME_MAX)
         return CNN_ERR(e, CNN_EINVAL, "%s: layer name must have 1 to %d characters",
                        cfg_where(spec, w, sizeof w), LAYER_NAME_MAX - 1);
@@ -64,10 +65,10 @@ int layer_infer(layer *l, const shape *in, const dtype *in_dt, int n_in, cnn_err
     CNN_TRY(e, l->ops->infer(l, e));
     int64_t numel;
     if (shape_numel_checked(&l->out, &numel, e) < 0) {
-        char b[128];
+        char bo[128], bi[128];
         return LAYER_ERR(l, e, "output shape %s is empty; the input %s is too small for "
-                         "this layer's window", shape_str(&l->out, b, sizeof b),
-                         shape_str(&l->in[0], b + 64, 64));
+                         "this layer's window", shape_str(&l->out, bo, sizeof bo),
+                         shape_str(&l->in[0], bi, sizeof bi));
     }
     return CNN_OK;
 }

@@ -86,8 +86,8 @@ extern const char *const layer_common_keys[];
 
 /* ---- registry ---- */
 const layer_ops *layer_ops_find(const char *type);
-/* "conv2d, conv_transpose2d, ..." for error messages. */
-const char *layer_types_list(void);
+/* "conv2d, conv_transpose2d, ..." into buf, for error messages; returns buf. */
+const char *layer_types_list(char *buf, size_t n);
 
 /* ---- life cycle (layer.c) ---- */
 /* Builds a layer from its YAML map (type, name and the type's own keys). default_name is

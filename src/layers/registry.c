@@ -26,13 +26,11 @@ const layer_ops *layer_ops_find(const char *type)
     return NULL;
 }
 
-const char *layer_types_list(void)
+const char *layer_types_list(char *buf, size_t n)
 {
-    static char list[1024]; /* read-only after first fill; tables are static */
-    if (!list[0])
-        for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-            size_t off = strlen(list);
-            snprintf(list + off, sizeof list - off, "%s%s", i ? ", " : "", table[i]->type);
-        }
-    return list;
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof table / sizeof table[0] && off < n; i++)
+        off += (size_t)snprintf(buf + off, n - off, "%s%s", i ? ", " : "", table[i]->type);
+    return buf;
 }
