@@ -66,6 +66,12 @@ int peer_start(const char *python, const char *script, int threads, bool plain_m
 /* Times one case in the peer: iters values into ms; finite as ours_finite. */
 int peer_time(peer *p, const bench_case *bc, int warmup, int iters, double *ms, bool *finite,
               cnn_err *e);
+/* The generic form: sends one JSON request line (what names it in messages), reads the
+ * reply's times_ms (iters values) and finite flag. */
+int peer_request(peer *p, const char *what, const char *request, int iters, double *ms,
+                 bool *finite, cnn_err *e);
+/* An integer field of the last reply ("params"), or def. */
+long long peer_reply_int(const peer *p, const char *key, long long def);
 void peer_stop(peer *p);
 
 /* ---- JSON writing (bench_util.c) ---- */

@@ -148,25 +148,16 @@ int peer_start(const char *python, const char *script, int threads, bool plain_m
     return CNN_OK;
 }
 
-static void send_case(peer *p, const bench_case *bc, int warmup, int iters)
+int peer_request(peer *p, const char *what, const char *request, int iters, double *ms,
+                 bool *finite, cnn_err *e)
 {
-    fprintf(p->to, "{\"id\": \"%s\", \"op\": \"%s\", \"n\": %d, \"c\": %d, \"h\": %d, "
-            "\"w\": %d, \"k\": %d, \"r\": %d, \"s\": %d, \"stride\": %d, \"pad\": %d, "
-            "\"bias\": %s, \"warmup\": %d, \"iters\": %d}\n",
-            bc->id, bench_op_name(bc->op), bc->n, bc->c, bc->h, bc->w, bc->k, bc->r, bc->r,
-            bc->stride, bc->pad, bc->bias ? "true" : "false", warmup, iters);
+    fprintf(p->to, "%s\n", request);
     fflush(p->to);
-}
-
-int peer_time(peer *p, const bench_case *bc, int warmup, int iters, double *ms, bool *finite,
-              cnn_err *e)
-{
-    send_case(p, bc, warmup, iters);
     CNN_TRY(e, read_reply(p, e));
     if (json_field(p->line, "error")) {
         char msg[512];
         json_get_str(p->line, "error", msg, sizeof msg);
-        return CNN_ERR(e, CNN_EINVAL, "PyTorch failed on %s: %s", bc->id, msg);
+        return CNN_ERR(e, CNN_EINVAL, "PyTorch failed on %s: %s", what, msg);
     }
     const char *s = json_field(p->line, "times_ms");
     if (!s || *s != '[')
@@ -183,6 +174,25 @@ int peer_time(peer *p, const bench_case *bc, int warmup, int iters, double *ms, 
     const char *f = json_field(p->line, "finite");
     *finite = f && !strncmp(f, "true", 4);
     return CNN_OK;
+}
+
+long long peer_reply_int(const peer *p, const char *key, long long def)
+{
+    const char *v = p->line ? json_field(p->line, key) : NULL;
+    return v ? strtoll(v, NULL, 10) : def;
+}
+
+int peer_time(peer *p, const bench_case *bc, int warmup, int iters, double *ms, bool *finite,
+              cnn_err *e)
+{
+    char req[512];
+    snprintf(req, sizeof req,
+             "{\"id\": \"%s\", \"op\": \"%s\", \"n\": %d, \"c\": %d, \"h\": %d, "
+             "\"w\": %d, \"k\": %d, \"r\": %d, \"s\": %d, \"stride\": %d, \"pad\": %d, "
+             "\"bias\": %s, \"warmup\": %d, \"iters\": %d}",
+             bc->id, bench_op_name(bc->op), bc->n, bc->c, bc->h, bc->w, bc->k, bc->r, bc->r,
+             bc->stride, bc->pad, bc->bias ? "true" : "false", warmup, iters);
+    return peer_request(p, bc->id, req, iters, ms, finite, e);
 }
 
 void peer_stop(peer *p)

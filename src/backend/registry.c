@@ -7,11 +7,12 @@
 #include "cuda/cuda.h"
 #endif
 
-static int create_cuda(backend **out, cnn_err *e)
+static int create_cuda(const backend_opts *o, backend **out, cnn_err *e)
 {
 #ifdef CNN_HAVE_CUDA
-    return cuda_backend_create(0, 0, out, e);
+    return cuda_backend_create(o->gpu, o->workspace_bytes, out, e);
 #else
+    (void)o;
     (void)out;
     return CNN_ERR(e, CNN_ENOTSUP, "device: cuda: this build has no CUDA support "
                    "(configure with -DCNN_CUDA=ON on a machine with the CUDA toolkit)");
@@ -27,13 +28,14 @@ static int cuda_visible(void)
 #endif
 }
 
-int backend_create(const char *name, int threads, backend **out, cnn_err *e)
+int backend_create_opts(const backend_opts *o, backend **out, cnn_err *e)
 {
     *out = NULL;
+    const char *name = o->name;
     if (!strcmp(name, "cuda") || (!strcmp(name, "auto") && cuda_visible()))
-        CNN_TRY(e, create_cuda(out, e));
+        CNN_TRY(e, create_cuda(o, out, e));
     else if (!strcmp(name, "cpu") || !strcmp(name, "auto"))
-        CNN_TRY(e, cpu_backend_create(threads, out, e));
+        CNN_TRY(e, cpu_backend_create(o->threads, out, e));
     else
         return CNN_ERR(e, CNN_EINVAL, "device: '%s' is not one of: auto, cpu, cuda", name);
     int rc = backend_check_complete((*out)->ops, e);
@@ -43,4 +45,10 @@ int backend_create(const char *name, int threads, backend **out, cnn_err *e)
         return rc;
     }
     return CNN_OK;
+}
+
+int backend_create(const char *name, int threads, backend **out, cnn_err *e)
+{
+    backend_opts o = {.name = name, .threads = threads};
+    return backend_create_opts(&o, out, e);
 }

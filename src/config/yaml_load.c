@@ -1,5 +1,7 @@
-/* libyaml document -> cfg_node. Anchors/aliases are expanded by libyaml's composer; the
- * depth limit stops alias bombs and pathological nesting from exhausting the stack. */
+/* libyaml document -> cfg_node. libyaml's composer turns aliases into shared nodes, and
+ * the conversion copies them: the node budget stops alias bombs (a billion laughs) from
+ * exhausting memory and time, the depth limit stops self-referencing anchors and deep
+ * nesting from exhausting the stack, and the key limit keeps duplicate-key checks cheap. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,14 +11,29 @@
 
 #define MAX_DEPTH 64
 
-static int convert(yaml_document_t *doc, yaml_node_t *yn, const char *file, int depth,
-                   cfg_node **out, cnn_err *e)
+typedef struct conv {
+    yaml_document_t *doc;
+    const char *file;
+    long nodes; /* converted so far, aliases counted once per use */
+} conv;
+
+static int convert(conv *c, yaml_node_t *yn, int depth, cfg_node **out, cnn_err *e)
 {
+    const char *file = c->file;
+    yaml_document_t *doc = c->doc;
     cfg_mark m = {file, (int)yn->start_mark.line + 1, (int)yn->start_mark.column + 1};
     *out = NULL;
     if (depth > MAX_DEPTH)
         return CNN_ERR(e, CNN_EINVAL, "%s:%d:%d: nesting deeper than %d levels", file, m.line,
                        m.col, MAX_DEPTH);
+    if (++c->nodes > CONFIG_MAX_NODES)
+        return CNN_ERR(e, CNN_EINVAL, "%s:%d:%d: the config expands to more than %d values "
+                       "(aliases of aliases?); a run config has a few thousand", file, m.line,
+                       m.col, CONFIG_MAX_NODES);
+    if (yn->type == YAML_MAPPING_NODE &&
+        yn->data.mapping.pairs.top - yn->data.mapping.pairs.start > CONFIG_MAX_KEYS)
+        return CNN_ERR(e, CNN_EINVAL, "%s:%d:%d: a map with more than %d keys", file, m.line,
+                       m.col, CONFIG_MAX_KEYS);
     if (yn->type == YAML_SCALAR_NODE) {
         *out = cfg_new(CFG_SCALAR, m, (const char *)yn->data.scalar.value);
         return CNN_OK;
@@ -26,7 +43,7 @@ static int convert(yaml_document_t *doc, yaml_node_t *yn, const char *file, int 
         for (yaml_node_item_t *it = yn->data.sequence.items.start;
              it < yn->data.sequence.items.top; it++) {
             cfg_node *child;
-            int rc = convert(doc, yaml_document_get_node(doc, *it), file, depth + 1, &child, e);
+            int rc = convert(c, yaml_document_get_node(doc, *it), depth + 1, &child, e);
             if (rc < 0) {
                 cfg_free(seq);
                 return rc;
@@ -47,7 +64,7 @@ static int convert(yaml_document_t *doc, yaml_node_t *yn, const char *file, int 
                            km.line, km.col);
         }
         cfg_node *child;
-        int rc = convert(doc, yaml_document_get_node(doc, p->value), file, depth + 1, &child, e);
+        int rc = convert(c, yaml_document_get_node(doc, p->value), depth + 1, &child, e);
         if (rc >= 0)
             rc = cfg_map_put(map, (const char *)k->data.scalar.value, km, child, e);
         if (rc < 0) {
@@ -60,10 +77,36 @@ static int convert(yaml_document_t *doc, yaml_node_t *yn, const char *file, int 
     return CNN_OK;
 }
 
+static int syntax_error(const yaml_parser_t *p, const char *file, cnn_err *e)
+{
+    return CNN_ERR(e, CNN_EINVAL, "%s:%d:%d: YAML syntax error: %s%s%s", file,
+                   (int)p->problem_mark.line + 1, (int)p->problem_mark.column + 1,
+                   p->problem ? p->problem : "unknown problem", p->context ? " " : "",
+                   p->context ? p->context : "");
+}
+
+/* A second document after `---` would be ignored silently: one config is one document. */
+static int only_document(yaml_parser_t *parser, const char *file, cnn_err *e)
+{
+    yaml_document_t doc;
+    if (!yaml_parser_load(parser, &doc))
+        return syntax_error(parser, file, e);
+    int rc = CNN_OK;
+    if (yaml_document_get_root_node(&doc))
+        rc = CNN_ERR(e, CNN_EINVAL, "%s:%d:%d: a second YAML document starts here; a config is "
+                     "one document (remove the '---' and what follows, or merge it)", file,
+                     (int)doc.start_mark.line + 1, (int)doc.start_mark.column + 1);
+    yaml_document_delete(&doc);
+    return rc;
+}
+
 int config_parse_string(const char *text, size_t len, const char *fname, cfg_node **out,
                         cnn_err *e)
 {
     *out = NULL;
+    if (len > CONFIG_MAX_BYTES)
+        return CNN_ERR(e, CNN_EINVAL, "%s: %zu bytes; a config is at most %d bytes",
+                       fname ? fname : "<config>", len, CONFIG_MAX_BYTES);
     char *file = cnn_xstrdup(fname ? fname : "<config>");
     yaml_parser_t parser;
     yaml_document_t doc;
@@ -74,10 +117,7 @@ int config_parse_string(const char *text, size_t len, const char *fname, cfg_nod
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     int rc = CNN_OK;
     if (!yaml_parser_load(&parser, &doc)) {
-        rc = CNN_ERR(e, CNN_EINVAL, "%s:%d:%d: YAML syntax error: %s%s%s", file,
-                     (int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1,
-                     parser.problem ? parser.problem : "unknown problem",
-                     parser.context ? " " : "", parser.context ? parser.context : "");
+        rc = syntax_error(&parser, file, e);
         yaml_parser_delete(&parser);
         free(file);
         return rc;
@@ -86,10 +126,14 @@ int config_parse_string(const char *text, size_t len, const char *fname, cfg_nod
     if (!root)
         rc = CNN_ERR(e, CNN_EINVAL, "%s: the document is empty", file);
     else
-        rc = convert(&doc, root, file, 0, out, e);
+        rc = convert(&(conv){&doc, file, 0}, root, 0, out, e);
     yaml_document_delete(&doc);
+    if (rc == CNN_OK)
+        rc = only_document(&parser, file, e);
     yaml_parser_delete(&parser);
     if (rc < 0) {
+        cfg_free(*out);
+        *out = NULL;
         free(file);
         return rc;
     }
@@ -105,6 +149,12 @@ int config_parse_file(const char *path, cfg_node **out, cnn_err *e)
     char *buf = NULL;
     size_t len = 0, cap = 0, got;
     do {
+        if (len > CONFIG_MAX_BYTES) {
+            free(buf);
+            fclose(f);
+            return CNN_ERR(e, CNN_EINVAL, "config '%s' is larger than %d bytes; is it a "
+                           "config?", path, CONFIG_MAX_BYTES);
+        }
         if (len + 4096 > cap) {
             cap = cap ? 2 * cap : 65536;
             char *nb = realloc(buf, cap);

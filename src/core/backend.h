@@ -159,7 +159,18 @@ struct backend {
     void *impl;
 };
 
-/* Created by src/backend/registry.c: name is "cpu", "cuda" or "auto". */
+/* What a run chooses about its backend (config keys device, threads, cuda.workspace_mb;
+ * comm supplies gpu from the node-local rank so that each rank of a node drives its own GPU). */
+typedef struct backend_opts {
+    const char *name;       /* "cpu", "cuda" or "auto" (CUDA when a GPU is visible) */
+    int threads;            /* CPU worker threads; 0 = library default */
+    int gpu;                /* CUDA device index among the visible ones */
+    size_t workspace_bytes; /* cuDNN workspace bound; 0 = 512 MiB */
+} backend_opts;
+
+/* Created by src/backend/registry.c. */
+int backend_create_opts(const backend_opts *o, backend **out, cnn_err *e);
+/* The common case: device 0, default workspace. */
 int backend_create(const char *name, int threads, backend **out, cnn_err *e);
 void backend_destroy(backend *be);
 /* Names the first NULL op, so an incomplete backend fails at creation, not mid-run. */

@@ -74,10 +74,17 @@ float rng_normal(rng_key k, uint64_t i)
     return sqrtf(-2.0f * logf(u1)) * cosf(6.283185307179586f * u2);
 }
 
+/* Same values as rng_uniform, one Philox block per four values instead of one per value. */
 void rng_fill_uniform(rng_key k, uint64_t offset, float *x, size_t n, float lo, float hi)
 {
-    for (size_t j = 0; j < n; j++)
-        x[j] = lo + (hi - lo) * rng_uniform(k, offset + j);
+    size_t j = 0;
+    while (j < n) {
+        uint64_t i = offset + j, blk = i >> 2;
+        uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), 0, 0}, out[4];
+        rng_philox(k, ctr, out);
+        for (unsigned w = (unsigned)(i & 3); w < 4 && j < n; w++, j++)
+            x[j] = lo + (hi - lo) * u24(out[w]);
+    }
 }
 
 void rng_fill_normal(rng_key k, uint64_t offset, float *x, size_t n, float mean, float std)

@@ -24,4 +24,5 @@ static int avgpool_infer(layer *l, cnn_err *e)
 const layer_ops layer_avg_pool2d = {.type = "avg_pool2d", .min_in = 1, .max_in = 1,
                                     .parse = avgpool_parse, .infer = avgpool_infer,
                                     .forward = pool_params_forward,
-                                    .backward = pool_params_backward};
+                                    .backward = pool_params_backward,
+                                    .describe = pool_params_describe};

@@ -72,7 +72,16 @@ static void blur_backward(layer *l, const tensor *const *in, const tensor *out,
         x->be->ops->conv_bwd_data(x->be, &st->d, dout, layer_slot_t(l, "filter"), din[0], 0.0f);
 }
 
+/* A fixed filter, not a learned convolution: a window, but no MACs by the convention. */
+static void blur_describe(const layer *l, layer_info *info)
+{
+    const blur_state *st = l->state;
+    *info = layer_info_pointwise();
+    info->kh = info->kw = 3;
+    info->sh = st->d.stride_h, info->sw = st->d.stride_w;
+}
+
 const layer_ops layer_blur_pool2d = {.type = "blur_pool2d", .min_in = 1, .max_in = 1,
                                      .parse = blur_parse, .infer = blur_infer,
                                      .init = blur_init, .forward = blur_forward,
-                                     .backward = blur_backward};
+                                     .backward = blur_backward, .describe = blur_describe};

@@ -69,7 +69,19 @@ static void conv2d_backward(layer *l, const tensor *const *in, const tensor *out
         be->ops->bias_grad(be, dout, conv_params_grad(l, "bias"), x->param_grad_beta);
 }
 
+/* Each output element is a dot product over (C/groups) * R * S inputs. */
+static void conv2d_describe(const layer *l, layer_info *info)
+{
+    const conv_params *p = &((conv2d_state *)l->state)->p;
+    *info = layer_info_pointwise();
+    info->macs = conv_params_macs(shape_numel(&l->out),
+                                  l->in[0].d[1] / p->groups * p->k[0] * p->k[1]);
+    info->kh = (int)p->k[0], info->kw = (int)p->k[1];
+    info->sh = (int)p->s[0], info->sw = (int)p->s[1];
+    info->dh = (int)p->dil[0], info->dw = (int)p->dil[1];
+}
+
 const layer_ops layer_conv2d = {.type = "conv2d", .min_in = 1, .max_in = 1,
                                 .parse = conv2d_parse, .infer = conv2d_infer,
                                 .init = conv2d_init, .forward = conv2d_forward,
-                                .backward = conv2d_backward};
+                                .backward = conv2d_backward, .describe = conv2d_describe};

@@ -134,3 +134,10 @@ tensor *conv_params_grad(layer *l, const char *name)
                   s ? "not bound to memory" : "not declared");
     return &s->grad;
 }
+
+int64_t conv_params_macs(int64_t numel, int64_t per_elem)
+{
+    if (per_elem > 0 && numel > INT64_MAX / per_elem)
+        return INT64_MAX;
+    return numel * per_elem;
+}

@@ -28,5 +28,8 @@ int conv_params_declare(layer *l, shape wshape, bool bias, int64_t bias_len, cnn
 void conv_params_init(layer *l, backend *be, rng_key key, int64_t fan_in);
 /* The gradient tensor of a parameter slot (fault when unbound). */
 tensor *conv_params_grad(layer *l, const char *name);
+/* Multiply-adds for the summary: numel outputs (or inputs) times per_elem, saturating at
+ * INT64_MAX instead of overflowing for absurd configs. */
+int64_t conv_params_macs(int64_t numel, int64_t per_elem);
 
 #endif

@@ -78,8 +78,39 @@ static void convt_backward(layer *l, const tensor *const *in, const tensor *out,
         be->ops->bias_grad(be, dout, conv_params_grad(l, "bias"), x->param_grad_beta);
 }
 
+static int64_t gcd64(int64_t a, int64_t b)
+{
+    while (b) {
+        int64_t t = a % b;
+        a = b, b = t;
+    }
+    return a;
+}
+
+/* Every input element is scattered over (K/groups) * R * S outputs. The output grid is
+ * stride times finer (up); one output gathers the taps kk with kk * dil = const (mod stride),
+ * i.e. every (stride/g)-th tap, g = gcd(dil, stride): at most ceil(R / (stride/g)) inputs,
+ * dil/g input pixels apart. That is its window in input pixels, so that the summary's
+ * receptive field is the largest one over the outputs (k=2 s=2: one input, as U-Net's). */
+static void convt_describe(const layer *l, layer_info *info)
+{
+    const conv_params *p = &((convt_state *)l->state)->p;
+    *info = layer_info_pointwise();
+    info->macs = conv_params_macs(shape_numel(&l->in[0]),
+                                  p->out / p->groups * p->k[0] * p->k[1]);
+    int *win[2] = {&info->kh, &info->kw}, *dil[2] = {&info->dh, &info->dw};
+    int *up[2] = {&info->up_h, &info->up_w};
+    for (int i = 0; i < 2; i++) {
+        int64_t g = gcd64(p->dil[i], p->s[i]), step = p->s[i] / g;
+        *win[i] = (int)((p->k[i] + step - 1) / step);
+        *dil[i] = (int)(p->dil[i] / g);
+        *up[i] = (int)p->s[i];
+    }
+}
+
 const layer_ops layer_conv_transpose2d = {.type = "conv_transpose2d", .min_in = 1,
                                           .max_in = 1, .parse = convt_parse,
                                           .infer = convt_infer, .init = convt_init,
                                           .forward = convt_forward,
-                                          .backward = convt_backward};
+                                          .backward = convt_backward,
+                                          .describe = convt_describe};

@@ -35,6 +35,15 @@ static void flatten_backward(layer *l, const tensor *const *in, const tensor *ou
                          tensor_bytes(dout));
 }
 
+/* Every output feature is a whole (C, H, W) input: spatial structure ends here. */
+static void flatten_describe(const layer *l, layer_info *info)
+{
+    (void)l;
+    *info = layer_info_pointwise();
+    info->global = true;
+}
+
 const layer_ops layer_flatten = {.type = "flatten", .min_in = 1, .max_in = 1,
                                  .parse = flatten_parse, .infer = flatten_infer,
-                                 .forward = flatten_forward, .backward = flatten_backward};
+                                 .forward = flatten_forward, .backward = flatten_backward,
+                                 .describe = flatten_describe};

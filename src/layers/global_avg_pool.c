@@ -23,7 +23,14 @@ static int gap_infer(layer *l, cnn_err *e)
     return CNN_OK;
 }
 
+static void gap_describe(const layer *l, layer_info *info)
+{
+    pool_params_describe(l, info);
+    info->global = true;
+}
+
 const layer_ops layer_global_avg_pool = {.type = "global_avg_pool", .min_in = 1, .max_in = 1,
                                          .parse = gap_parse, .infer = gap_infer,
                                          .forward = pool_params_forward,
-                                         .backward = pool_params_backward};
+                                         .backward = pool_params_backward,
+                                         .describe = gap_describe};

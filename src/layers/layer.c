@@ -7,7 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const layer_common_keys[] = {"type", "name", "input", "inputs", NULL};
+/* `if` is the net's conditional inclusion (docs/models.md); the net resolves it before
+ * creating the layer, but the key stays in the map the layer sees. */
+const char *const layer_common_keys[] = {"type", "name", "input", "inputs", "if", NULL};
+
+layer_info layer_info_pointwise(void)
+{
+    return (layer_info){.kh = 1, .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .up_h = 1,
+                        .up_w = 1};
+}
 
 int layer_create(const cfg_node *spec, const char *default_name, layer **out, cnn_err *e)
 {

@@ -11,7 +11,7 @@
 
 #define LAYER_MAX_INPUTS 8
 #define LAYER_MAX_SLOTS 8
-#define LAYER_NAME_MAX 64
+#define LAYER_NAME_MAX 128 /* full dotted names: "layer4.2.downsample.0" */
 
 /* What a step needs besides the layer: the backend, the mode and the step's RNG key. */
 typedef struct exec {
@@ -43,6 +43,21 @@ typedef struct layer_slot {
 
 typedef struct layer layer;
 typedef struct layer_ops layer_ops;
+
+/* A layer's geometry and cost at its inferred shapes, for `--summary`. */
+typedef struct layer_info {
+    /* Multiply-adds of one forward pass over the whole batch, counted for convolutions
+     * (also transposed) and linear layers only: the convention behind torchvision's published
+     * GFLOPS (fvcore-style, one multiply-add = one FLOP). */
+    int64_t macs;
+    int kh, kw;     /* window (1 for pointwise) */
+    int sh, sw;     /* stride: output step in input pixels (1 for pointwise) */
+    int dh, dw;     /* dilation (1 when none) */
+    int up_h, up_w; /* > 1 when the output grid is finer: upsample, transposed conv, unpool */
+    bool global;    /* every output sees the whole input (global pooling, linear, flatten) */
+} layer_info;
+/* The pointwise defaults (all 1, no MACs); describe hooks start from this. */
+layer_info layer_info_pointwise(void);
 
 struct layer {
     const layer_ops *ops;
@@ -79,6 +94,9 @@ struct layer_ops {
     void (*backward)(layer *l, const tensor *const *in, const tensor *out, const tensor *dout,
                      tensor *const *din, exec *x);
     void (*destroy)(layer *l); /* frees l->state; NULL = plain free */
+    /* What the summary needs after infer (MACs, window for the receptive field); NULL for a
+     * pointwise layer without multiply-adds (activations, norms, add, dropout). */
+    void (*describe)(const layer *l, layer_info *info);
 };
 
 /* Keys every layer accepts besides its own: its identity and graph wiring (net reads those). */

@@ -70,7 +70,15 @@ static void linear_backward(layer *l, const tensor *const *in, const tensor *out
         be->ops->bias_grad(be, dout, conv_params_grad(l, "bias"), x->param_grad_beta);
 }
 
+static void linear_describe(const layer *l, layer_info *info)
+{
+    const linear_state *st = l->state;
+    *info = layer_info_pointwise();
+    info->macs = conv_params_macs(l->in[0].d[0] * st->out, linear_in(l));
+    info->global = true;
+}
+
 const layer_ops layer_linear = {.type = "linear", .min_in = 1, .max_in = 1,
                                 .parse = linear_parse, .infer = linear_infer,
                                 .init = linear_init, .forward = linear_forward,
-                                .backward = linear_backward};
+                                .backward = linear_backward, .describe = linear_describe};

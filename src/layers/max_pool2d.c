@@ -25,4 +25,5 @@ static int maxpool_infer(layer *l, cnn_err *e)
 const layer_ops layer_max_pool2d = {.type = "max_pool2d", .min_in = 1, .max_in = 1,
                                     .parse = maxpool_parse, .infer = maxpool_infer,
                                     .forward = pool_params_forward,
-                                    .backward = pool_params_backward};
+                                    .backward = pool_params_backward,
+                                    .describe = pool_params_describe};

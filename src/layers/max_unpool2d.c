@@ -54,6 +54,18 @@ static void unpool_backward(layer *l, const tensor *const *in, const tensor *out
         x->be->ops->unpool_bwd(x->be, dout, layer_slot_t(l->ref, "indices"), din[0]);
 }
 
+/* Each output takes one input value, on a grid as much finer as the pool's stride. */
+static void unpool_describe(const layer *l, layer_info *info)
+{
+    *info = layer_info_pointwise();
+    if (l->ref && l->ref->ops->describe) {
+        layer_info pool;
+        l->ref->ops->describe(l->ref, &pool);
+        info->up_h = pool.sh, info->up_w = pool.sw;
+    }
+}
+
 const layer_ops layer_max_unpool2d = {.type = "max_unpool2d", .min_in = 1, .max_in = 1,
                                       .parse = unpool_parse, .infer = unpool_infer,
-                                      .forward = unpool_forward, .backward = unpool_backward};
+                                      .forward = unpool_forward, .backward = unpool_backward,
+                                      .describe = unpool_describe};

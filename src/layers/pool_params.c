@@ -86,3 +86,11 @@ void pool_params_backward(layer *l, const tensor *const *in, const tensor *out,
     if (din[0])
         x->be->ops->pool_bwd(x->be, d, dout, pool_indices(l, d), din[0]);
 }
+
+void pool_params_describe(const layer *l, layer_info *info)
+{
+    const pool_desc *d = l->state;
+    *info = layer_info_pointwise();
+    info->kh = d->kh, info->kw = d->kw;
+    info->sh = d->sh, info->sw = d->sw;
+}

@@ -24,5 +24,7 @@ int pool_params_infer(layer *l, const pool_desc *d, const char *why, cnn_err *e)
 void pool_params_forward(layer *l, const tensor *const *in, tensor *out, exec *x);
 void pool_params_backward(layer *l, const tensor *const *in, const tensor *out,
                           const tensor *dout, tensor *const *din, exec *x);
+/* The window and stride of the layer's pool_desc, no MACs (the summary's convention). */
+void pool_params_describe(const layer *l, layer_info *info);
 
 #endif

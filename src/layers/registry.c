@@ -8,7 +8,8 @@
     X(conv2d) X(conv_transpose2d) X(linear) X(flatten) X(max_pool2d) X(avg_pool2d)       \
     X(global_avg_pool) X(blur_pool2d) X(max_unpool2d) X(upsample) X(batch_norm2d)        \
     X(instance_norm2d) X(relu) X(leaky_relu) X(tanh) X(sigmoid) X(dropout) X(add)        \
-    X(concat) X(softmax_cross_entropy) X(mse_loss)
+    X(concat) X(softmax_cross_entropy) X(mse_loss)                                       \
+    X(adaptive_avg_pool2d)
 
 #define DECLARE(t) extern const layer_ops layer_##t;
 LAYER_TYPES(DECLARE)

@@ -61,6 +61,19 @@ static void upsample_backward(layer *l, const tensor *const *in, const tensor *o
         x->be->ops->upsample_bwd(x->be, st->mode, dout, din[0]);
 }
 
+/* Nearest reads one input per output; bilinear interpolates between two neighbours along
+ * every axis it enlarges (with factor 1 it reads exactly one). */
+static void upsample_describe(const layer *l, layer_info *info)
+{
+    const upsample_state *st = l->state;
+    bool lin = st->mode == UPSAMPLE_BILINEAR;
+    *info = layer_info_pointwise();
+    info->up_h = (int)st->f[0], info->up_w = (int)st->f[1];
+    info->kh = lin && st->f[0] > 1 ? 2 : 1;
+    info->kw = lin && st->f[1] > 1 ? 2 : 1;
+}
+
 const layer_ops layer_upsample = {.type = "upsample", .min_in = 1, .max_in = 1,
                                   .parse = upsample_parse, .infer = upsample_infer,
-                                  .forward = upsample_forward, .backward = upsample_backward};
+                                  .forward = upsample_forward, .backward = upsample_backward,
+                                  .describe = upsample_describe};

@@ -1,0 +1,128 @@
+/* The network graph built from a config's `model:` map (the language: docs/models.md).
+ * Layers in topological order, with named skips, scopes and repeated blocks that give every
+ * parameter torchvision's state_dict name ("layer1.0.conv1.weight"); shapes inferred once
+ * from model.input and the per-rank batch; memory planned once (net_create) and bound once
+ * (net_alloc) as arenas; forward and backward over the graph on whichever backend is bound;
+ * the registry of parameters and buffers that the optimizer, comm and checkpoints walk.
+ * Parameters and their gradients share one layout, in reverse node order, so the gradients
+ * that backward finishes first sit first and all-reduce buckets are contiguous slices. */
+#ifndef CNN_NET_H
+#define CNN_NET_H
+
+#include <stdio.h>
+
+#include "../layers/layers.h"
+
+#define NET_INPUT (-1)  /* the image batch, model.input with the batch in front */
+#define NET_TARGET (-2) /* the labels (i32) or the regression target (f32) */
+#define NET_KEY_MAX (LAYER_NAME_MAX + 32)
+
+typedef struct net_node {
+    layer *l; /* owned; l->name is the full dotted name ("layer1.0.conv1") */
+    int n_in;
+    int in[LAYER_MAX_INPUTS]; /* producer node index, or NET_INPUT / NET_TARGET */
+    /* Backward adds into the producer's gradient instead of overwriting it: the producer
+     * feeds several consumers and another one wrote its gradient first. */
+    bool acc[LAYER_MAX_INPUTS];
+    bool needs_grad;  /* some parameter lies upstream: dout is computed and backward runs */
+    tensor out;       /* (l->out) activation, a view into the activation arena */
+    tensor dout;      /* (l->out) its gradient, a view into the planned gradient arena */
+    size_t param_lo;  /* byte range of this node's parameters in params/grads arenas */
+    size_t param_hi;
+} net_node;
+
+/* One tensor of the state_dict. */
+typedef struct net_entry {
+    char key[NET_KEY_MAX]; /* "layer1.0.bn1.running_var" */
+    int node;
+    layer_slot *slot; /* borrowed: slot->t, and slot->grad for parameters */
+} net_entry;
+
+/* Bytes, planned by net_create (nothing allocated yet), bound by net_alloc. */
+typedef struct net_mem {
+    size_t params, grads, buffers;
+    size_t layer_state; /* SLOT_SAVED and SLOT_CONST: argmax, masks, batch statistics */
+    size_t activations; /* every node's output: all live until backward */
+    size_t act_grads;   /* peak of the liveness-planned activation gradients */
+    size_t scratch;     /* gradient of a fan-out input before it is added */
+    size_t io;          /* input and target batches */
+    size_t total;
+} net_mem;
+
+typedef struct net {
+    int batch; /* per rank */
+    shape in_shape, target_shape;
+    dtype in_dt, target_dt;
+    net_node *nodes; /* (n_nodes) in execution order */
+    int n_nodes;
+    int output; /* node giving the model's output (logits, prediction) */
+    int loss;   /* the loss node, the last one */
+    net_entry *params; /* (n_params) SLOT_PARAM, in forward order */
+    int n_params;
+    net_entry *buffers; /* (n_buffers) SLOT_BUFFER, in forward order */
+    int n_buffers;
+    net_mem mem;
+
+    /* Bound by net_alloc. */
+    backend *be;
+    tensor input;  /* (in_shape) the caller uploads the batch here */
+    tensor target; /* (target_shape) */
+    /* Flat f32 views over all parameters, their gradients (same offsets) and all buffers:
+     * for the optimizer's fused update, bucketed all-reduce and broadcasts. */
+    tensor params_flat, grads_flat, buffers_flat;
+    void *impl; /* private */
+} net;
+
+/* Builds the graph from the `model:` map for a per-rank batch: expansion of groups, blocks
+ * and repeats, layer creation, shape inference, memory plan. Allocates no tensor memory, so
+ * a summary of any model at any batch is cheap. Errors cite the config position. */
+int net_create(const cfg_node *model, int batch, net **out, cnn_err *e);
+/* Binds every tensor to arenas on be; fails with CNN_ENOMEM naming the sizes. */
+int net_alloc(net *n, backend *be, cnn_err *e);
+/* PyTorch's default initialisation per layer, keyed by (key, node name): the same on every
+ * rank and for every world size. */
+void net_init(net *n, rng_key key);
+/* Forward over every node; the loss node too when with_loss (n->target must hold labels).
+ * x->training selects batch statistics and dropout. */
+void net_forward(net *n, exec *x, bool with_loss);
+/* Called after a node's backward once its parameter gradients are final (nodes with
+ * parameters only, in backward order): grads_flat bytes [param_lo, param_hi) are ready, and
+ * so is everything below param_lo. */
+typedef void (*net_grad_hook)(void *ctx, const net *n, int node);
+/* Backward from the loss (seeded with dloss = 1) to the first node with parameters.
+ * Parameter gradients follow x->param_grad_beta (0 overwrite, 1 accumulate). hook may be
+ * NULL. */
+void net_backward(net *n, exec *x, net_grad_hook hook, void *ctx);
+void net_destroy(net *n);
+
+/* Node index by full name, or -1. */
+int net_find(const net *n, const char *name);
+/* State-dict entry (parameter or buffer) by key, or NULL. */
+const net_entry *net_entry_find(const net *n, const char *key);
+/* The loss value after a forward with loss (device tensor of shape (1)). */
+const tensor *net_loss_value(const net *n);
+const tensor *net_output(const net *n);
+
+/* ---- summary (summary.c) ---- */
+typedef struct net_node_stats {
+    int64_t params; /* learned elements */
+    int64_t macs;   /* layer_info.macs */
+    double rf_h, rf_w;         /* receptive field of one output pixel, input pixels */
+    double jump_h, jump_w;     /* distance between adjacent outputs, input pixels */
+    bool global;               /* sees the whole input */
+} net_node_stats;
+
+typedef struct net_totals {
+    int64_t params, buffers_elems, macs;
+    net_mem mem;
+} net_totals;
+
+/* Per-node stats (stats has n_nodes entries) and totals; works on a net that is created but
+ * not allocated. */
+void net_stats(const net *n, net_node_stats *stats, net_totals *t);
+/* The table `cnn-dist CONFIG --summary` prints: per layer name, type, output shape,
+ * parameters, MACs, receptive field (size and stride); then totals and the memory of one
+ * training step at this batch. */
+void net_summary_print(const net *n, FILE *f);
+
+#endif

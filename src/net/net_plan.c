@@ -1,0 +1,302 @@
+/* The memory plan (net_create) and its binding (net_alloc): one backend allocation per arena,
+ * every tensor a 64-byte aligned view into one of them. Parameters and gradients share one
+ * layout in reverse node order, so backward finishes gradients from offset 0 upward and an
+ * all-reduce bucket is a contiguous slice. Activations all stay live until backward; their
+ * gradients are planned by liveness (first-fit by decreasing size over backward-step
+ * intervals), and the second and later consumers of a fan-out write into scratch first. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net_impl.h"
+
+static size_t align_up(size_t v) { return (v + NET_ALIGN - 1) & ~(size_t)(NET_ALIGN - 1); }
+
+static bool bytes_of(const tensor *t, size_t *b)
+{
+    size_t n = dtype_size(t->dt);
+    for (int i = 0; i < t->s.nd; i++) {
+        if (t->s.d[i] <= 0 || n > SIZE_MAX / 2 / (size_t)t->s.d[i])
+            return false;
+        n *= (size_t)t->s.d[i];
+    }
+    *b = n;
+    return true;
+}
+
+/* Places a tensor of shape s at the aligned end of an arena; ok turns false on overflow. */
+static size_t take(size_t *cursor, const tensor *t, bool *ok)
+{
+    size_t b = 0, off = *cursor;
+    if (!bytes_of(t, &b) || b > SIZE_MAX / 4 - off) {
+        *ok = false;
+        return 0;
+    }
+    *cursor = align_up(off + b);
+    return off;
+}
+
+static void plan_slots(net *n, bool *ok)
+{
+    net_impl *im = n->impl;
+    size_t cp = 0, cb = 0, cs = 0;
+    for (int i = n->n_nodes - 1; i >= 0; i--) { /* reverse: the last node's params first */
+        layer *l = n->nodes[i].l;
+        n->nodes[i].param_lo = cp;
+        for (int s = 0; s < l->n_slots; s++)
+            if (l->slots[s].kind == SLOT_PARAM)
+                im->pn[i].slot[s] = take(&cp, &l->slots[s].t, ok);
+        n->nodes[i].param_hi = cp;
+    }
+    for (int i = 0; i < n->n_nodes; i++) {
+        layer *l = n->nodes[i].l;
+        for (int s = 0; s < l->n_slots; s++) {
+            slot_kind k = l->slots[s].kind;
+            if (k == SLOT_BUFFER)
+                im->pn[i].slot[s] = take(&cb, &l->slots[s].t, ok);
+            else if (k != SLOT_PARAM)
+                im->pn[i].slot[s] = take(&cs, &l->slots[s].t, ok);
+        }
+    }
+    n->mem.params = n->mem.grads = cp;
+    n->mem.buffers = cb;
+    n->mem.layer_state = cs;
+}
+
+static tensor out_of(const net *n, int i)
+{
+    return tensor_view(NULL, n->nodes[i].l->out, n->nodes[i].l->out_dt, DEVICE_CPU);
+}
+
+/* Live intervals of the gradients in backward steps (step 0 is the loss node). */
+static void liveness(net *n)
+{
+    net_impl *im = n->impl;
+    for (int i = 0; i < n->n_nodes; i++)
+        im->pn[i].live_from = im->pn[i].live_to = n->loss - i;
+    for (int i = 0; i < n->n_nodes; i++) /* ascending: the last consumer wins */
+        for (int j = 0; n->nodes[i].needs_grad && j < n->nodes[i].n_in; j++) {
+            int p = n->nodes[i].in[j];
+            if (p >= 0 && n->nodes[p].needs_grad)
+                im->pn[p].live_from = n->loss - i;
+        }
+}
+
+typedef struct dbuf {
+    int node;
+    size_t off, bytes;
+} dbuf;
+
+static int by_size_desc(const void *a, const void *b)
+{
+    const dbuf *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes < y->bytes ? 1 : -1;
+    return x->node - y->node;
+}
+
+static int by_off(const void *a, const void *b)
+{
+    const dbuf *x = *(const dbuf *const *)a, *y = *(const dbuf *const *)b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static bool overlap_t(const net_plan_node *a, const net_plan_node *b)
+{
+    return a->live_from <= b->live_to && b->live_from <= a->live_to;
+}
+
+/* First fit, largest first: the lowest offset clear of every placed gradient that is live
+ * at the same time. */
+static void plan_douts(net *n, bool *ok)
+{
+    net_impl *im = n->impl;
+    dbuf *d = cnn_xcalloc((size_t)n->n_nodes + 1, sizeof *d);
+    dbuf **live = cnn_xcalloc((size_t)n->n_nodes + 1, sizeof *live);
+    int nd = 0;
+    for (int i = 0; i < n->n_nodes; i++) {
+        tensor t = out_of(n, i);
+        size_t b;
+        if (!n->nodes[i].needs_grad)
+            continue;
+        if (!bytes_of(&t, &b))
+            *ok = false;
+        else
+            d[nd++] = (dbuf){.node = i, .bytes = align_up(b)};
+    }
+    qsort(d, (size_t)nd, sizeof *d, by_size_desc);
+    size_t peak = 0;
+    for (int a = 0; a < nd; a++) {
+        const net_plan_node *pa = &im->pn[d[a].node];
+        int nl = 0;
+        for (int b = 0; b < a; b++)
+            if (overlap_t(pa, &im->pn[d[b].node]))
+                live[nl++] = &d[b];
+        qsort(live, (size_t)nl, sizeof *live, by_off);
+        size_t off = 0;
+        for (int b = 0; b < nl && live[b]->off < off + d[a].bytes; b++)
+            if (live[b]->off + live[b]->bytes > off)
+                off = live[b]->off + live[b]->bytes;
+        if (off > SIZE_MAX / 4 || d[a].bytes > SIZE_MAX / 4)
+            *ok = false;
+        d[a].off = off;
+        im->pn[d[a].node].dact = off;
+        if (off + d[a].bytes > peak)
+            peak = off + d[a].bytes;
+    }
+    n->mem.act_grads = peak;
+    free(live);
+    free(d);
+}
+
+static void plan_scratch(net *n, bool *ok)
+{
+    net_impl *im = n->impl;
+    size_t most = 0;
+    for (int i = 0; i < n->n_nodes; i++) {
+        size_t c = 0;
+        for (int j = 0; n->nodes[i].needs_grad && j < n->nodes[i].n_in; j++)
+            if (n->nodes[i].acc[j]) {
+                tensor t = out_of(n, n->nodes[i].in[j]);
+                im->pn[i].scratch[j] = take(&c, &t, ok);
+            }
+        most = c > most ? c : most;
+    }
+    n->mem.scratch = most;
+}
+
+int net_plan(net *n, cnn_err *e)
+{
+    net_impl *im = n->impl;
+    bool ok = true;
+    plan_slots(n, &ok);
+    size_t c = 0;
+    for (int i = 0; i < n->n_nodes; i++) {
+        tensor t = out_of(n, i);
+        im->pn[i].act = take(&c, &t, &ok);
+    }
+    n->mem.activations = c;
+    c = 0;
+    tensor ti = tensor_view(NULL, n->in_shape, n->in_dt, DEVICE_CPU);
+    tensor tt = tensor_view(NULL, n->target_shape, n->target_dt, DEVICE_CPU);
+    im->in_off = take(&c, &ti, &ok);
+    im->target_off = take(&c, &tt, &ok);
+    n->mem.io = c;
+    liveness(n);
+    plan_douts(n, &ok);
+    plan_scratch(n, &ok);
+    const size_t part[] = {n->mem.params, n->mem.grads, n->mem.buffers, n->mem.layer_state,
+                           n->mem.activations, n->mem.act_grads, n->mem.scratch, n->mem.io};
+    n->mem.total = 0;
+    for (int i = 0; i < 8; i++) {
+        ok &= part[i] <= SIZE_MAX / 16 - n->mem.total;
+        n->mem.total += ok ? part[i] : 0;
+    }
+    if (!ok)
+        return CNN_ERR(e, CNN_EINVAL, "the model at batch %d per rank needs more memory than "
+                       "can be addressed; reduce the batch or the input size", n->batch);
+    return CNN_OK;
+}
+
+/* ---- binding ---- */
+
+static const char *const arena_name[NET_A_COUNT] = {
+    "parameters", "gradients", "buffers", "layer state", "activations",
+    "activation gradients", "scratch", "input and target"};
+
+static size_t arena_size(const net *n, int a)
+{
+    const size_t s[NET_A_COUNT] = {n->mem.params,      n->mem.grads,       n->mem.buffers,
+                                   n->mem.layer_state, n->mem.activations, n->mem.act_grads,
+                                   n->mem.scratch,     n->mem.io};
+    return s[a];
+}
+
+static tensor view(const net *n, int a, size_t off, shape s, dtype dt)
+{
+    net_impl *im = n->impl;
+    return tensor_view((char *)im->arena[a] + off, s, dt, n->be->ops->dev);
+}
+
+static tensor flat(const net *n, int a)
+{
+    size_t b = arena_size(n, a);
+    return b ? view(n, a, 0, SHAPE((int64_t)(b / 4)), DTYPE_F32)
+             : tensor_view(NULL, SHAPE(1), DTYPE_F32, n->be->ops->dev);
+}
+
+static void bind(net *n)
+{
+    net_impl *im = n->impl;
+    for (int i = 0; i < n->n_nodes; i++) {
+        net_node *nd = &n->nodes[i];
+        layer *l = nd->l;
+        nd->out = view(n, NET_A_ACT, im->pn[i].act, l->out, l->out_dt);
+        nd->dout = nd->needs_grad ? view(n, NET_A_DACT, im->pn[i].dact, l->out, l->out_dt)
+                                  : tensor_view(NULL, l->out, l->out_dt, n->be->ops->dev);
+        for (int s = 0; s < l->n_slots; s++) {
+            layer_slot *sl = &l->slots[s];
+            size_t off = im->pn[i].slot[s];
+            int a = sl->kind == SLOT_PARAM    ? NET_A_PARAMS
+                    : sl->kind == SLOT_BUFFER ? NET_A_BUFFERS
+                                              : NET_A_STATE;
+            sl->t = view(n, a, off, sl->t.s, sl->t.dt);
+            if (sl->kind == SLOT_PARAM)
+                sl->grad = view(n, NET_A_GRADS, off, sl->t.s, sl->t.dt);
+        }
+    }
+    n->input = view(n, NET_A_IO, im->in_off, n->in_shape, n->in_dt);
+    n->target = view(n, NET_A_IO, im->target_off, n->target_shape, n->target_dt);
+    n->params_flat = flat(n, NET_A_PARAMS);
+    n->grads_flat = flat(n, NET_A_GRADS);
+    n->buffers_flat = flat(n, NET_A_BUFFERS);
+}
+
+static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
+
+int net_alloc(net *n, backend *be, cnn_err *e)
+{
+    net_impl *im = n->impl;
+    if (n->be)
+        return CNN_ERR(e, CNN_ESTATE, "net_alloc: the net is already bound to a backend");
+    for (int a = 0; a < NET_A_COUNT; a++) {
+        size_t b = arena_size(n, a);
+        int rc = b ? be->ops->alloc(be, b, &im->arena[a], e) : CNN_OK;
+        if (rc < 0) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", e ? e->msg : "");
+            n->be = be;
+            net_unbind(n);
+            return CNN_ERR(e, rc, "not enough memory for the model's %s (%.1f MiB): one "
+                           "training step at batch %d per rank needs %.1f MiB (parameters %.1f, "
+                           "gradients %.1f, activations %.1f, activation gradients %.1f, layer "
+                           "state %.1f); reduce the batch size or use a smaller model (%s)",
+                           arena_name[a], mib(b), n->batch, mib(n->mem.total),
+                           mib(n->mem.params), mib(n->mem.grads), mib(n->mem.activations),
+                           mib(n->mem.act_grads), mib(n->mem.layer_state), why);
+        }
+    }
+    n->be = be;
+    const int zero[] = {NET_A_PARAMS, NET_A_GRADS, NET_A_BUFFERS, NET_A_STATE};
+    for (int k = 0; k < 4; k++)
+        if (arena_size(n, zero[k])) {
+            tensor t = flat(n, zero[k]);
+            be->ops->fill(be, &t, 0.0);
+        }
+    bind(n);
+    be->ops->sync(be);
+    return CNN_OK;
+}
+
+void net_unbind(net *n)
+{
+    net_impl *im = n->impl;
+    if (!im || !n->be)
+        return;
+    for (int a = 0; a < NET_A_COUNT; a++)
+        if (im->arena[a])
+            n->be->ops->free(n->be, im->arena[a]);
+    memset(im->arena, 0, sizeof im->arena);
+    n->be = NULL;
+}

@@ -1,0 +1,245 @@
+/* Writing checkpoints (ckpt_save). HDF5 builds the file in memory (ckpt_image.c; every
+ * tensor's storage is allocated but left to us); we download each tensor to its offset in
+ * that image and write it to "<path>.tmp.<pid>" ourselves: write, fsync, close, rename over
+ * path, fsync the directory. HDF5 never touches the disk here because libhdf5 1.10 cannot
+ * fail cleanly there: after an H5Fclose that fails to write (disk full), the file's id
+ * dangles and the process crashes in HDF5's exit handler. With our own I/O a full disk is
+ * an ordinary error, and path keeps the previous checkpoint. Host memory: the file, once. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ckpt_impl.h"
+
+/* Tensors whose bytes go into the image after HDF5 has placed them. */
+typedef struct placed {
+    haddr_t off;
+    const tensor *t;
+} placed;
+
+typedef struct placement {
+    placed *v;
+    int n, cap;
+} placement;
+
+static int check_name(const char *what, const char *s, const char *hint, cnn_err *e)
+{
+    if (s && *s && !strchr(s, '/'))
+        return CNN_OK;
+    return CNN_ERR(e, CNN_EINVAL,
+                   "%s '%s' cannot name an HDF5 dataset: it must be non-empty and without '/' "
+                   "(HDF5 reads '/' as a group separator)%s",
+                   what, s ? s : "(null)", hint);
+}
+
+static int check_names(const net *n, const ckpt_tensor *extra, int n_extra, cnn_err *e)
+{
+    for (int i = 0; i < n->n_params; i++)
+        CNN_TRY(e, check_name("parameter", n->params[i].key, "; rename the layer", e));
+    for (int i = 0; i < n->n_buffers; i++)
+        CNN_TRY(e, check_name("buffer", n->buffers[i].key, "; rename the layer", e));
+    for (int i = 0; i < n_extra; i++) {
+        CNN_ASSERT(extra[i].t && extra[i].t->dt == DTYPE_F32);
+        CNN_TRY(e, check_name("optimizer state group", extra[i].group, "", e));
+        CNN_TRY(e, check_name("optimizer state key", extra[i].key, "", e));
+    }
+    return CNN_OK;
+}
+
+static int write_meta(hid_t f, const ckpt_meta *m, const char *config, cnn_err *e)
+{
+    const int64_t version = CKPT_VERSION;
+    const int64_t pos[4] = {m->epoch, m->step, m->samples_seen, m->sampler_pos};
+    static const char *const pos_names[4] = {"epoch", "step", "samples_seen", "sampler_pos"};
+    CNN_TRY(e, ckpt_attr_put_str(f, "format", CKPT_FORMAT, e));
+    CNN_TRY(e, ckpt_attr_put(f, "format_version", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &version, e));
+    for (int i = 0; i < 4; i++)
+        CNN_TRY(e, ckpt_attr_put(f, pos_names[i], H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &pos[i], e));
+    CNN_TRY(e, ckpt_attr_put(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &m->seed, e));
+    CNN_TRY(e, ckpt_attr_put(f, "rng_key", H5T_STD_U32LE, H5T_NATIVE_UINT32, 2, m->key.k, e));
+    if (config)
+        CNN_TRY(e, ckpt_attr_put_str(f, "config", config, e));
+    return CNN_OK;
+}
+
+static int place(hid_t loc, const char *name, hid_t lcpl, const tensor *t, placement *lay,
+                 cnn_err *e)
+{
+    haddr_t off;
+    CNN_TRY(e, ckpt_create_f32(loc, name, lcpl, &t->s, &off, e));
+    if (lay->n == lay->cap) {
+        lay->cap = lay->cap ? 2 * lay->cap : 64;
+        placed *v = cnn_xcalloc((size_t)lay->cap, sizeof *v);
+        if (lay->n)
+            memcpy(v, lay->v, (size_t)lay->n * sizeof *v);
+        free(lay->v);
+        lay->v = v;
+    }
+    lay->v[lay->n++] = (placed){off, t};
+    return CNN_OK;
+}
+
+static int place_extra(hid_t f, const ckpt_tensor *extra, int n_extra, placement *lay, cnn_err *e)
+{
+    if (n_extra == 0)
+        return CNN_OK;
+    hid_t lcpl = CNN_H5(e, H5Pcreate(H5P_LINK_CREATE));
+    if (lcpl < 0)
+        return CNN_EIO;
+    int rc = CNN_H5(e, H5Pset_create_intermediate_group(lcpl, 1)) < 0 ? CNN_EIO : CNN_OK;
+    for (int i = 0; i < n_extra && rc == CNN_OK; i++) {
+        char name[2 * NET_KEY_MAX + 16];
+        snprintf(name, sizeof name, "optimizer/%s/%s", extra[i].group, extra[i].key);
+        rc = place(f, name, lcpl, extra[i].t, lay, e);
+    }
+    H5Pclose(lcpl);
+    return rc;
+}
+
+static int build(hid_t f, const net *n, const ckpt_meta *meta, const ckpt_tensor *extra,
+                 int n_extra, const char *config, placement *lay, cnn_err *e)
+{
+    CNN_TRY(e, write_meta(f, meta, config, e));
+    for (int i = 0; i < n->n_params; i++)
+        CNN_TRY(e, place(f, n->params[i].key, H5P_DEFAULT, &n->params[i].slot->t, lay, e));
+    for (int i = 0; i < n->n_buffers; i++)
+        CNN_TRY(e, place(f, n->buffers[i].key, H5P_DEFAULT, &n->buffers[i].slot->t, lay, e));
+    /* torchvision's strict load wants it; PyTorch only reads it with momentum=None. */
+    for (int i = 0; i < n->n_nodes; i++) {
+        if (!ckpt_has_running_stats(n, i))
+            continue;
+        char key[NET_KEY_MAX + 32];
+        snprintf(key, sizeof key, "%s.num_batches_tracked", n->nodes[i].l->name);
+        CNN_TRY(e, ckpt_write_i64_scalar(f, key, meta->step, e));
+    }
+    return place_extra(f, extra, n_extra, lay, e);
+}
+
+/* The file's bytes: HDF5's in-memory file with every tensor downloaded into its place. */
+static int make_image(const char *path, const net *n, const ckpt_meta *meta,
+                      const ckpt_tensor *extra, int n_extra, const char *config,
+                      ckpt_image *im, cnn_err *e)
+{
+    placement lay = {0};
+    /* Tensors are copied into the image as they are in memory. */
+    CNN_ASSERT(H5Tequal(H5T_NATIVE_FLOAT, H5T_IEEE_F32LE) > 0);
+    int datasets = n->n_params + n->n_buffers + n->n_nodes + n_extra;
+    hid_t fapl = ckpt_fapl_image(im, datasets, e);
+    if (fapl < 0)
+        return CNN_EIO;
+    hid_t f = CNN_H5(e, H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl));
+    H5Pclose(fapl);
+    if (f < 0)
+        return CNN_EIO;
+    int rc = build(f, n, meta, extra, n_extra, config, &lay, e);
+    /* Flushing writes the metadata and grows the buffer to the allocated size. */
+    if (rc == CNN_OK && CNN_H5(e, H5Fflush(f, H5F_SCOPE_GLOBAL)) < 0)
+        rc = CNN_EIO;
+    if (CNN_H5(rc ? NULL : e, H5Fclose(f)) < 0 && rc == CNN_OK)
+        rc = CNN_EIO;
+    if (rc == CNN_OK && !im->buf)
+        rc = CNN_ERR(e, CNN_ENOMEM, "HDF5 could not build the %zu-byte file in memory",
+                     im->size);
+    for (int i = 0; i < lay.n && rc == CNN_OK; i++) {
+        if (lay.v[i].off + tensor_bytes(lay.v[i].t) > im->size)
+            rc = CNN_ERR(e, CNN_EIO, "HDF5's in-memory file (%zu bytes) ends inside a tensor "
+                         "placed at byte %llu; this HDF5 version is not supported", im->size,
+                         (unsigned long long)lay.v[i].off);
+        else
+            backend_download(n->be, lay.v[i].t, im->buf + lay.v[i].off);
+    }
+    free(lay.v);
+    return rc;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            if (k == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Creates tmp with the image, fsync'ed; *created says whether tmp exists now. */
+static int write_file(const char *tmp, const char *img, size_t size, bool *created, cnn_err *e)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return CNN_ERR(e, CNN_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    *created = true;
+    const char *step = "writing";
+    int rc = write_all(fd, img, size), err = errno;
+    if (rc == 0 && fsync(fd) != 0) {
+        step = "fsync of";
+        err = errno;
+        rc = -1;
+    }
+    if (close(fd) != 0 && rc == 0) {
+        step = "closing";
+        err = errno;
+        rc = -1;
+    }
+    if (rc < 0)
+        return CNN_ERR(e, CNN_EIO, "%s %s failed: %s", step, tmp, strerror(err));
+    return CNN_OK;
+}
+
+static int sync_dir(const char *path, cnn_err *e)
+{
+    char *p = cnn_xstrdup(path);
+    char *slash = strrchr(p, '/');
+    if (!slash)
+        strcpy(p, ".");
+    else
+        slash[slash == p ? 1 : 0] = '\0';
+    int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = CNN_OK;
+    if (fd < 0 || fsync(fd) != 0)
+        rc = CNN_ERR(e, CNN_EIO, "fsync of directory %s failed: %s", p, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    free(p);
+    return rc;
+}
+
+int ckpt_save(const char *path, const net *n, const ckpt_meta *meta, const ckpt_tensor *extra,
+              int n_extra, const char *config_text, cnn_err *e)
+{
+    CNN_ASSERT(n->be && "ckpt_save needs a net bound by net_alloc");
+    const ckpt_meta zero = {0};
+    size_t tn = strlen(path) + 32;
+    char *tmp = cnn_xmalloc(tn);
+    ckpt_image im = {0};
+    snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());
+    bool created = false;
+    ckpt_h5_quiet q;
+    ckpt_h5_quiet_begin(&q);
+    int rc = check_names(n, extra, n_extra, e);
+    if (rc == CNN_OK)
+        rc = make_image(tmp, n, meta ? meta : &zero, extra, n_extra, config_text, &im, e);
+    ckpt_h5_quiet_end(&q);
+    if (rc == CNN_OK)
+        rc = write_file(tmp, im.buf, im.size, &created, e);
+    free(im.buf);
+    if (rc == CNN_OK && rename(tmp, path) != 0)
+        rc = CNN_ERR(e, CNN_EIO, "renaming %s over it failed: %s", tmp, strerror(errno));
+    if (rc < 0 && created)
+        unlink(tmp);
+    if (rc == CNN_OK)
+        rc = sync_dir(path, e);
+    free(tmp);
+    if (rc < 0)
+        cnn_err_prefix(e, "saving checkpoint %s: ", path);
+    return rc;
+}

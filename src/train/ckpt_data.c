@@ -1,0 +1,171 @@
+/* Checkpoint datasets: float32 tensors with their shapes (storage placed by HDF5, bytes
+ * written by the caller), the int64 num_batches_tracked scalars torch expects, the shape
+ * checks of loading, and the state_dict order in which entries are checked. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt_impl.h"
+
+static hid_t space_of(const shape *s, cnn_err *e)
+{
+    hsize_t dims[CNN_MAX_DIMS];
+    for (int i = 0; i < s->nd; i++)
+        dims[i] = (hsize_t)s->d[i];
+    return CNN_H5(e, s->nd ? H5Screate_simple(s->nd, dims, NULL) : H5Screate(H5S_SCALAR));
+}
+
+int ckpt_write_i64_scalar(hid_t loc, const char *name, int64_t v, cnn_err *e)
+{
+    shape s = {0};
+    hid_t sp = space_of(&s, e);
+    if (sp < 0)
+        return CNN_EIO;
+    hid_t d = CNN_H5(e, H5Dcreate2(loc, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                                   H5P_DEFAULT));
+    int rc = d < 0 ||
+                     CNN_H5(e, H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v)) < 0
+                 ? CNN_EIO
+                 : CNN_OK;
+    if (d >= 0 && CNN_H5(rc ? NULL : e, H5Dclose(d)) < 0)
+        rc = CNN_EIO;
+    H5Sclose(sp);
+    if (rc < 0)
+        cnn_err_prefix(e, "writing '%s': ", name);
+    return rc;
+}
+
+int ckpt_create_f32(hid_t loc, const char *name, hid_t lcpl, const shape *s, haddr_t *offset,
+                    cnn_err *e)
+{
+    hid_t sp = space_of(s, e), dcpl = CNN_H5(e, H5Pcreate(H5P_DATASET_CREATE)), d = -1;
+    int rc = sp < 0 || dcpl < 0 ? CNN_EIO : CNN_OK;
+    if (rc == CNN_OK && (CNN_H5(e, H5Pset_layout(dcpl, H5D_CONTIGUOUS)) < 0 ||
+                         CNN_H5(e, H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY)) < 0 ||
+                         CNN_H5(e, H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER)) < 0))
+        rc = CNN_EIO;
+    if (rc == CNN_OK)
+        d = CNN_H5(e, H5Dcreate2(loc, name, H5T_IEEE_F32LE, sp, lcpl, dcpl, H5P_DEFAULT));
+    if (rc == CNN_OK && d < 0)
+        rc = CNN_EIO;
+    if (rc == CNN_OK) {
+        *offset = H5Dget_offset(d);
+        if (*offset == HADDR_UNDEF)
+            rc = CNN_ERR(e, CNN_EIO, "HDF5 allocated no contiguous storage for it");
+    }
+    if (d >= 0 && CNN_H5(rc ? NULL : e, H5Dclose(d)) < 0)
+        rc = CNN_EIO;
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (rc < 0)
+        cnn_err_prefix(e, "creating '%s': ", name);
+    return rc;
+}
+
+static const char *class_name(H5T_class_t c)
+{
+    switch (c) {
+    case H5T_INTEGER: return "integers";
+    case H5T_FLOAT: return "floats";
+    case H5T_STRING: return "a string";
+    case H5T_COMPOUND: return "a compound type";
+    default: return "a non-numeric type";
+    }
+}
+
+/* "(1000, 512)" from HDF5 dimensions, like shape_str. */
+static const char *dims_str(int nd, const hsize_t *d, char *buf, size_t n)
+{
+    size_t off = (size_t)snprintf(buf, n, "(");
+    for (int i = 0; i < nd && off < n; i++)
+        off += (size_t)snprintf(buf + off, n - off, i ? ", %llu" : "%llu",
+                                (unsigned long long)d[i]);
+    if (off < n)
+        snprintf(buf + off, n - off, ")");
+    return buf;
+}
+
+/* Checks the class and shape of dataset d against want. */
+static int check_ds(hid_t d, const char *what, const shape *want, cnn_err *e)
+{
+    hid_t t = CNN_H5(e, H5Dget_type(d));
+    if (t < 0)
+        return CNN_EIO;
+    H5T_class_t c = H5Tget_class(t);
+    H5Tclose(t);
+    if (c != H5T_FLOAT)
+        return CNN_ERR(e, CNN_EINVAL, "%s holds %s in the file, expected float32 values", what,
+                       class_name(c));
+    hid_t sp = CNN_H5(e, H5Dget_space(d));
+    if (sp < 0)
+        return CNN_EIO;
+    hsize_t dims[H5S_MAX_RANK];
+    int nd = (int)CNN_H5(e, H5Sget_simple_extent_ndims(sp));
+    if (nd >= 0 && CNN_H5(e, H5Sget_simple_extent_dims(sp, dims, NULL)) < 0)
+        nd = -1;
+    H5Sclose(sp);
+    if (nd < 0)
+        return CNN_EIO;
+    bool same = nd == want->nd;
+    for (int i = 0; same && i < nd; i++)
+        same = (int64_t)dims[i] == want->d[i];
+    if (!same) {
+        char a[160], b[160];
+        return CNN_ERR(e, CNN_EINVAL, "%s is %s in the file but %s in the model", what,
+                       dims_str(nd, dims, a, sizeof a), shape_str(want, b, sizeof b));
+    }
+    return CNN_OK;
+}
+
+hid_t ckpt_open_f32(hid_t loc, const char *name, const char *what, const shape *want,
+                    cnn_err *e)
+{
+    hid_t d = CNN_H5(e, H5Dopen2(loc, name, H5P_DEFAULT));
+    if (d < 0)
+        return CNN_EIO;
+    int rc = check_ds(d, what, want, e);
+    if (rc < 0) {
+        H5Dclose(d);
+        return rc;
+    }
+    return d;
+}
+
+bool ckpt_has_running_stats(const net *n, int node)
+{
+    const layer *l = n->nodes[node].l;
+    for (int i = 0; i < l->n_slots; i++)
+        if (l->slots[i].kind == SLOT_BUFFER && strcmp(l->slots[i].name, "running_mean") == 0)
+            return true;
+    return false;
+}
+
+int ckpt_state_entries(const net *n, const net_entry ***out)
+{
+    int total = n->n_params + n->n_buffers, p = 0, b = 0;
+    const net_entry **v = cnn_xcalloc(total ? (size_t)total : 1, sizeof *v);
+    /* Both lists are in node order: a merge puts each node's parameters before its buffers. */
+    for (int i = 0; i < total; i++) {
+        bool take_param = b == n->n_buffers ||
+                          (p < n->n_params && n->params[p].node <= n->buffers[b].node);
+        v[i] = take_param ? &n->params[p++] : &n->buffers[b++];
+    }
+    *out = v;
+    return total;
+}
+
+size_t ckpt_max_bytes(const net *n, const ckpt_tensor *extra, int n_extra)
+{
+    size_t m = sizeof(int64_t);
+    for (int i = 0; i < n->n_params; i++)
+        if (tensor_bytes(&n->params[i].slot->t) > m)
+            m = tensor_bytes(&n->params[i].slot->t);
+    for (int i = 0; i < n->n_buffers; i++)
+        if (tensor_bytes(&n->buffers[i].slot->t) > m)
+            m = tensor_bytes(&n->buffers[i].slot->t);
+    for (int i = 0; i < n_extra; i++)
+        if (tensor_bytes(extra[i].t) > m)
+            m = tensor_bytes(extra[i].t);
+    return m;
+}

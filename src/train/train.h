@@ -1,0 +1,61 @@
+/* The train module: checkpoints now (issue #4); the optimizer, LR schedules, the training and
+ * eval loop and metrics follow with issue #6.
+ * Checkpoints are HDF5 files laid out like a torchvision state_dict, so h5py and PyTorch read
+ * them directly (tools/ckpt_to_torch.py) and torchvision weights load into our nets
+ * (tools/torch_export.py): one float32 dataset per parameter and buffer at the root, named by
+ * its key ("layer1.0.bn1.running_var"); "<norm>.num_batches_tracked" (int64 scalar) for every
+ * node with running statistics; optimizer state under "optimizer/<group>/<key>"; the run's
+ * position and config text as root attributes. */
+#ifndef CNN_TRAIN_H
+#define CNN_TRAIN_H
+
+#include "../net/net.h"
+
+#define CKPT_FORMAT "cnn-dist checkpoint" /* root attribute "format" */
+#define CKPT_VERSION 1                      /* root attribute "format_version" */
+
+/* Where a run stands; enough to resume exactly (DESIGN.md "Exact resume"). */
+typedef struct ckpt_meta {
+    bool present;         /* load: false for a weights-only file (tools/torch_export.py);
+                             every other field is then 0 */
+    int64_t epoch;        /* epochs completed */
+    int64_t step;         /* optimizer steps taken; also written as num_batches_tracked */
+    int64_t samples_seen; /* global samples consumed since the start of the run */
+    int64_t sampler_pos;  /* position in the current epoch's sample order */
+    uint64_t seed;        /* the run's seed */
+    rng_key key;          /* the run's root key (from the seed, or carried on) */
+} ckpt_meta;
+
+/* A tensor stored beside the weights, e.g. a momentum buffer: dataset
+ * "optimizer/<group>/<key>". group and key must be non-empty without '/'. */
+typedef struct ckpt_tensor {
+    const char *group; /* borrowed: "momentum", "adam_m" */
+    const char *key;   /* borrowed: the state_dict key of the parameter it belongs to */
+    tensor *t;         /* borrowed: f32, on the net's backend (or host) */
+    bool found;        /* set by ckpt_load: the file had it (its values are then loaded) */
+} ckpt_tensor;
+
+/* Writes every parameter and buffer of n (downloaded from its backend), the meta data (NULL:
+ * zeros), the extra tensors and config_text (may be NULL) to path, atomically: the file is
+ * built in host memory (one image of it), written to "<path>.tmp.<pid>", fsync'ed and renamed
+ * over path, then the directory is fsync'ed. On any failure (a full disk included) the
+ * previous file at path is untouched, the temporary is removed, and e says why. */
+int ckpt_save(const char *path, const net *n, const ckpt_meta *meta, const ckpt_tensor *extra,
+              int n_extra, const char *config_text, cnn_err *e);
+
+/* Loads path into n, strictly as torchvision's load_state_dict(strict=True): every entry of
+ * n must be in the file with the same shape, and the file may hold nothing else at the root
+ * except "*.num_batches_tracked" of n's norm layers and the "optimizer" group. Errors name
+ * the first offending tensor (in state_dict order) and both shapes. Names, types and shapes
+ * are all checked before the first upload, so such an error leaves n as it was (a read
+ * error in the middle of a damaged file can leave it partly loaded). meta (may be NULL)
+ * receives the file's meta data; extra tensors present in the file are loaded (shape
+ * checked) and marked found; those absent are left alone; other optimizer state in the file
+ * is ignored. *config_text (may be NULL) receives the config text (NULL when none), to free. */
+int ckpt_load(const char *path, net *n, ckpt_meta *meta, ckpt_tensor *extra, int n_extra,
+              char **config_text, cnn_err *e);
+
+/* Only the meta data and config text, without a net (to resume from a checkpoint's config). */
+int ckpt_read_meta(const char *path, ckpt_meta *meta, char **config_text, cnn_err *e);
+
+#endif

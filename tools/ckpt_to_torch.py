@@ -1,0 +1,16 @@
+#!/usr/bin/python3
+"""Loads a cnn-dist checkpoint into torchvision (strict) and prints OK:
+    python3 tools/ckpt_to_torch.py runs/resnet18/ckpt.h5 resnet18 [num_classes]"""
+import sys
+
+import h5py
+import torch
+import torchvision
+
+path, arch = sys.argv[1], sys.argv[2]
+num_classes = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
+with h5py.File(path, "r") as f:  # root datasets are the state_dict; groups hold optimizer state
+    sd = {k: torch.as_tensor(f[k][()]) for k in f if isinstance(f[k], h5py.Dataset)}
+model = getattr(torchvision.models, arch)(num_classes=num_classes)
+model.load_state_dict(sd, strict=True)
+print(f"OK: {path} loads into torchvision {arch} ({len(sd)} tensors, strict)")
