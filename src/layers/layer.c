@@ -74,6 +74,12 @@ int layer_infer(layer *l, const shape *in, const dtype *in_dt, int n_in, cnn_err
     int64_t numel;
     if (shape_numel_checked(&l->out, &numel, e) < 0) {
         char bo[128], bi[128];
+        bool empty = false;
+        for (int i = 0; i < l->out.nd; i++)
+            empty |= l->out.d[i] <= 0;
+        if (!empty)
+            return LAYER_ERR(l, e, "output shape %s has more elements than fit in 64 bits; "
+                             "use smaller sizes", shape_str(&l->out, bo, sizeof bo));
         return LAYER_ERR(l, e, "output shape %s is empty; the input %s is too small for "
                          "this layer's window", shape_str(&l->out, bo, sizeof bo),
                          shape_str(&l->in[0], bi, sizeof bi));

@@ -1,0 +1,181 @@
+/* Datasets for training: the HDF5 shard format written by cnn-pack, the reader that serves
+ * samples with pread() from many threads, image decoding, augmentation keyed by (seed,
+ * epoch, sample index), the world-size-invariant sampler and the prefetching loader.
+ * Knows nothing about the network: the loader fills host batches of a given shape.
+ * Format (DESIGN.md "Data format", docs/data.md): a master file PREFIX.h5 lists shard files
+ * PREFIX-SSSSS-of-NNNNN.h5; a shard holds one contiguous uint8 `blob` plus index datasets. */
+#ifndef CNN_DATA_H
+#define CNN_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/core.h"
+
+#define DATA_FORMAT_VERSION 1
+#define DATA_MAX_CLASSES 100000
+
+typedef enum data_mode { DATA_ENCODED, DATA_RAW } data_mode;
+typedef enum data_task { DATA_CLASSIFY, DATA_SEGMENT } data_task;
+
+/* ---- images (image.c) ---- */
+/* 8-bit interleaved pixels (H, W, C), C = 1 (gray) or 3 (RGB). Owns data. */
+typedef struct image {
+    int h, w, c;
+    uint8_t *data; /* (h, w, c) */
+} image;
+
+void image_free(image *im);
+/* Resize with bilinear interpolation (align_corners=false); when shrinking, the filter
+ * support widens with the scale (antialias, as PIL and torchvision's antialias=True). */
+void image_resize_bilinear(const image *src, int h, int w, image *dst);
+/* Nearest neighbour as torchvision's InterpolationMode.NEAREST (masks). */
+void image_resize_nearest(const image *src, int h, int w, image *dst);
+/* dst = src[top:top+h, left:left+w]; the region must lie inside src. */
+void image_crop(const image *src, int top, int left, int h, int w, image *dst);
+
+/* ---- decoding (decode_jpeg.c, decode_png.c, decode.c) ---- */
+/* JPEG (baseline, progressive; gray, YCbCr, CMYK/YCCK to RGB; EXIF orientation applied) or
+ * PNG (gray, palette, alpha dropped as PIL's convert("RGB"), 16-bit to 8). want_c: 3 gives
+ * RGB, 1 gray, 0 keeps the file's (1 or 3). min_side > 0 allows JPEG's scaled decoding
+ * (1/2, 1/4, 1/8) as long as the shorter side stays >= min_side. Unreadable bytes give
+ * CNN_EINVAL with what was wrong, never a crash. */
+int image_decode(const uint8_t *bytes, size_t len, int want_c, int min_side, image *out,
+                 cnn_err *e);
+
+/* ---- reading (dataset.c): validated at open, then lock-free pread() ---- */
+typedef struct dataset dataset;
+
+typedef struct dataset_info {
+    int64_t n;            /* samples */
+    int n_shards;
+    data_mode mode;
+    data_task task;
+    int n_classes;
+    char **classes;       /* (n_classes) names, owned by the dataset */
+    int raw_h, raw_w, raw_c; /* raw mode: every sample's size */
+    float mean[3], std[3];   /* per channel, over the packed images, in [0, 1] units */
+    char source[256];
+} dataset_info;
+
+/* One sample's bytes as stored (encoded file bytes or raw HWC pixels) and its metadata. */
+typedef struct sample_ref {
+    int64_t index;
+    int32_t label;      /* classify: class index; segment: -1 */
+    int32_t h, w;       /* image size as packed */
+    int64_t len;        /* bytes of the image */
+    int64_t mask_len;   /* segment: bytes of the mask (encoded PNG or raw HxW) */
+} sample_ref;
+
+/* Opens the master file and validates every shard (present, format version, counts, index
+ * checksums, blob size); verify_blobs also checks every blob's checksum (reads it all). */
+int dataset_open(const char *master_path, bool verify_blobs, dataset **out, cnn_err *e);
+const dataset_info *dataset_get_info(const dataset *ds);
+/* Metadata of sample i (0 <= i < n), no I/O. */
+void dataset_ref(const dataset *ds, int64_t i, sample_ref *r);
+/* Reads sample i's image bytes (r.len) and, for segmentation, its mask bytes (r.mask_len)
+ * into caller buffers with pread(); thread-safe, no libhdf5 call. */
+int dataset_read(const dataset *ds, int64_t i, uint8_t *img, uint8_t *mask, cnn_err *e);
+void dataset_close(dataset *ds);
+
+/* ---- writing (pack_writer.c), used by cnn-pack ---- */
+typedef struct pack_writer pack_writer;
+typedef struct pack_opts {
+    const char *prefix; /* output: PREFIX.h5 and PREFIX-SSSSS-of-NNNNN.h5 */
+    int n_shards;
+    data_mode mode;
+    data_task task;
+    int raw_h, raw_w, raw_c; /* raw mode */
+    const char *source;      /* attribute: what was packed */
+    char **classes;          /* (n_classes), copied */
+    int n_classes;
+} pack_opts;
+/* Samples are added per shard in order; shard s is written to a temporary name and renamed
+ * when closed; the master file last, after every shard. */
+int pack_open(const pack_opts *o, pack_writer **out, cnn_err *e);
+int pack_add(pack_writer *w, int shard, const uint8_t *img, size_t len, int32_t label,
+             int32_t h, int32_t w_px, const uint8_t *mask, size_t mask_len, cnn_err *e);
+/* Writes the master (shard list, counts, checksums, classes, mean/std) and renames it into
+ * place. Without finish (abort), temporary files are removed and nothing is left. */
+int pack_finish(pack_writer *w, const float mean[3], const float std[3], cnn_err *e);
+void pack_abort(pack_writer *w);
+
+/* ---- sampler (sampler.c): world-size invariance ---- */
+/* For (seed, epoch) one global permutation of n samples (identity when !shuffle); global
+ * batch b of size B holds positions [b*B, (b+1)*B) of it; rank r of W gets the slice
+ * [r*B/W, (r+1)*B/W). Training drops the last partial batch; evaluation keeps it and pads
+ * the slices with -1 so that every sample is seen exactly once and every rank's batch keeps
+ * its shape. */
+typedef struct sampler {
+    int64_t n;
+    int global_batch, rank, world;
+    uint64_t seed;
+    bool shuffle, drop_last;
+} sampler;
+
+int sampler_init(sampler *s, int64_t n, int global_batch, int rank, int world, uint64_t seed,
+                 bool shuffle, bool drop_last, cnn_err *e);
+int64_t sampler_steps(const sampler *s); /* global batches per epoch */
+/* This rank's sample indices for (epoch, step): global_batch/world entries, -1 = padding.
+ * perm is a caller buffer of n entries computed once per epoch by sampler_perm. */
+void sampler_perm(const sampler *s, int64_t epoch, int64_t *perm);
+void sampler_slice(const sampler *s, const int64_t *perm, int64_t step, int64_t *idx);
+
+/* ---- augmentation (augment.c): one sample, randomness from its own key ---- */
+typedef struct augment_cfg {
+    int out_h, out_w;           /* network input size */
+    bool train;
+    /* train */
+    float scale[2], ratio[2];   /* random resized crop: (0.08, 1), (3/4, 4/3) */
+    bool hflip;                 /* p = 0.5 */
+    float brightness, contrast, saturation; /* color jitter factors in [1-x, 1+x], 0 = off */
+    /* eval: resize the shorter side to resize (0 = out size), then center crop */
+    int resize;
+    float mean[3], std[3];      /* normalize after scaling to [0, 1] */
+    float noise_std;            /* denoising: input = clean + N(0, std), target = clean */
+} augment_cfg;
+
+/* key: rng_fold(rng_fold(seed key, epoch), sample index). out: (C, out_h, out_w) floats;
+ * mask (segmentation, may be NULL): the mask image transformed jointly (nearest) into
+ * mask_out (out_h, out_w) int32; target (denoising, may be NULL): the clean image. */
+void augment_sample(const augment_cfg *a, rng_key key, const image *img, const image *mask,
+                    float *out, int32_t *mask_out, float *target);
+
+/* ---- loader (loader.c): worker threads and a ring of prefetched batches ---- */
+typedef struct loader loader;
+typedef struct loader_opts {
+    const dataset *ds;      /* borrowed */
+    sampler smp;
+    augment_cfg aug;
+    int workers;            /* decode/augment threads */
+    int prefetch;           /* batches ready ahead (ring size) */
+    int channels;           /* network input C (1 or 3) */
+    rng_key key;            /* run's data key; folded with epoch and sample index */
+    /* Batch memory (e.g. pinned host memory from the CUDA backend); NULL = malloc. */
+    void *(*alloc)(void *ctx, size_t bytes);
+    void (*free)(void *ctx, void *p);
+    void *alloc_ctx;
+} loader_opts;
+
+typedef struct batch {
+    int64_t epoch, step;
+    int n;                 /* per-rank batch (slots), n_valid of them real samples */
+    int n_valid;
+    float *images;         /* (n, C, H, W) */
+    int32_t *labels;       /* classify: (n), -100 for padding; segment: (n, H, W) */
+    float *targets;        /* denoise: (n, C, H, W) clean images, else NULL */
+    int64_t *index;        /* (n) sample indices, -1 for padding */
+} batch;
+
+int loader_create(const loader_opts *o, loader **out, cnn_err *e);
+/* Starts producing the batches of an epoch from step first (resume mid-epoch). */
+int loader_start_epoch(loader *ld, int64_t epoch, int64_t first_step, cnn_err *e);
+/* The next batch of the epoch (blocks until ready), NULL at the epoch's end. Valid until the
+ * next call. A worker's error (unreadable sample) is returned here with the sample named. */
+int loader_next(loader *ld, const batch **out, cnn_err *e);
+/* Seconds the caller spent blocked in loader_next since the last call of this. */
+double loader_wait_seconds(loader *ld);
+void loader_destroy(loader *ld);
+
+#endif
