@@ -153,29 +153,6 @@ const char *schema_choice(const schema_row *r, int i, char *buf, int len)
     return buf;
 }
 
-/* Levenshtein distance, capped for long strings (no suggestion is useful there). */
-static int edit_distance(const char *a, const char *b)
-{
-    int la = (int)strlen(a), lb = (int)strlen(b);
-    if (la > 63 || lb > 63)
-        return 99;
-    int d[64][64];
-    for (int i = 0; i <= la; i++)
-        d[i][0] = i;
-    for (int j = 0; j <= lb; j++)
-        d[0][j] = j;
-    for (int i = 1; i <= la; i++)
-        for (int j = 1; j <= lb; j++) {
-            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            if (d[i - 1][j] + 1 < best)
-                best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best)
-                best = d[i][j - 1] + 1;
-            d[i][j] = best;
-        }
-    return d[la][lb];
-}
-
 static const char *leaf(const char *path)
 {
     const char *dot = strrchr(path, '.');
@@ -189,14 +166,14 @@ static int word_distance(const char *a, const char *b)
     size_t la = strlen(a), lb = strlen(b), m = la < lb ? la : lb;
     if (m >= 3 && !strncmp(a, b, m))
         return la == lb ? 0 : 1;
-    return edit_distance(a, b);
+    return cfg_edit_distance(a, b);
 }
 
 /* A candidate scores by the whole path ("optim.lrr" ~ "optim.lr") or by its last part in
  * another section, one point for the move ("lr" or "data.lr" ~ "optim.lr"). */
 static int distance(const char *path, const char *cand)
 {
-    int d = strchr(path, '.') || !strchr(cand, '.') ? edit_distance(path, cand) : 99;
+    int d = strchr(path, '.') || !strchr(cand, '.') ? cfg_edit_distance(path, cand) : 99;
     const char *dp = strrchr(path, '.'), *dc = strrchr(cand, '.');
     if (dp && dc && (size_t)(dp - path) == (size_t)(dc - cand) && !strncmp(path, cand, dp - path))
         d = word_distance(dp + 1, dc + 1) < d ? word_distance(dp + 1, dc + 1) : d;

@@ -237,7 +237,7 @@ int cfg_choice(const cfg_node *map, const char *key, const char *const *choices,
                    cfg_where(cfg_get(map, key), w, sizeof w), key, s, list);
 }
 
-static int edit_distance(const char *a, const char *b)
+int cfg_edit_distance(const char *a, const char *b)
 {
     int la = (int)strlen(a), lb = (int)strlen(b);
     if (la > 63 || lb > 63)
@@ -281,7 +281,7 @@ int cfg_check_keys(const cfg_node *map, const char *const *allowed, const char *
         const char *best = NULL;
         int bd = 99;
         for (int j = 0; allowed[j]; j++) {
-            int dd = edit_distance(k, allowed[j]);
+            int dd = cfg_edit_distance(k, allowed[j]);
             if (dd < bd) {
                 bd = dd;
                 best = allowed[j];

@@ -58,6 +58,9 @@ int cfg_int2(const cfg_node *map, const char *key, bool required, int64_t def, i
 int cfg_choice(const cfg_node *map, const char *key, const char *const *choices, int def,
                int *out, cnn_err *e);
 
+/* Levenshtein distance for "did you mean" suggestions; 99 for strings over 63 characters. */
+int cfg_edit_distance(const char *a, const char *b);
+
 /* Every key of map must be in allowed or in also (both NULL-terminated, also may be NULL);
  * the error names the first unknown key and the closest allowed one. */
 int cfg_check_keys(const cfg_node *map, const char *const *allowed, const char *const *also,

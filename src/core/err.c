@@ -102,6 +102,16 @@ void *cnn_xcalloc(size_t n, size_t size)
     return p;
 }
 
+void *cnn_xgrow(void *v, int *cap, size_t size)
+{
+    int c = *cap ? 2 * *cap : 64;
+    void *p = realloc(v, (size_t)c * size);
+    if (!p)
+        cnn_fatal("realloc(%zu) failed: host memory exhausted", (size_t)c * size);
+    *cap = c;
+    return p;
+}
+
 char *cnn_xstrdup(const char *s)
 {
     size_t n = strlen(s) + 1;

@@ -67,6 +67,8 @@ _Noreturn void cnn_fatal_at(const char *file, int line, const char *fmt, ...)
  * user error. Large user-sized buffers go through the backend, which reports sizes. */
 void *cnn_xmalloc(size_t bytes);
 void *cnn_xcalloc(size_t n, size_t size);
+/* Doubles an array's capacity (64 elements at first): v = cnn_xgrow(v, &cap, sizeof *v). */
+void *cnn_xgrow(void *v, int *cap, size_t size);
 char *cnn_xstrdup(const char *s);
 
 #endif

@@ -69,14 +69,8 @@ static int place(hid_t loc, const char *name, hid_t lcpl, const tensor *t, place
 {
     haddr_t off;
     CNN_TRY(e, ckpt_create_f32(loc, name, lcpl, &t->s, &off, e));
-    if (lay->n == lay->cap) {
-        lay->cap = lay->cap ? 2 * lay->cap : 64;
-        placed *v = cnn_xcalloc((size_t)lay->cap, sizeof *v);
-        if (lay->n)
-            memcpy(v, lay->v, (size_t)lay->n * sizeof *v);
-        free(lay->v);
-        lay->v = v;
-    }
+    if (lay->n == lay->cap)
+        lay->v = cnn_xgrow(lay->v, &lay->cap, sizeof *lay->v);
     lay->v[lay->n++] = (placed){off, t};
     return CNN_OK;
 }

@@ -34,14 +34,8 @@ static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *c
             return -1;
         ds = oi.type == H5O_TYPE_DATASET;
     }
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 64;
-        file_entry *v = cnn_xcalloc((size_t)l->cap, sizeof *v);
-        if (l->n)
-            memcpy(v, l->v, (size_t)l->n * sizeof *v);
-        free(l->v);
-        l->v = v;
-    }
+    if (l->n == l->cap)
+        l->v = cnn_xgrow(l->v, &l->cap, sizeof *l->v);
     l->v[l->n++] = (file_entry){cnn_xstrdup(name), ds, false};
     return 0;
 }
