@@ -78,6 +78,9 @@ void dataset_ref(const dataset *ds, int64_t i, sample_ref *r);
  * into caller buffers with pread(); thread-safe, no libhdf5 call. */
 int dataset_read(const dataset *ds, int64_t i, uint8_t *img, uint8_t *mask, cnn_err *e);
 void dataset_close(dataset *ds);
+/* Shard s as the master lists it (cnn-pack info): its path, samples and checksums. */
+void dataset_shard(const dataset *ds, int s, const char **path, int64_t *n,
+                   uint32_t *index_crc32, uint32_t *blob_crc32);
 
 /* ---- writing (pack_writer.c), used by cnn-pack ---- */
 typedef struct pack_writer pack_writer;
@@ -90,6 +93,8 @@ typedef struct pack_opts {
     const char *source;      /* attribute: what was packed */
     char **classes;          /* (n_classes), copied */
     int n_classes;
+    /* MPI packing (0, 0 = one process): this writer owns the shards s % world == rank. */
+    int rank, world;
 } pack_opts;
 /* Samples are added per shard in order; shard s is written to a temporary name and renamed
  * when closed; the master file last, after every shard. */
@@ -100,6 +105,37 @@ int pack_add(pack_writer *w, int shard, const uint8_t *img, size_t len, int32_t 
  * place. Without finish (abort), temporary files are removed and nothing is left. */
 int pack_finish(pack_writer *w, const float mean[3], const float std[3], cnn_err *e);
 void pack_abort(pack_writer *w);
+/* pack_finish in steps, for MPI ranks that agree between them (cnn-pack): seal writes every
+ * owned shard complete into its temporary file and fills info[s] of those shards; rename
+ * moves them into place; write_master (one rank) needs info of every shard; then
+ * pack_close, or pack_abort to remove this writer's files. */
+typedef struct pack_shard_info {
+    int64_t n;
+    uint32_t index_crc32, blob_crc32;
+} pack_shard_info;
+int pack_seal(pack_writer *w, pack_shard_info *info, cnn_err *e);
+int pack_rename_shards(pack_writer *w, cnn_err *e);
+int pack_write_master(pack_writer *w, const pack_shard_info *info, const float mean[3],
+                      const float std[3], cnn_err *e);
+/* Frees a writer whose files are complete (the master written by some rank). */
+void pack_close(pack_writer *w);
+
+/* ---- MNIST idx files (mnist.c), plain or gzip'ed: MNIST, Fashion-MNIST ---- */
+typedef struct mnist_set {
+    int64_t n;
+    int h, w;
+    uint8_t *images; /* (n, h, w) */
+    uint8_t *labels; /* (n) */
+} mnist_set;
+/* Reads an idx3 image file and its idx1 label file (magic, counts and sizes checked). */
+int mnist_read(const char *images, const char *labels, mnist_set *out, cnn_err *e);
+void mnist_free(mnist_set *s);
+
+/* ---- cnn-pack's image sources (pack_images.c): imagefolder, imagenet-val, segmentation.
+ * argv holds the command's arguments after the command name; returns 0, or a CNN_E* code
+ * with e filled. Usage errors: CNN_EINVAL with the command's "usage: cnn-pack ..." line in
+ * the message (cnn-pack then exits 2). */
+int pack_images_main(int argc, char **argv, const char *cmd, cnn_err *e);
 
 /* ---- sampler (sampler.c): world-size invariance ---- */
 /* For (seed, epoch) one global permutation of n samples (identity when !shuffle); global
@@ -134,6 +170,7 @@ typedef struct augment_cfg {
     int resize;
     float mean[3], std[3];      /* normalize after scaling to [0, 1] */
     float noise_std;            /* denoising: input = clean + N(0, std), target = clean */
+    int channels;               /* out C: 1 or 3 (gray replicated, RGB to gray); 0 = image's */
 } augment_cfg;
 
 /* key: rng_fold(rng_fold(seed key, epoch), sample index). out: (C, out_h, out_w) floats;

@@ -1,8 +1,8 @@
-/* CPU activations and dropout. Dropout's mask comes from the keyed RNG, element i from
- * rng_uniform(key, i), so the CUDA kernel (and tools/fixtures/philox.py) draw the same mask. */
-#include <math.h>
-
+/* CPU activations (tanh and sigmoid through cpu_math.h's vectorisable exp) and dropout.
+ * Dropout's mask comes from the keyed RNG, element i from rng_uniform(key, i), so the CUDA
+ * kernel (and tools/fixtures/philox.py) draw the same mask. */
 #include "cpu_impl.h"
+#include "cpu_math.h"
 
 static void cpu_act_fwd(backend *be, act_kind k, float alpha, const tensor *x, tensor *y)
 {
@@ -27,12 +27,12 @@ static void cpu_act_fwd(backend *be, act_kind k, float alpha, const tensor *x, t
     case ACT_TANH:
 #pragma omp parallel for schedule(static) if (n > 16384)
         for (int64_t i = 0; i < n; i++)
-            yp[i] = tanhf(xp[i]);
+            yp[i] = cpu_tanhf(xp[i]);
         break;
     case ACT_SIGMOID:
 #pragma omp parallel for schedule(static) if (n > 16384)
         for (int64_t i = 0; i < n; i++)
-            yp[i] = 1.0f / (1.0f + expf(-xp[i]));
+            yp[i] = 1.0f / (1.0f + cpu_expf(-xp[i]));
         break;
     }
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cpu_impl.h"
+#include "cpu_math.h"
 
 #define XENT_CHUNK 256 /* pixels per work unit; the unit's scratch rows live on the stack */
 #define XENT_ROWS 8    /* rows of (N, C) per work unit: a batch of 64 still feeds 8 threads */
@@ -64,34 +65,6 @@ static xent_unit xent_unit_at(const xent_geom *g, int64_t u)
     return r;
 }
 
-/* exp(x) for -87 <= x <= 0 (a logit minus its max), branch-free so the loops vectorise
- * (libm's expf is an opaque call): x = n ln2 + r with |r| <= ln2/2, exp(r) by the Cephes
- * expf polynomial, 2^n built in the exponent bits; within 2 ulp of expf. Callers clamp at
- * -87 (exp(-87) ~ 1.6e-38 stands in for smaller values, invisible in a sum holding 1).
- * NaN stays NaN, and the bit arithmetic is unsigned, so no shift is undefined. */
-static inline float exp_nonpos(float x)
-{
-    const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    float t = x * 1.44269504f + shifter;
-    float n = t - shifter;
-    float r = x - n * 0.693359375f;
-    r = r + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    uint32_t tb, sb, scale_bits;
-    memcpy(&tb, &t, sizeof tb);
-    memcpy(&sb, &shifter, sizeof sb);
-    scale_bits = (tb - sb + 127u) << 23;
-    float scale;
-    memcpy(&scale, &scale_bits, sizeof scale);
-    return p * scale;
-}
-
 /* A label that is neither a class nor the ignore index is a data fault: no loss is right. */
 static _Noreturn void xent_bad_label(const xent_geom *g, int64_t q, int32_t y, int ignore)
 {
@@ -131,7 +104,7 @@ static void softmax_pixels(const xent_geom *g, const float *xb, float *pb, int l
             pr[j] = d < -87.0f ? -87.0f : d;
         }
         for (int j = 0; j < len; j++) {
-            float ex = exp_nonpos(pr[j]);
+            float ex = cpu_exp_inrange(pr[j]);
             pr[j] = ex;
             s[j] += ex;
         }
@@ -164,7 +137,7 @@ static void softmax_rows(const xent_geom *g, const float *xb, float *pb, int len
         }
 #pragma omp simd reduction(+ : sum)
         for (int64_t c = 0; c < nc; c++) {
-            float ex = exp_nonpos(p[c]);
+            float ex = cpu_exp_inrange(p[c]);
             p[c] = ex;
             sum += ex;
         }

@@ -1,0 +1,12 @@
+/* Private to src/data and its tests: the random-resized-crop parameters of augment.c, so
+ * that tests can check the algorithm's statistics without going through the pixels. */
+#ifndef CNN_DATA_AUGMENT_IMPL_H
+#define CNN_DATA_AUGMENT_IMPL_H
+
+#include "data.h"
+
+/* torchvision RandomResizedCrop.get_params for an (H, W) image with the draws of key:
+ * out = {top, left, h, w}. */
+void augment_crop_box(const augment_cfg *a, rng_key key, int H, int W, int out[4]);
+
+#endif

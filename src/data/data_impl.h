@@ -1,0 +1,121 @@
+/* Private to src/data: the checked-HDF5-call macro, attribute helpers, checked POSIX I/O and
+ * the names and checksums of the dataset format (docs/data.md) shared by the writer
+ * (pack_writer.c) and the reader (dataset.c). */
+#ifndef CNN_DATA_IMPL_H
+#define CNN_DATA_IMPL_H
+
+#include <hdf5.h>
+#include <sys/types.h>
+
+#include "data.h"
+
+#define DATA_SHARD_FORMAT "cnn-dist dataset shard"
+#define DATA_MASTER_FORMAT "cnn-dist dataset"
+
+/* Evaluates an HDF5 call; a negative result fills e (CNN_EIO) with the call's text,
+ * file:line, rank and HDF5's own messages, then yields the result. */
+#define CNN_H5(e, call) data_h5_check((int64_t)(call), #call, __FILE__, __LINE__, (e))
+int64_t data_h5_check(int64_t rc, const char *call, const char *file, int line, cnn_err *e);
+
+/* HDF5's error printing is off while our calls run (errors go through cnn_err). */
+typedef struct data_h5_quiet {
+    H5E_auto2_t fn;
+    void *data;
+} data_h5_quiet;
+void data_h5_quiet_begin(data_h5_quiet *q);
+void data_h5_quiet_end(const data_h5_quiet *q);
+
+/* A file HDF5 builds in memory (core driver, no backing store); after H5Fclose, buf holds
+ * the bytes HDF5 wrote (metadata and small datasets), ours to write and free. */
+typedef struct data_image {
+    char *buf;
+    size_t size;
+} data_image;
+hid_t data_fapl_image(data_image *im, cnn_err *e);
+hid_t data_fapl_read(cnn_err *e);
+hid_t data_vlen_str_type(cnn_err *e);
+
+int data_attr_put_i64(hid_t obj, const char *name, int64_t v, cnn_err *e);
+int data_attr_put_u32(hid_t obj, const char *name, uint32_t v, cnn_err *e);
+int data_attr_put_f32(hid_t obj, const char *name, const float *v, int n, cnn_err *e);
+int data_attr_put_str(hid_t obj, const char *name, const char *s, cnn_err *e);
+/* Numbers converted to mem_type; n values (1: scalar or (1)); missing is an error. */
+int data_attr_get(hid_t obj, const char *name, hid_t mem_type, int n, void *v, cnn_err *e);
+/* *out: malloc'ed string; a missing attribute is an error. */
+int data_attr_get_str(hid_t obj, const char *name, char **out, cnn_err *e);
+/* A (n) dataset of variable-length UTF-8 strings; n == 0 writes nothing. */
+int data_write_strings(hid_t loc, const char *name, char *const *s, int n, cnn_err *e);
+/* Reads a 1-D string dataset; *n = 0 and *out = NULL when absent and !required. */
+int data_read_strings(hid_t loc, const char *name, bool required, char ***out, int *n,
+                      cnn_err *e);
+/* Writes a 1-D contiguous dataset of n values (file_type on disk, mem_type in v). */
+int data_write_array(hid_t loc, const char *name, hid_t file_type, hid_t mem_type,
+                     const void *v, int64_t n, cnn_err *e);
+
+/* A 1-D integer dataset of n values with this size and sign, read into *out (malloc'ed). */
+int data_read_ints(hid_t f, const char *name, int64_t n, int bytes, bool is_signed, void **out,
+                   cnn_err *e);
+
+/* Checked POSIX I/O: loop on short transfers and EINTR; errno set on failure. */
+int data_write_all(int fd, const void *p, size_t n);
+int data_pwrite_all(int fd, const void *p, size_t n, off_t off);
+/* 0, or -1 (errno) / 1 (end of file before n bytes). */
+int data_pread_all(int fd, void *p, size_t n, off_t off);
+int data_sync_dir(const char *path, cnn_err *e);
+
+/* zlib crc32 over any length (crc32_z). */
+uint32_t data_crc32(uint32_t crc, const void *p, size_t n);
+
+/* The index datasets of a shard, in the order index_crc32 covers them. */
+typedef struct data_index {
+    int64_t n;
+    int64_t *offset, *length;
+    int32_t *label, *height, *width;
+    int64_t *mask_offset, *mask_length; /* segment only */
+    bool has_mask;                      /* segment: the mask datasets exist */
+} data_index;
+uint32_t data_index_crc32(const data_index *x);
+
+/* "PREFIX-SSSSS-of-NNNNN.h5", malloc'ed; base_only drops the prefix's directory. */
+char *data_shard_name(const char *prefix, int shard, int n_shards, bool base_only);
+
+/* ---- one shard file (dataset_shard.c reads and validates, pack_files.c writes) ---- */
+/* What a shard must hold; n < 0 and !has_index_crc skip those checks (cnn-pack info on a
+ * shard alone). */
+typedef struct data_shard_want {
+    int shard, n_shards;
+    data_mode mode;
+    data_task task;
+    int raw_h, raw_w, raw_c;
+    int n_classes; /* classify: labels in [0, n_classes); 0 = unchecked */
+    int64_t n;
+    bool has_index_crc;
+    uint32_t index_crc32;
+} data_shard_want;
+
+typedef struct data_shard {
+    data_index x;
+    int64_t blob_off, blob_size; /* the blob's bytes in the file */
+    uint32_t index_crc32, blob_crc32; /* the file's attributes */
+} data_shard;
+int data_shard_load(const char *path, const data_shard_want *want, data_shard *out,
+                    cnn_err *e);
+void data_shard_free(data_shard *s);
+/* crc32 of the blob's bytes read from fd. */
+int data_blob_crc32(int fd, const char *path, const data_shard *s, uint32_t *crc, cnn_err *e);
+
+/* Writes shard file tmp (fsync'ed): HDF5's metadata and the index, then the blob's bytes
+ * copied from spool_fd at the blob's offset; checks blob_crc32 while copying. */
+typedef struct data_shard_spec {
+    const pack_opts *o;
+    int shard;
+    const data_index *x;
+    int spool_fd; /* -1 when the blob is empty */
+    int64_t blob_size;
+    uint32_t blob_crc32;
+} data_shard_spec;
+int data_write_shard(const char *tmp, const data_shard_spec *s, cnn_err *e);
+int data_write_master(const char *tmp, const pack_opts *o, const pack_shard_info *info,
+                      const float mean[3], const float std[3], cnn_err *e);
+
+#endif

@@ -1,0 +1,37 @@
+/* Private to the decoders (decode.c, decode_jpeg.c, decode_png.c, exif.c): per-format
+ * entry points that return the file's own channel count (1 or 3), and the EXIF orientation
+ * helpers, and the encoders cnn-pack uses (encode.c). image_decode (data.h) dispatches on
+ * the magic bytes and converts channels. */
+#ifndef CNN_DATA_DECODE_IMPL_H
+#define CNN_DATA_DECODE_IMPL_H
+
+#include "data.h"
+
+/* Decompression-bomb guard: 2^28 pixels (16k x 16k) is far above any training image and
+ * keeps one decode below 1 GiB of RGB. */
+#define DECODE_MAX_PIXELS ((int64_t)1 << 28)
+
+/* image_decode, also giving the full size (h, w) after EXIF orientation when a JPEG was
+ * decoded scaled (full_hw may be NULL): cnn-pack validates with a cheap scaled decode but
+ * records the size the loader will see. */
+int decode_image(const uint8_t *bytes, size_t len, int want_c, int min_side, image *out,
+                 int full_hw[2], cnn_err *e);
+int decode_jpeg(const uint8_t *bytes, size_t len, int min_side, image *out, int full_hw[2],
+                cnn_err *e);
+int decode_png(const uint8_t *bytes, size_t len, image *out, cnn_err *e);
+/* A segmentation mask: 8-bit class ids, one channel (palette indices kept, not colors). */
+int decode_png_ids(const uint8_t *bytes, size_t len, image *out, cnn_err *e);
+
+/* Encoders (encode.c) into a malloc'ed buffer the caller frees: baseline JPEG (4:2:0 for
+ * RGB) of 1 or 3 channels, and an 8-bit gray PNG (masks of class ids). */
+int encode_jpeg(const image *im, int quality, uint8_t **out, size_t *len, cnn_err *e);
+int encode_png_gray(const image *im, uint8_t **out, size_t *len, cnn_err *e);
+/* Checks w x h against DECODE_MAX_PIXELS and allocates out->data (h, w, c). */
+int decode_alloc(image *out, int64_t h, int64_t w, int c, const char *fmt, cnn_err *e);
+
+/* EXIF tag 0x0112 from an APP1 payload ("Exif\0\0" + TIFF); 1 when absent or malformed. */
+int exif_orientation(const uint8_t *app1, size_t len);
+/* Applies orientation o (1..8) in place as PIL's ImageOps.exif_transpose does. */
+int exif_apply(image *im, int o, cnn_err *e);
+
+#endif

@@ -1,0 +1,220 @@
+/* Properties of augment_sample that fixtures cannot show: the random-resized-crop
+ * statistics over 10000 keys, the fallback for very elongated images, determinism per key,
+ * image and mask staying aligned through crop + flip, nearest never inventing class ids,
+ * and the denoising noise level. */
+#include "../../src/data/augment_impl.h"
+#include "../check.h"
+
+static augment_cfg train_cfg(int out_h, int out_w)
+{
+    augment_cfg a = {0};
+    a.out_h = out_h;
+    a.out_w = out_w;
+    a.train = true;
+    a.scale[0] = 0.08f;
+    a.scale[1] = 1.0f;
+    a.ratio[0] = 3.0f / 4.0f;
+    a.ratio[1] = 4.0f / 3.0f;
+    a.hflip = true;
+    for (int c = 0; c < 3; c++) {
+        a.mean[c] = 0.0f;
+        a.std[c] = 1.0f;
+    }
+    return a;
+}
+
+static rng_key key_of(uint64_t index)
+{
+    return rng_fold(rng_fold(rng_key_from_seed(11), 3), index);
+}
+
+/* Area within scale (widened by the rounding of w and h to integers), aspect ratio within
+ * ratio (same), box inside the image; both ends of each range reached; every position. */
+static void check_crop_stats(void)
+{
+    augment_cfg a = train_cfg(224, 224);
+    const int H = 375, W = 500, n = 10000;
+    double amin = 1, amax = 0, rmin = 10, rmax = 0;
+    int fallback = 0, top0 = 0, left_end = 0;
+    for (int i = 0; i < n; i++) {
+        int b[4];
+        augment_crop_box(&a, key_of((uint64_t)i), H, W, b);
+        CHECK(b[0] >= 0 && b[1] >= 0 && b[2] > 0 && b[3] > 0);
+        CHECK(b[0] + b[2] <= H && b[1] + b[3] <= W);
+        double h = b[2], w = b[3], area = h * w / ((double)H * W), r = w / h;
+        /* w, h rounded: area within (sqrt(A r) +- .5)(sqrt(A / r) +- .5). */
+        double slack_a = (w + h) * 0.5 / ((double)H * W) + 1e-9, slack_r = r * (0.5 / h + 0.5 / w);
+        fallback += b[2] == H && b[3] == W;
+        CHECK(area >= 0.08 - slack_a && area <= 1.0 + slack_a);
+        CHECK(r >= 0.75 - slack_r && r <= 4.0 / 3.0 + slack_r);
+        amin = area < amin ? area : amin;
+        amax = area > amax ? area : amax;
+        rmin = r < rmin ? r : rmin;
+        rmax = r > rmax ? r : rmax;
+        top0 += b[0] == 0;
+        left_end += b[1] + b[3] == W;
+    }
+    printf("  crop: area [%.4f, %.4f] ratio [%.3f, %.3f], %d whole-image, %d at top, %d at "
+           "right edge of %d\n", amin, amax, rmin, rmax, fallback, top0, left_end, n);
+    CHECK(amin < 0.085 && amax > 0.95);
+    CHECK(rmin < 0.77 && rmax > 1.30);
+    /* Acceptance is likely for 375x500 (4:3): whole-image crops (fallback) are rare. */
+    CHECK(fallback < n / 20);
+    CHECK(top0 > 0 && left_end > 0);
+}
+
+/* 10x200: no attempt fits (h <= 10 needs area <= 10 * 13 < 0.08 * 2000), so always the
+ * fallback: full height, w = round(10 * 4/3) = 13, centred: left = (200 - 13) / 2 = 93.
+ * And 300x8 (too tall): w = 8, h = round(8 / (3/4)) = 11, top = (300 - 11) / 2 = 144. */
+static void check_crop_fallback(void)
+{
+    augment_cfg a = train_cfg(32, 32);
+    for (int i = 0; i < 1000; i++) {
+        int b[4];
+        augment_crop_box(&a, key_of((uint64_t)i), 10, 200, b);
+        CHECK(b[0] == 0 && b[1] == 93 && b[2] == 10 && b[3] == 13);
+        augment_crop_box(&a, key_of((uint64_t)i), 300, 8, b);
+        CHECK(b[0] == 144 && b[1] == 0 && b[2] == 11 && b[3] == 8);
+    }
+}
+
+static image pattern(int h, int w, int c)
+{
+    image im = {h, w, c, cnn_xmalloc((size_t)h * w * c)};
+    for (int i = 0; i < h * w * c; i++)
+        im.data[i] = (uint8_t)((i * 37 + (i / (w * c)) * 11) & 255);
+    return im;
+}
+
+static void check_determinism(void)
+{
+    augment_cfg a = train_cfg(32, 40);
+    a.brightness = a.contrast = a.saturation = 0.4f;
+    image img = pattern(75, 100, 3);
+    size_t n = 3 * 32 * 40;
+    float *x = cnn_xmalloc(n * sizeof(float)), *y = cnn_xmalloc(n * sizeof(float));
+    augment_sample(&a, key_of(5), &img, NULL, x, NULL, NULL);
+    augment_sample(&a, key_of(5), &img, NULL, y, NULL, NULL);
+    CHECK(memcmp(x, y, n * sizeof(float)) == 0);
+    augment_sample(&a, key_of(6), &img, NULL, y, NULL, NULL);
+    CHECK(memcmp(x, y, n * sizeof(float)) != 0);
+    free(x);
+    free(y);
+    image_free(&img);
+}
+
+/* Quadrant q of the image has value 60 * (q + 1) in every channel, the mask has id q (255
+ * on a border strip). Wherever the image output is exactly a quadrant value (away from the
+ * blended seams), the mask must hold that quadrant's id; ids are never invented. */
+static void check_joint_segmentation(void)
+{
+    const int H = 90, W = 120, OH = 48, OW = 64;
+    image img = {H, W, 3, cnn_xmalloc((size_t)H * W * 3)};
+    image mask = {H, W, 1, cnn_xmalloc((size_t)H * W)};
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int q = (y >= H / 2) * 2 + (x >= W / 2);
+            for (int c = 0; c < 3; c++)
+                img.data[(y * W + x) * 3 + c] = (uint8_t)(60 * (q + 1));
+            mask.data[y * W + x] = (uint8_t)(y < 3 ? 255 : q);
+        }
+    augment_cfg a = train_cfg(OH, OW);
+    float *out = cnn_xmalloc(sizeof(float) * 3 * OH * OW);
+    int32_t *m = cnn_xmalloc(sizeof(int32_t) * OH * OW);
+    long long agree = 0, interior = 0, flips = 0;
+    for (int k = 0; k < 200; k++) {
+        augment_sample(&a, key_of((uint64_t)k), &img, &mask, out, m, NULL);
+        flips += m[0] != 255 && m[0] % 2 == 1; /* a right quadrant at the left edge */
+        for (int i = 0; i < OH * OW; i++) {
+            CHECK(m[i] == 255 || (m[i] >= 0 && m[i] <= 3));
+            float v = out[i] * 255.0f;
+            int q = (int)lrintf(v / 60.0f) - 1;
+            if (fabsf(v - 60.0f * (q + 1)) > 1e-3f || m[i] == 255)
+                continue;
+            interior++;
+            agree += m[i] == q;
+        }
+    }
+    printf("  joint: %lld of %lld interior pixels agree, %lld crops start right of centre\n",
+           agree, interior, flips);
+    CHECK(interior > 200LL * OH * OW / 2);
+    /* Nearest (floor) and bilinear (centre) sampling may disagree on the one row or
+     * column next to a seam: allow 5%. */
+    CHECK(agree >= interior * 95 / 100);
+    CHECK(flips > 0);
+    free(out);
+    free(m);
+    image_free(&img);
+    image_free(&mask);
+}
+
+/* out - target over 3 * 96 * 96 values: mean 0, standard deviation noise_std within 2%. */
+static void check_denoise(void)
+{
+    augment_cfg a = train_cfg(96, 96);
+    a.noise_std = 0.3f;
+    image img = pattern(120, 100, 1);
+    a.channels = 3;
+    size_t n = 3 * 96 * 96;
+    float *x = cnn_xmalloc(n * sizeof(float)), *t = cnn_xmalloc(n * sizeof(float));
+    float *clean = cnn_xmalloc(n * sizeof(float));
+    augment_sample(&a, key_of(1), &img, NULL, x, NULL, t);
+    a.noise_std = 0.0f;
+    augment_sample(&a, key_of(1), &img, NULL, clean, NULL, NULL);
+    CHECK(memcmp(t, clean, n * sizeof(float)) == 0);
+    double s = 0, ss = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)x[i] - t[i];
+        s += d;
+        ss += d * d;
+    }
+    double mean = s / n, sd = sqrt(ss / n - mean * mean);
+    printf("  denoise: noise mean %.5f sd %.5f (want 0.3)\n", mean, sd);
+    CHECK_NEAR(mean, 0.0, 0.01);
+    CHECK_NEAR(sd, 0.3, 0.006);
+    /* Gray replicated into 3 channels: the clean planes are equal. */
+    CHECK(memcmp(clean, clean + 96 * 96, 96 * 96 * sizeof(float)) == 0);
+    free(x);
+    free(t);
+    free(clean);
+    image_free(&img);
+}
+
+/* Degenerate sizes (1x1, one row, one column) through both paths with a mask: a constant
+ * image stays constant (resize weights sum to 1), the mask keeps its one id. */
+static void check_tiny_images(void)
+{
+    static const int sizes[][2] = {{1, 1}, {1, 300}, {300, 1}, {2, 3}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        int H = sizes[k][0], W = sizes[k][1];
+        image img = {H, W, 3, cnn_xmalloc((size_t)H * W * 3)};
+        image mask = {H, W, 1, cnn_xmalloc((size_t)H * W)};
+        memset(img.data, 200, (size_t)H * W * 3);
+        memset(mask.data, 5, (size_t)H * W);
+        for (int train = 0; train < 2; train++) {
+            augment_cfg a = train_cfg(24, 20);
+            a.train = train;
+            float out[3 * 24 * 20];
+            int32_t m[24 * 20];
+            augment_sample(&a, key_of(k), &img, &mask, out, m, NULL);
+            for (int i = 0; i < 3 * 24 * 20; i++)
+                CHECK_NEAR(out[i], 200.0f / 255.0f, 1e-6);
+            for (int i = 0; i < 24 * 20; i++)
+                CHECK_EQ(m[i], 5);
+        }
+        image_free(&img);
+        image_free(&mask);
+    }
+}
+
+int main(void)
+{
+    check_crop_stats();
+    check_crop_fallback();
+    check_determinism();
+    check_joint_segmentation();
+    check_denoise();
+    check_tiny_images();
+    printf("augment_props: ok\n");
+    return 0;
+}

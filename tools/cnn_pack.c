@@ -1,0 +1,307 @@
+/* cnn-pack: converts a dataset once into HDF5 shards (docs/data.md). This file owns the
+ * command line, the `mnist` and `info` commands and MPI packing; the image sources
+ * (imagefolder, imagenet-val, segmentation) live in src/data/pack_images.c. Exit codes: 0
+ * success, 2 usage error, 1 anything else. Under mpirun (OMPI_COMM_WORLD_SIZE or PMI_SIZE
+ * set) rank r packs the shards s % size == r; the ranks agree after sealing and after
+ * renaming, and rank 0 writes the master last, so a failure on any rank leaves no output. */
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "data/data.h"
+
+static const char *const fashion_classes[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
+                                                "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                                                "Ankle boot"};
+static const char *const digit_classes[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+
+static const char usage[] =
+    "usage: cnn-pack mnist IMAGES LABELS --out PREFIX [--shards N] [--mode raw]\n"
+    "       cnn-pack imagefolder SRC --out PREFIX [--shards N] [--mode encoded|raw] ...\n"
+    "       cnn-pack imagenet-val SRC LABELS --out PREFIX ...\n"
+    "       cnn-pack segmentation IMAGES MASKS --out PREFIX ...\n"
+    "       cnn-pack info PATH [--verify]\n";
+
+typedef struct mpi_ctx {
+    bool on;
+    int rank, size;
+} mpi_ctx;
+
+static void mpi_abort_hook(int code) { MPI_Abort(MPI_COMM_WORLD, code ? code : 1); }
+
+static void mpi_start(mpi_ctx *m, int *argc, char ***argv)
+{
+    m->rank = 0;
+    m->size = 1;
+    m->on = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE");
+    if (!m->on)
+        return;
+    if (MPI_Init(argc, argv) != MPI_SUCCESS) {
+        fprintf(stderr, "cnn-pack: MPI_Init failed\n");
+        exit(1);
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &m->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &m->size);
+    cnn_proc_set(m->rank, m->size, mpi_abort_hook);
+}
+
+/* All ranks learn whether every rank succeeded (rc < 0 anywhere gives < 0 everywhere). */
+static int agree(const mpi_ctx *m, int rc)
+{
+    int all = rc;
+    if (m->on && MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS)
+        cnn_fatal("MPI_Allreduce of the packing status failed");
+    return all;
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* One line on stderr, redrawn at most 5 times a second, when stderr is a terminal. */
+typedef struct progress {
+    bool tty;
+    int64_t total;
+    double t0, last;
+} progress;
+
+static void progress_show(progress *p, int64_t done, bool final)
+{
+    double t = now();
+    if (!p->tty || (!final && t - p->last < 0.2))
+        return;
+    p->last = t;
+    double rate = done / (t - p->t0 > 1e-9 ? t - p->t0 : 1e-9);
+    double eta = rate > 0 ? (double)(p->total - done) / rate : 0;
+    int bar = p->total ? (int)(30 * done / p->total) : 30;
+    fprintf(stderr, "\r[%-30.*s] %lld/%lld  %.0f files/s  ETA %.0fs%s", bar,
+            "##############################", (long long)done, (long long)p->total, rate, eta,
+            final ? "\n" : "");
+}
+
+typedef struct opts {
+    const char *out;
+    int shards;
+    data_mode mode;
+    bool verify;
+    const char *pos[3];
+    int n_pos;
+} opts;
+
+static int parse(int argc, char **argv, opts *o, cnn_err *e)
+{
+    *o = (opts){NULL, 1, DATA_RAW, false, {NULL}, 0};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+        if (strcmp(a, "--out") == 0 && has_val) {
+            o->out = argv[++i];
+        } else if (strcmp(a, "--shards") == 0 && has_val) {
+            char *end = NULL;
+            long v = strtol(argv[++i], &end, 10);
+            if (!*argv[i] || *end || v < 1 || v > 99999)
+                return CNN_ERR(e, CNN_EINVAL, "--shards %s: give a number from 1 to 99999",
+                               argv[i]);
+            o->shards = (int)v;
+        } else if (strcmp(a, "--mode") == 0 && has_val) {
+            const char *v = argv[++i];
+            if (strcmp(v, "raw") != 0)
+                return CNN_ERR(e, CNN_EINVAL, "--mode %s: MNIST is packed raw (28x28 gray); "
+                               "use --mode raw", v);
+        } else if (strcmp(a, "--verify") == 0) {
+            o->verify = true;
+        } else if (a[0] == '-' && a[1]) {
+            return CNN_ERR(e, CNN_EINVAL, "unknown option or missing value: %s", a);
+        } else if (o->n_pos < 3) {
+            o->pos[o->n_pos++] = a;
+        } else {
+            return CNN_ERR(e, CNN_EINVAL, "unexpected argument: %s", a);
+        }
+    }
+    return CNN_OK;
+}
+
+/* Packs this rank's shards: sample i goes to shard i * shards / n (contiguous ranges). */
+static int mnist_add(pack_writer *w, const mnist_set *ms, const opts *o, const mpi_ctx *m,
+                     uint64_t sums[2], cnn_err *e)
+{
+    size_t px = (size_t)ms->h * (size_t)ms->w;
+    int64_t mine = 0, done = 0;
+    for (int s = m->rank; s < o->shards; s += m->size)
+        mine += (s + 1) * ms->n / o->shards - s * ms->n / o->shards;
+    progress p = {isatty(2) && m->rank == 0, mine, now(), 0};
+    for (int s = m->rank; s < o->shards; s += m->size) {
+        for (int64_t i = s * ms->n / o->shards; i < (s + 1) * ms->n / o->shards; i++) {
+            const uint8_t *img = ms->images + (size_t)i * px;
+            for (size_t k = 0; k < px; k++) {
+                sums[0] += img[k];
+                sums[1] += (uint64_t)img[k] * img[k];
+            }
+            CNN_TRY(e, pack_add(w, s, img, px, ms->labels[i], ms->h, ms->w, NULL, 0, e));
+            progress_show(&p, ++done, false);
+        }
+    }
+    progress_show(&p, done, true);
+    return CNN_OK;
+}
+
+/* Seal, agree, rename, agree, then rank 0 writes the master with every rank's shards. */
+static int finish(pack_writer *w, int shards, const mpi_ctx *m, const uint64_t sums[2],
+                  int64_t pixels, cnn_err *e)
+{
+    pack_shard_info *info = calloc((size_t)shards, sizeof *info), *all = NULL;
+    CNN_ASSERT(info);
+    int rc = agree(m, pack_seal(w, info, e));
+    if (rc == CNN_OK)
+        rc = agree(m, pack_rename_shards(w, e));
+    uint64_t tot[2] = {sums[0], sums[1]};
+    all = calloc((size_t)shards, sizeof *all);
+    CNN_ASSERT(all);
+    if (rc == CNN_OK && m->on) {
+        /* Entries of shards a rank does not own are zero, so a sum gathers them. */
+        if (MPI_Allreduce(info, all, shards * (int)sizeof *info / 4, MPI_UINT32_T, MPI_BOR,
+                          MPI_COMM_WORLD) != MPI_SUCCESS ||
+            MPI_Allreduce(sums, tot, 2, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+            cnn_fatal("MPI_Allreduce of the shard list failed");
+    } else if (rc == CNN_OK) {
+        memcpy(all, info, (size_t)shards * sizeof *info);
+    }
+    float mean[3] = {0}, std[3] = {0};
+    double mu = (double)tot[0] / (double)(pixels ? pixels : 1) / 255.0;
+    double ex2 = (double)tot[1] / (double)(pixels ? pixels : 1) / (255.0 * 255.0);
+    for (int c = 0; c < 3; c++) {
+        mean[c] = (float)mu;
+        std[c] = (float)sqrt(ex2 - mu * mu > 0 ? ex2 - mu * mu : 0);
+    }
+    if (rc == CNN_OK)
+        rc = agree(m, m->rank == 0 ? pack_write_master(w, all, mean, std, e) : CNN_OK);
+    free(info);
+    free(all);
+    if (rc == CNN_OK)
+        pack_close(w);
+    else
+        pack_abort(w);
+    return rc;
+}
+
+/* Fashion-MNIST's files are named as MNIST's; its path is how we tell them apart. */
+static bool mentions_fashion(const char *path)
+{
+    for (const char *p = path; *p; p++)
+        if (strncasecmp(p, "fashion", 7) == 0)
+            return true;
+    return false;
+}
+
+static int cmd_mnist(int argc, char **argv, const mpi_ctx *m, bool *usage_err, cnn_err *e)
+{
+    opts o;
+    *usage_err = true;
+    CNN_TRY(e, parse(argc, argv, &o, e));
+    if (o.n_pos != 2 || !o.out)
+        return CNN_ERR(e, CNN_EINVAL, "mnist needs IMAGES LABELS --out PREFIX");
+    *usage_err = false;
+    mnist_set ms;
+    CNN_TRY(e, mnist_read(o.pos[0], o.pos[1], &ms, e));
+    bool fashion = mentions_fashion(o.pos[0]);
+    char source[512];
+    snprintf(source, sizeof source, "%s %s", o.pos[0], o.pos[1]);
+    pack_opts po = {o.out, o.shards, DATA_RAW, DATA_CLASSIFY, ms.h, ms.w, 1, source,
+                    (char **)(fashion ? fashion_classes : digit_classes), 10, m->rank, m->size};
+    pack_writer *w = NULL;
+    uint64_t sums[2] = {0, 0};
+    int rc = agree(m, pack_open(&po, &w, e));
+    if (rc == CNN_OK)
+        rc = agree(m, mnist_add(w, &ms, &o, m, sums, e));
+    if (rc == CNN_OK)
+        rc = finish(w, o.shards, m, sums, ms.n * ms.h * ms.w, e);
+    else
+        pack_abort(w);
+    if (rc == CNN_OK && m->rank == 0)
+        printf("packed %lld images (%dx%d) into %s.h5 and %d shard(s)\n", (long long)ms.n,
+               ms.h, ms.w, o.out, o.shards);
+    mnist_free(&ms);
+    return rc;
+}
+
+static int cmd_info(int argc, char **argv, bool *usage_err, cnn_err *e)
+{
+    opts o;
+    *usage_err = true;
+    CNN_TRY(e, parse(argc, argv, &o, e));
+    if (o.n_pos != 1)
+        return CNN_ERR(e, CNN_EINVAL, "info needs one PATH (the master file PREFIX.h5)");
+    *usage_err = false;
+    dataset *ds = NULL;
+    CNN_TRY(e, dataset_open(o.pos[0], o.verify, &ds, e));
+    const dataset_info *in = dataset_get_info(ds);
+    printf("dataset   %s\nsource    %s\nsamples   %lld\nmode      %s\ntask      %s\n",
+           o.pos[0], in->source, (long long)in->n, in->mode == DATA_RAW ? "raw" : "encoded",
+           in->task == DATA_SEGMENT ? "segment" : "classify");
+    if (in->mode == DATA_RAW)
+        printf("shape     %dx%dx%d (HxWxC)\n", in->raw_h, in->raw_w, in->raw_c);
+    printf("mean      %.4f %.4f %.4f\nstd       %.4f %.4f %.4f\nclasses   %d:", in->mean[0],
+           in->mean[1], in->mean[2], in->std[0], in->std[1], in->std[2], in->n_classes);
+    for (int i = 0; i < in->n_classes && i < 20; i++)
+        printf(" %s%s", in->classes[i], i + 1 < in->n_classes ? "," : "");
+    printf("%s\nshards    %d (%s)\n", in->n_classes > 20 ? " ..." : "", in->n_shards,
+           o.verify ? "index and blob checksums ok"
+                    : "index checksums ok; --verify reads the blobs");
+    for (int s = 0; s < in->n_shards; s++) {
+        const char *path;
+        int64_t n;
+        uint32_t ic, bc;
+        dataset_shard(ds, s, &path, &n, &ic, &bc);
+        printf("  %s  %lld samples  index %08x  blob %08x\n", path, (long long)n, ic, bc);
+    }
+    dataset_close(ds);
+    return CNN_OK;
+}
+
+static int dispatch(int argc, char **argv, const mpi_ctx *m, bool *usage_err, cnn_err *e)
+{
+    const char *cmd = argc > 1 ? argv[1] : "";
+    if (strcmp(cmd, "mnist") == 0)
+        return cmd_mnist(argc - 2, argv + 2, m, usage_err, e);
+    if (strcmp(cmd, "info") == 0)
+        return m->rank == 0 ? cmd_info(argc - 2, argv + 2, usage_err, e) : CNN_OK;
+    if (strcmp(cmd, "imagefolder") == 0 || strcmp(cmd, "imagenet-val") == 0 ||
+        strcmp(cmd, "segmentation") == 0) {
+        int rc = pack_images_main(argc - 2, argv + 2, cmd, e);
+        /* Its usage errors are CNN_EINVAL messages that carry the command's usage line. */
+        *usage_err = rc == CNN_EINVAL && strstr(e->msg, "usage: cnn-pack") != NULL;
+        return rc;
+    }
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+        fputs(usage, stdout);
+        return CNN_OK;
+    }
+    *usage_err = true;
+    return CNN_ERR(e, CNN_EINVAL, "unknown command '%s'", cmd);
+}
+
+int main(int argc, char **argv)
+{
+    mpi_ctx m;
+    mpi_start(&m, &argc, &argv);
+    cnn_err e = {0};
+    bool usage_err = false;
+    int rc = dispatch(argc, argv, &m, &usage_err, &e);
+    if (rc < 0 && e.msg[0])
+        fprintf(stderr, "cnn-pack: error: %s\n", e.msg);
+    else if (rc < 0)
+        fprintf(stderr, "cnn-pack: error: packing failed on another rank (see its message)\n");
+    if (usage_err && !strstr(e.msg, "usage: cnn-pack"))
+        fputs(usage, stderr);
+    if (m.on)
+        MPI_Finalize();
+    return rc == CNN_OK ? 0 : usage_err ? 2 : 1;
+}
