@@ -1,67 +1,24 @@
-/* Private to src/data: the checked-HDF5-call macro, attribute helpers, checked POSIX I/O and
- * the names and checksums of the dataset format (docs/data.md) shared by the writer
- * (pack_writer.c) and the reader (dataset.c). */
+/* Private to src/data: string and integer datasets, the names and checksums of the dataset
+ * format (docs/data.md) shared by the writer (pack_writer.c) and the reader (dataset.c).
+ * HDF5 plumbing (CNN_H5, attributes, in-memory files) and checked POSIX I/O come from
+ * src/io. */
 #ifndef CNN_DATA_IMPL_H
 #define CNN_DATA_IMPL_H
 
-#include <hdf5.h>
-#include <sys/types.h>
-
+#include "../io/io.h"
 #include "data.h"
 
 #define DATA_SHARD_FORMAT "cnn-dist dataset shard"
 #define DATA_MASTER_FORMAT "cnn-dist dataset"
 
-/* Evaluates an HDF5 call; a negative result fills e (CNN_EIO) with the call's text,
- * file:line, rank and HDF5's own messages, then yields the result. */
-#define CNN_H5(e, call) data_h5_check((int64_t)(call), #call, __FILE__, __LINE__, (e))
-int64_t data_h5_check(int64_t rc, const char *call, const char *file, int line, cnn_err *e);
-
-/* HDF5's error printing is off while our calls run (errors go through cnn_err). */
-typedef struct data_h5_quiet {
-    H5E_auto2_t fn;
-    void *data;
-} data_h5_quiet;
-void data_h5_quiet_begin(data_h5_quiet *q);
-void data_h5_quiet_end(const data_h5_quiet *q);
-
-/* A file HDF5 builds in memory (core driver, no backing store); after H5Fclose, buf holds
- * the bytes HDF5 wrote (metadata and small datasets), ours to write and free. */
-typedef struct data_image {
-    char *buf;
-    size_t size;
-} data_image;
-hid_t data_fapl_image(data_image *im, cnn_err *e);
-hid_t data_fapl_read(cnn_err *e);
-hid_t data_vlen_str_type(cnn_err *e);
-
-int data_attr_put_i64(hid_t obj, const char *name, int64_t v, cnn_err *e);
-int data_attr_put_u32(hid_t obj, const char *name, uint32_t v, cnn_err *e);
-int data_attr_put_f32(hid_t obj, const char *name, const float *v, int n, cnn_err *e);
-int data_attr_put_str(hid_t obj, const char *name, const char *s, cnn_err *e);
-/* Numbers converted to mem_type; n values (1: scalar or (1)); missing is an error. */
-int data_attr_get(hid_t obj, const char *name, hid_t mem_type, int n, void *v, cnn_err *e);
-/* *out: malloc'ed string; a missing attribute is an error. */
-int data_attr_get_str(hid_t obj, const char *name, char **out, cnn_err *e);
 /* A (n) dataset of variable-length UTF-8 strings; n == 0 writes nothing. */
 int data_write_strings(hid_t loc, const char *name, char *const *s, int n, cnn_err *e);
 /* Reads a 1-D string dataset; *n = 0 and *out = NULL when absent and !required. */
 int data_read_strings(hid_t loc, const char *name, bool required, char ***out, int *n,
                       cnn_err *e);
-/* Writes a 1-D contiguous dataset of n values (file_type on disk, mem_type in v). */
-int data_write_array(hid_t loc, const char *name, hid_t file_type, hid_t mem_type,
-                     const void *v, int64_t n, cnn_err *e);
-
 /* A 1-D integer dataset of n values with this size and sign, read into *out (malloc'ed). */
 int data_read_ints(hid_t f, const char *name, int64_t n, int bytes, bool is_signed, void **out,
                    cnn_err *e);
-
-/* Checked POSIX I/O: loop on short transfers and EINTR; errno set on failure. */
-int data_write_all(int fd, const void *p, size_t n);
-int data_pwrite_all(int fd, const void *p, size_t n, off_t off);
-/* 0, or -1 (errno) / 1 (end of file before n bytes). */
-int data_pread_all(int fd, void *p, size_t n, off_t off);
-int data_sync_dir(const char *path, cnn_err *e);
 
 /* zlib crc32 over any length (crc32_z). */
 uint32_t data_crc32(uint32_t crc, const void *p, size_t n);

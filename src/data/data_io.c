@@ -1,18 +1,14 @@
-/* Pieces of the dataset format shared by writer and reader: string datasets, checked POSIX
- * I/O (short transfers, EINTR), crc32 over the index datasets in their fixed order, and
- * shard file names (docs/data.md). */
-#include <errno.h>
-#include <fcntl.h>
+/* Pieces of the dataset format shared by writer and reader: string datasets, crc32 over
+ * the index datasets in their fixed order, and shard file names (docs/data.md). */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include "data_impl.h"
 
 static int read_vlen(hid_t d, hid_t sp, int n, char **v, cnn_err *e)
 {
-    hid_t mt = data_vlen_str_type(e);
+    hid_t mt = io_h5_vlen_str_type(e);
     if (mt < 0)
         return CNN_EIO;
     char **raw = cnn_xcalloc((size_t)n, sizeof *raw);
@@ -88,76 +84,15 @@ int data_read_strings(hid_t loc, const char *name, bool required, char ***out, i
     return CNN_OK;
 }
 
-int data_write_all(int fd, const void *p, size_t n)
+int data_write_strings(hid_t loc, const char *name, char *const *s, int n, cnn_err *e)
 {
-    const char *c = p;
-    while (n > 0) {
-        ssize_t k = write(fd, c, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            if (k == 0)
-                errno = EIO;
-            return -1;
-        }
-        c += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-int data_pwrite_all(int fd, const void *p, size_t n, off_t off)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t k = pwrite(fd, c, n, off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            if (k == 0)
-                errno = EIO;
-            return -1;
-        }
-        c += k;
-        off += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-int data_pread_all(int fd, void *p, size_t n, off_t off)
-{
-    char *c = p;
-    while (n > 0) {
-        ssize_t k = pread(fd, c, n, off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        if (k == 0)
-            return 1;
-        c += k;
-        off += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-int data_sync_dir(const char *path, cnn_err *e)
-{
-    char *p = cnn_xstrdup(path);
-    char *slash = strrchr(p, '/');
-    if (!slash)
-        strcpy(p, ".");
-    else
-        slash[slash == p ? 1 : 0] = '\0';
-    int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = CNN_OK;
-    if (fd < 0 || fsync(fd) != 0)
-        rc = CNN_ERR(e, CNN_EIO, "fsync of directory %s failed: %s", p, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    free(p);
+    if (n == 0)
+        return CNN_OK;
+    hid_t t = io_h5_vlen_str_type(e);
+    if (t < 0)
+        return CNN_EIO;
+    int rc = io_h5_write_array(loc, name, t, t, s, n, e);
+    H5Tclose(t);
     return rc;
 }
 

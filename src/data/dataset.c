@@ -33,7 +33,7 @@ static int parse_enum(hid_t f, const char *name, const char *a, const char *b, i
                       cnn_err *e)
 {
     char *v = NULL;
-    CNN_TRY(e, data_attr_get_str(f, name, &v, e));
+    CNN_TRY(e, io_h5_attr_get_str(f, name, true, &v, e));
     *out = strcmp(v, a) == 0 ? 0 : strcmp(v, b) == 0 ? 1 : -1;
     int rc = *out >= 0 ? CNN_OK
                        : CNN_ERR(e, CNN_EINVAL, "attribute %s is '%s', expected '%s' or '%s'",
@@ -45,7 +45,7 @@ static int parse_enum(hid_t f, const char *name, const char *a, const char *b, i
 static int read_info(hid_t f, dataset_info *in, cnn_err *e)
 {
     char *fmt = NULL;
-    CNN_TRY(e, data_attr_get_str(f, "format", &fmt, e));
+    CNN_TRY(e, io_h5_attr_get_str(f, "format", true, &fmt, e));
     int rc = strcmp(fmt, DATA_MASTER_FORMAT) == 0
                  ? CNN_OK
                  : CNN_ERR(e, CNN_EINVAL, "not a cnn-dist dataset master file (format '%s'%s)",
@@ -54,13 +54,13 @@ static int read_info(hid_t f, dataset_info *in, cnn_err *e)
     free(fmt);
     CNN_TRY(e, rc);
     int64_t v[5] = {0};
-    CNN_TRY(e, data_attr_get(f, "format_version", H5T_NATIVE_INT64, 1, &v[0], e));
+    CNN_TRY(e, io_h5_attr_get(f, "format_version", H5T_NATIVE_INT64, 1, &v[0], e));
     if (v[0] != DATA_FORMAT_VERSION)
         return CNN_ERR(e, CNN_EINVAL, "format version %lld; this build reads version %d, "
                        "repack the dataset", (long long)v[0], DATA_FORMAT_VERSION);
     static const char *const ints[4] = {"num_shards", "raw_h", "raw_w", "raw_c"};
     for (int i = 0; i < 4; i++) {
-        CNN_TRY(e, data_attr_get(f, ints[i], H5T_NATIVE_INT64, 1, &v[i + 1], e));
+        CNN_TRY(e, io_h5_attr_get(f, ints[i], H5T_NATIVE_INT64, 1, &v[i + 1], e));
         if (v[i + 1] < 0 || v[i + 1] > 99999 || (i == 0 && v[1] < 1))
             return CNN_ERR(e, CNN_EINVAL, "attribute %s is %lld", ints[i], (long long)v[i + 1]);
     }
@@ -68,7 +68,7 @@ static int read_info(hid_t f, dataset_info *in, cnn_err *e)
     in->raw_h = (int)v[2];
     in->raw_w = (int)v[3];
     in->raw_c = (int)v[4];
-    CNN_TRY(e, data_attr_get(f, "num_samples", H5T_NATIVE_INT64, 1, &in->n, e));
+    CNN_TRY(e, io_h5_attr_get(f, "num_samples", H5T_NATIVE_INT64, 1, &in->n, e));
     int mode = 0, task = 0;
     CNN_TRY(e, parse_enum(f, "mode", "encoded", "raw", &mode, e));
     CNN_TRY(e, parse_enum(f, "task", "classify", "segment", &task, e));
@@ -78,10 +78,10 @@ static int read_info(hid_t f, dataset_info *in, cnn_err *e)
         (in->raw_h < 1 || in->raw_w < 1 || (in->raw_c != 1 && in->raw_c != 3)))
         return CNN_ERR(e, CNN_EINVAL, "raw mode with image size %dx%dx%d", in->raw_h,
                        in->raw_w, in->raw_c);
-    CNN_TRY(e, data_attr_get(f, "mean", H5T_NATIVE_FLOAT, 3, in->mean, e));
-    CNN_TRY(e, data_attr_get(f, "std", H5T_NATIVE_FLOAT, 3, in->std, e));
+    CNN_TRY(e, io_h5_attr_get(f, "mean", H5T_NATIVE_FLOAT, 3, in->mean, e));
+    CNN_TRY(e, io_h5_attr_get(f, "std", H5T_NATIVE_FLOAT, 3, in->std, e));
     char *src = NULL;
-    CNN_TRY(e, data_attr_get_str(f, "source", &src, e));
+    CNN_TRY(e, io_h5_attr_get_str(f, "source", true, &src, e));
     snprintf(in->source, sizeof in->source, "%s", src);
     free(src);
     CNN_TRY(e, data_read_strings(f, "classes", false, &in->classes, &in->n_classes, e));
@@ -121,12 +121,12 @@ static int open_master(const char *path, dataset_info *in, master *m, cnn_err *e
 {
     if (access(path, R_OK) != 0)
         return CNN_ERR(e, CNN_EIO, "cannot read %s: %s", path, strerror(errno));
-    data_h5_quiet q;
-    data_h5_quiet_begin(&q);
+    io_h5_quiet q;
+    io_h5_quiet_begin(&q);
     int rc = CNN_OK;
     if (H5Fis_hdf5(path) <= 0)
         rc = CNN_ERR(e, CNN_EINVAL, "not an HDF5 file (truncated or foreign)");
-    hid_t fapl = rc ? -1 : data_fapl_read(e);
+    hid_t fapl = rc ? -1 : io_h5_fapl(e);
     hid_t f = fapl < 0 ? -1 : CNN_H5(e, H5Fopen(path, H5F_ACC_RDONLY, fapl));
     if (fapl >= 0)
         H5Pclose(fapl);
@@ -134,7 +134,7 @@ static int open_master(const char *path, dataset_info *in, master *m, cnn_err *e
         rc = f < 0 ? CNN_EIO : read_master(f, in, m, e);
     if (f >= 0)
         H5Fclose(f);
-    data_h5_quiet_end(&q);
+    io_h5_quiet_end(&q);
     return rc;
 }
 
@@ -254,7 +254,7 @@ void dataset_ref(const dataset *ds, int64_t i, sample_ref *r)
 static int read_span(const shard_r *sh, int64_t i, uint8_t *dst, int64_t off, int64_t len,
                      cnn_err *e)
 {
-    int r = data_pread_all(sh->fd, dst, (size_t)len, (off_t)(sh->s.blob_off + off));
+    int r = io_pread_all(sh->fd, dst, (size_t)len, (off_t)(sh->s.blob_off + off));
     if (r != 0)
         return CNN_ERR(e, CNN_EIO, "reading sample %lld from %s failed: %s", (long long)i,
                        sh->path, r > 0 ? "the file was truncated after opening" : strerror(errno));

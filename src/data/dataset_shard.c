@@ -54,7 +54,7 @@ int data_read_ints(hid_t f, const char *name, int64_t n, int bytes, bool is_sign
 static int want_i64(hid_t f, const char *name, int64_t want, cnn_err *e)
 {
     int64_t v = 0;
-    CNN_TRY(e, data_attr_get(f, name, H5T_NATIVE_INT64, 1, &v, e));
+    CNN_TRY(e, io_h5_attr_get(f, name, H5T_NATIVE_INT64, 1, &v, e));
     if (v != want)
         return CNN_ERR(e, CNN_EINVAL, "attribute %s is %lld, the master says %lld", name,
                        (long long)v, (long long)want);
@@ -64,7 +64,7 @@ static int want_i64(hid_t f, const char *name, int64_t want, cnn_err *e)
 static int want_str(hid_t f, const char *name, const char *want, cnn_err *e)
 {
     char *v = NULL;
-    CNN_TRY(e, data_attr_get_str(f, name, &v, e));
+    CNN_TRY(e, io_h5_attr_get_str(f, name, true, &v, e));
     int rc = strcmp(v, want) == 0
                  ? CNN_OK
                  : CNN_ERR(e, CNN_EINVAL, "attribute %s is '%s', expected '%s'", name, v, want);
@@ -75,14 +75,14 @@ static int want_str(hid_t f, const char *name, const char *want, cnn_err *e)
 static int check_attrs(hid_t f, const data_shard_want *w, int64_t *n, cnn_err *e)
 {
     char *fmt = NULL;
-    CNN_TRY(e, data_attr_get_str(f, "format", &fmt, e));
+    CNN_TRY(e, io_h5_attr_get_str(f, "format", true, &fmt, e));
     int rc = strcmp(fmt, DATA_SHARD_FORMAT) == 0
                  ? CNN_OK
                  : CNN_ERR(e, CNN_EINVAL, "not a cnn-dist dataset shard (format '%s')", fmt);
     free(fmt);
     CNN_TRY(e, rc);
     int64_t ver = 0;
-    CNN_TRY(e, data_attr_get(f, "format_version", H5T_NATIVE_INT64, 1, &ver, e));
+    CNN_TRY(e, io_h5_attr_get(f, "format_version", H5T_NATIVE_INT64, 1, &ver, e));
     if (ver != DATA_FORMAT_VERSION)
         return CNN_ERR(e, CNN_EINVAL, "format version %lld; this build reads version %d, "
                        "repack the dataset with this cnn-pack", (long long)ver,
@@ -96,7 +96,7 @@ static int check_attrs(hid_t f, const data_shard_want *w, int64_t *n, cnn_err *e
         CNN_TRY(e, want_i64(f, "raw_w", w->raw_w, e));
         CNN_TRY(e, want_i64(f, "raw_c", w->raw_c, e));
     }
-    CNN_TRY(e, data_attr_get(f, "num_samples", H5T_NATIVE_INT64, 1, n, e));
+    CNN_TRY(e, io_h5_attr_get(f, "num_samples", H5T_NATIVE_INT64, 1, n, e));
     if (*n < 0 || (w->n >= 0 && *n != w->n))
         return CNN_ERR(e, CNN_EINVAL, "holds %lld samples, the master says %lld",
                        (long long)*n, (long long)w->n);
@@ -208,8 +208,8 @@ static int load(hid_t f, const char *path, const data_shard_want *w, data_shard 
                        (long long)n, (long long)st.st_size);
     s->x.has_mask = w->task == DATA_SEGMENT;
     CNN_TRY(e, read_index(f, n, &s->x, e));
-    CNN_TRY(e, data_attr_get(f, "index_crc32", H5T_NATIVE_UINT32, 1, &s->index_crc32, e));
-    CNN_TRY(e, data_attr_get(f, "blob_crc32", H5T_NATIVE_UINT32, 1, &s->blob_crc32, e));
+    CNN_TRY(e, io_h5_attr_get(f, "index_crc32", H5T_NATIVE_UINT32, 1, &s->index_crc32, e));
+    CNN_TRY(e, io_h5_attr_get(f, "blob_crc32", H5T_NATIVE_UINT32, 1, &s->blob_crc32, e));
     uint32_t crc = data_index_crc32(&s->x);
     if (crc != s->index_crc32 || (w->has_index_crc && crc != w->index_crc32))
         return CNN_ERR(e, CNN_EINVAL, "the index datasets' checksum is %08x, the file says "
@@ -231,12 +231,12 @@ int data_shard_load(const char *path, const data_shard_want *w, data_shard *out,
     if (stat(path, &st) != 0)
         return CNN_ERR(e, CNN_EIO, "shard file %s: %s; is the dataset complete?", path,
                        strerror(errno));
-    data_h5_quiet q;
-    data_h5_quiet_begin(&q);
+    io_h5_quiet q;
+    io_h5_quiet_begin(&q);
     int rc = CNN_OK;
     if (H5Fis_hdf5(path) <= 0)
         rc = CNN_ERR(e, CNN_EINVAL, "not an HDF5 file (truncated or foreign)");
-    hid_t fapl = rc ? -1 : data_fapl_read(e);
+    hid_t fapl = rc ? -1 : io_h5_fapl(e);
     hid_t f = fapl < 0 ? -1 : CNN_H5(e, H5Fopen(path, H5F_ACC_RDONLY, fapl));
     if (fapl >= 0)
         H5Pclose(fapl);
@@ -244,7 +244,7 @@ int data_shard_load(const char *path, const data_shard_want *w, data_shard *out,
         rc = f < 0 ? CNN_EIO : load(f, path, w, out, e);
     if (f >= 0 && H5Fclose(f) < 0 && rc == CNN_OK)
         rc = CNN_H5(e, -1);
-    data_h5_quiet_end(&q);
+    io_h5_quiet_end(&q);
     if (rc < 0) {
         data_shard_free(out);
         cnn_err_prefix(e, "shard file %s: ", path);
@@ -272,7 +272,7 @@ int data_blob_crc32(int fd, const char *path, const data_shard *s, uint32_t *crc
     int rc = CNN_OK;
     for (int64_t done = 0; done < s->blob_size && rc == CNN_OK;) {
         size_t k = (size_t)(s->blob_size - done) < chunk ? (size_t)(s->blob_size - done) : chunk;
-        int r = data_pread_all(fd, buf, k, (off_t)(s->blob_off + done));
+        int r = io_pread_all(fd, buf, k, (off_t)(s->blob_off + done));
         if (r != 0)
             rc = CNN_ERR(e, CNN_EIO, "reading the blob of %s failed: %s", path,
                          r > 0 ? "the file is truncated" : strerror(errno));

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "data_impl.h"
@@ -28,14 +29,6 @@ struct pack_writer {
     shard_w *sh;
     char *master, *master_tmp;
 };
-
-static char *tmp_name(const char *path, const char *what)
-{
-    size_t n = strlen(path) + 48;
-    char *s = cnn_xmalloc(n);
-    snprintf(s, n, "%s%s.tmp.%ld", path, what, (long)getpid());
-    return s;
-}
 
 static int check_opts(const pack_opts *o, cnn_err *e)
 {
@@ -72,10 +65,27 @@ static void index_grow(shard_w *sh, bool seg)
     }
 }
 
+/* The folders above PREFIX, as `mkdir -p` would make them: users name a fresh output path. */
+static int make_parents(const char *prefix, cnn_err *e)
+{
+    char *p = cnn_xstrdup(prefix);
+    int rc = CNN_OK;
+    for (char *s = strchr(p + 1, '/'); s && rc == CNN_OK; s = strchr(s + 1, '/')) {
+        *s = '\0';
+        if (mkdir(p, 0777) < 0 && errno != EEXIST)
+            rc = CNN_ERR(e, CNN_EIO, "cannot create the output folder %s: %s", p,
+                         strerror(errno));
+        *s = '/';
+    }
+    free(p);
+    return rc;
+}
+
 int pack_open(const pack_opts *o, pack_writer **out, cnn_err *e)
 {
     *out = NULL;
     CNN_TRY(e, check_opts(o, e));
+    CNN_TRY(e, make_parents(o->prefix, e));
     pack_writer *w = cnn_xcalloc(1, sizeof *w);
     w->o = *o;
     w->o.prefix = cnn_xstrdup(o->prefix);
@@ -88,14 +98,14 @@ int pack_open(const pack_opts *o, pack_writer **out, cnn_err *e)
     size_t n = strlen(o->prefix) + 4;
     w->master = cnn_xmalloc(n);
     snprintf(w->master, n, "%s.h5", o->prefix);
-    w->master_tmp = tmp_name(w->master, "");
+    w->master_tmp = io_tmp_name(w->master, "");
     w->sh = cnn_xcalloc((size_t)o->n_shards, sizeof *w->sh);
     for (int s = 0; s < o->n_shards; s++) {
         shard_w *sh = &w->sh[s];
         CNN_ASSERT(pthread_mutex_init(&sh->mu, NULL) == 0);
         sh->path = data_shard_name(o->prefix, s, o->n_shards, false);
-        sh->tmp = tmp_name(sh->path, "");
-        sh->spool = tmp_name(sh->path, ".blob");
+        sh->tmp = io_tmp_name(sh->path, "");
+        sh->spool = io_tmp_name(sh->path, ".blob");
         sh->spool_fd = -1;
         sh->owned = s % w->o.world == w->o.rank;
         sh->blob_crc = data_crc32(0, NULL, 0);
@@ -135,7 +145,7 @@ static int spool_append(shard_w *sh, const uint8_t *p, size_t n, cnn_err *e)
             return CNN_ERR(e, CNN_EIO, "cannot create %s: %s; check the output directory",
                            sh->spool, strerror(errno));
     }
-    if (data_write_all(sh->spool_fd, p, n) != 0)
+    if (io_write_all(sh->spool_fd, p, n) != 0)
         return CNN_ERR(e, CNN_EIO, "writing %s failed: %s", sh->spool, strerror(errno));
     sh->blob_crc = data_crc32(sh->blob_crc, p, n);
     sh->blob_size += (int64_t)n;
@@ -222,22 +232,20 @@ int pack_rename_shards(pack_writer *w, cnn_err *e)
                            strerror(errno));
         sh->renamed = true;
     }
-    return data_sync_dir(w->master, e);
+    return io_sync_dir(w->master, e);
 }
 
 int pack_write_master(pack_writer *w, const pack_shard_info *info, const float mean[3],
                       const float std[3], cnn_err *e)
 {
     int rc = data_write_master(w->master_tmp, &w->o, info, mean, std, e);
-    if (rc == CNN_OK && rename(w->master_tmp, w->master) != 0)
-        rc = CNN_ERR(e, CNN_EIO, "renaming %s to %s failed: %s", w->master_tmp, w->master,
-                     strerror(errno));
-    if (rc < 0) {
+    if (rc < 0)
         unlink(w->master_tmp);
+    else
+        rc = io_file_commit(w->master_tmp, w->master, e); /* removes the tmp on failure */
+    if (rc < 0)
         cnn_err_prefix(e, "writing %s: ", w->master);
-        return rc;
-    }
-    return data_sync_dir(w->master, e);
+    return rc;
 }
 
 static void writer_free(pack_writer *w, bool remove_all)

@@ -1,15 +1,13 @@
-/* Writing checkpoints (ckpt_save). HDF5 builds the file in memory (ckpt_image.c; every
+/* Writing checkpoints (ckpt_save). HDF5 builds the file in memory (io_h5_fapl_image; every
  * tensor's storage is allocated but left to us); we download each tensor to its offset in
- * that image and write it to "<path>.tmp.<pid>" ourselves: write, fsync, close, rename over
- * path, fsync the directory. HDF5 never touches the disk here because libhdf5 1.10 cannot
- * fail cleanly there: after an H5Fclose that fails to write (disk full), the file's id
- * dangles and the process crashes in HDF5's exit handler. With our own I/O a full disk is
- * an ordinary error, and path keeps the previous checkpoint. Host memory: the file, once. */
-#include <errno.h>
-#include <fcntl.h>
+ * that image and write it to "<path>.tmp.<pid>" ourselves (src/io: write, fsync, close,
+ * rename over path, fsync the directory). HDF5 never touches the disk here because libhdf5
+ * 1.10 cannot fail cleanly there: after an H5Fclose that fails to write (disk full), the
+ * file's id dangles and the process crashes in HDF5's exit handler. With our own I/O a full
+ * disk is an ordinary error, and path keeps the previous checkpoint. Host memory: the file,
+ * once. */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ckpt_impl.h"
 
@@ -53,14 +51,14 @@ static int write_meta(hid_t f, const ckpt_meta *m, const char *config, cnn_err *
     const int64_t version = CKPT_VERSION;
     const int64_t pos[4] = {m->epoch, m->step, m->samples_seen, m->sampler_pos};
     static const char *const pos_names[4] = {"epoch", "step", "samples_seen", "sampler_pos"};
-    CNN_TRY(e, ckpt_attr_put_str(f, "format", CKPT_FORMAT, e));
-    CNN_TRY(e, ckpt_attr_put(f, "format_version", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &version, e));
+    CNN_TRY(e, io_h5_attr_put_str(f, "format", CKPT_FORMAT, e));
+    CNN_TRY(e, io_h5_attr_put_i64(f, "format_version", version, e));
     for (int i = 0; i < 4; i++)
-        CNN_TRY(e, ckpt_attr_put(f, pos_names[i], H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &pos[i], e));
-    CNN_TRY(e, ckpt_attr_put(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &m->seed, e));
-    CNN_TRY(e, ckpt_attr_put(f, "rng_key", H5T_STD_U32LE, H5T_NATIVE_UINT32, 2, m->key.k, e));
+        CNN_TRY(e, io_h5_attr_put_i64(f, pos_names[i], pos[i], e));
+    CNN_TRY(e, io_h5_attr_put(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &m->seed, e));
+    CNN_TRY(e, io_h5_attr_put(f, "rng_key", H5T_STD_U32LE, H5T_NATIVE_UINT32, 2, m->key.k, e));
     if (config)
-        CNN_TRY(e, ckpt_attr_put_str(f, "config", config, e));
+        CNN_TRY(e, io_h5_attr_put_str(f, "config", config, e));
     return CNN_OK;
 }
 
@@ -106,7 +104,7 @@ static int build(hid_t f, const net *n, const ckpt_meta *meta, const ckpt_tensor
             continue;
         char key[NET_KEY_MAX + 32];
         snprintf(key, sizeof key, "%s.num_batches_tracked", n->nodes[i].l->name);
-        CNN_TRY(e, ckpt_write_i64_scalar(f, key, meta->step, e));
+        CNN_TRY(e, io_h5_write_scalar(f, key, H5T_STD_I64LE, H5T_NATIVE_INT64, &meta->step, e));
     }
     return place_extra(f, extra, n_extra, lay, e);
 }
@@ -114,13 +112,18 @@ static int build(hid_t f, const net *n, const ckpt_meta *meta, const ckpt_tensor
 /* The file's bytes: HDF5's in-memory file with every tensor downloaded into its place. */
 static int make_image(const char *path, const net *n, const ckpt_meta *meta,
                       const ckpt_tensor *extra, int n_extra, const char *config,
-                      ckpt_image *im, cnn_err *e)
+                      io_h5_image *im, cnn_err *e)
 {
     placement lay = {0};
     /* Tensors are copied into the image as they are in memory. */
     CNN_ASSERT(H5Tequal(H5T_NATIVE_FLOAT, H5T_IEEE_F32LE) > 0);
+    /* The old (default) file format: readable by any HDF5, and strings are variable-length
+     * in the global heap, so a long config text does not hit the 64 KiB object header
+     * limit. HDF5 1.10 takes ~450 bytes of metadata per dataset: one block of twice that
+     * keeps all of it at the start of the file, so flushing grows the buffer a few times,
+     * not once per dataset; the unused rest of the block stays in the file. */
     int datasets = n->n_params + n->n_buffers + n->n_nodes + n_extra;
-    hid_t fapl = ckpt_fapl_image(im, datasets, e);
+    hid_t fapl = io_h5_fapl_image(im, ((size_t)64 << 10) + (size_t)datasets * 1024, e);
     if (fapl < 0)
         return CNN_EIO;
     hid_t f = CNN_H5(e, H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl));
@@ -148,90 +151,24 @@ static int make_image(const char *path, const net *n, const ckpt_meta *meta,
     return rc;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            if (k == 0)
-                errno = EIO;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* Creates tmp with the image, fsync'ed; *created says whether tmp exists now. */
-static int write_file(const char *tmp, const char *img, size_t size, bool *created, cnn_err *e)
-{
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0)
-        return CNN_ERR(e, CNN_EIO, "cannot create %s: %s", tmp, strerror(errno));
-    *created = true;
-    const char *step = "writing";
-    int rc = write_all(fd, img, size), err = errno;
-    if (rc == 0 && fsync(fd) != 0) {
-        step = "fsync of";
-        err = errno;
-        rc = -1;
-    }
-    if (close(fd) != 0 && rc == 0) {
-        step = "closing";
-        err = errno;
-        rc = -1;
-    }
-    if (rc < 0)
-        return CNN_ERR(e, CNN_EIO, "%s %s failed: %s", step, tmp, strerror(err));
-    return CNN_OK;
-}
-
-static int sync_dir(const char *path, cnn_err *e)
-{
-    char *p = cnn_xstrdup(path);
-    char *slash = strrchr(p, '/');
-    if (!slash)
-        strcpy(p, ".");
-    else
-        slash[slash == p ? 1 : 0] = '\0';
-    int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = CNN_OK;
-    if (fd < 0 || fsync(fd) != 0)
-        rc = CNN_ERR(e, CNN_EIO, "fsync of directory %s failed: %s", p, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    free(p);
-    return rc;
-}
-
 int ckpt_save(const char *path, const net *n, const ckpt_meta *meta, const ckpt_tensor *extra,
               int n_extra, const char *config_text, cnn_err *e)
 {
     CNN_ASSERT(n->be && "ckpt_save needs a net bound by net_alloc");
     const ckpt_meta zero = {0};
-    size_t tn = strlen(path) + 32;
-    char *tmp = cnn_xmalloc(tn);
-    ckpt_image im = {0};
-    snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());
-    bool created = false;
-    ckpt_h5_quiet q;
-    ckpt_h5_quiet_begin(&q);
+    char *tmp = io_tmp_name(path, "");
+    io_h5_image im = {0};
+    io_h5_quiet q;
+    io_h5_quiet_begin(&q);
     int rc = check_names(n, extra, n_extra, e);
     if (rc == CNN_OK)
         rc = make_image(tmp, n, meta ? meta : &zero, extra, n_extra, config_text, &im, e);
-    ckpt_h5_quiet_end(&q);
+    io_h5_quiet_end(&q);
     if (rc == CNN_OK)
-        rc = write_file(tmp, im.buf, im.size, &created, e);
+        rc = io_file_write(tmp, im.buf, im.size, e);
     free(im.buf);
-    if (rc == CNN_OK && rename(tmp, path) != 0)
-        rc = CNN_ERR(e, CNN_EIO, "renaming %s over it failed: %s", tmp, strerror(errno));
-    if (rc < 0 && created)
-        unlink(tmp);
     if (rc == CNN_OK)
-        rc = sync_dir(path, e);
+        rc = io_file_commit(tmp, path, e);
     free(tmp);
     if (rc < 0)
         cnn_err_prefix(e, "saving checkpoint %s: ", path);

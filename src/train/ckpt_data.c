@@ -1,6 +1,6 @@
 /* Checkpoint datasets: float32 tensors with their shapes (storage placed by HDF5, bytes
- * written by the caller), the int64 num_batches_tracked scalars torch expects, the shape
- * checks of loading, and the state_dict order in which entries are checked. */
+ * written by the caller), the shape checks of loading, and the state_dict order in which
+ * entries are checked. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,48 +14,14 @@ static hid_t space_of(const shape *s, cnn_err *e)
     return CNN_H5(e, s->nd ? H5Screate_simple(s->nd, dims, NULL) : H5Screate(H5S_SCALAR));
 }
 
-int ckpt_write_i64_scalar(hid_t loc, const char *name, int64_t v, cnn_err *e)
-{
-    shape s = {0};
-    hid_t sp = space_of(&s, e);
-    if (sp < 0)
-        return CNN_EIO;
-    hid_t d = CNN_H5(e, H5Dcreate2(loc, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
-                                   H5P_DEFAULT));
-    int rc = d < 0 ||
-                     CNN_H5(e, H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v)) < 0
-                 ? CNN_EIO
-                 : CNN_OK;
-    if (d >= 0 && CNN_H5(rc ? NULL : e, H5Dclose(d)) < 0)
-        rc = CNN_EIO;
-    H5Sclose(sp);
-    if (rc < 0)
-        cnn_err_prefix(e, "writing '%s': ", name);
-    return rc;
-}
-
 int ckpt_create_f32(hid_t loc, const char *name, hid_t lcpl, const shape *s, haddr_t *offset,
                     cnn_err *e)
 {
-    hid_t sp = space_of(s, e), dcpl = CNN_H5(e, H5Pcreate(H5P_DATASET_CREATE)), d = -1;
-    int rc = sp < 0 || dcpl < 0 ? CNN_EIO : CNN_OK;
-    if (rc == CNN_OK && (CNN_H5(e, H5Pset_layout(dcpl, H5D_CONTIGUOUS)) < 0 ||
-                         CNN_H5(e, H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY)) < 0 ||
-                         CNN_H5(e, H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER)) < 0))
-        rc = CNN_EIO;
-    if (rc == CNN_OK)
-        d = CNN_H5(e, H5Dcreate2(loc, name, H5T_IEEE_F32LE, sp, lcpl, dcpl, H5P_DEFAULT));
-    if (rc == CNN_OK && d < 0)
-        rc = CNN_EIO;
-    if (rc == CNN_OK) {
-        *offset = H5Dget_offset(d);
-        if (*offset == HADDR_UNDEF)
-            rc = CNN_ERR(e, CNN_EIO, "HDF5 allocated no contiguous storage for it");
-    }
-    if (d >= 0 && CNN_H5(rc ? NULL : e, H5Dclose(d)) < 0)
-        rc = CNN_EIO;
-    if (dcpl >= 0)
-        H5Pclose(dcpl);
+    hid_t sp = space_of(s, e);
+    int rc = sp < 0 ? CNN_EIO
+                    : io_h5_create_placed(loc, name, lcpl, H5T_IEEE_F32LE, sp, offset, e);
+    if (rc == CNN_OK && *offset == HADDR_UNDEF)
+        rc = CNN_ERR(e, CNN_EIO, "HDF5 allocated no contiguous storage for it");
     if (sp >= 0)
         H5Sclose(sp);
     if (rc < 0)

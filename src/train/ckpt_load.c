@@ -229,7 +229,7 @@ static int read_meta(hid_t f, ckpt_meta *m, char **config, cnn_err *e)
 {
     memset(m, 0, sizeof *m);
     char *fmt = NULL;
-    CNN_TRY(e, ckpt_attr_get_str(f, "format", &fmt, e));
+    CNN_TRY(e, io_h5_attr_get_str(f, "format", false, &fmt, e));
     if (!fmt)
         return CNN_OK; /* weights only */
     bool ours = strcmp(fmt, CKPT_FORMAT) == 0;
@@ -239,17 +239,17 @@ static int read_meta(hid_t f, ckpt_meta *m, char **config, cnn_err *e)
     if (!ours)
         return CNN_EINVAL;
     int64_t version, pos[4];
-    CNN_TRY(e, ckpt_attr_get(f, "format_version", H5T_NATIVE_INT64, 1, &version, e));
+    CNN_TRY(e, io_h5_attr_get(f, "format_version", H5T_NATIVE_INT64, 1, &version, e));
     if (version < 1 || version > CKPT_VERSION)
         return CNN_ERR(e, CNN_EINVAL, "format version %lld; this build reads versions up to %d "
                        "(written by a newer cnn-dist?)", (long long)version, CKPT_VERSION);
     static const char *const pos_names[4] = {"epoch", "step", "samples_seen", "sampler_pos"};
     for (int i = 0; i < 4; i++)
-        CNN_TRY(e, ckpt_attr_get(f, pos_names[i], H5T_NATIVE_INT64, 1, &pos[i], e));
-    CNN_TRY(e, ckpt_attr_get(f, "seed", H5T_NATIVE_UINT64, 1, &m->seed, e));
-    CNN_TRY(e, ckpt_attr_get(f, "rng_key", H5T_NATIVE_UINT32, 2, m->key.k, e));
+        CNN_TRY(e, io_h5_attr_get(f, pos_names[i], H5T_NATIVE_INT64, 1, &pos[i], e));
+    CNN_TRY(e, io_h5_attr_get(f, "seed", H5T_NATIVE_UINT64, 1, &m->seed, e));
+    CNN_TRY(e, io_h5_attr_get(f, "rng_key", H5T_NATIVE_UINT32, 2, m->key.k, e));
     if (config)
-        CNN_TRY(e, ckpt_attr_get_str(f, "config", config, e));
+        CNN_TRY(e, io_h5_attr_get_str(f, "config", false, config, e));
     m->epoch = pos[0];
     m->step = pos[1];
     m->samples_seen = pos[2];
@@ -265,7 +265,7 @@ static int open_file(const char *path, hid_t *out, cnn_err *e)
         return CNN_ERR(e, CNN_EIO, "cannot read it: %s", strerror(errno));
     if (!S_ISREG(st.st_mode))
         return CNN_ERR(e, CNN_EIO, "not a regular file");
-    hid_t fapl = ckpt_fapl(e);
+    hid_t fapl = io_h5_fapl(e);
     if (fapl < 0)
         return CNN_EIO;
     *out = CNN_H5(e, H5Fopen(path, H5F_ACC_RDONLY, fapl));
@@ -284,8 +284,8 @@ static int load(const char *path, net *n, ckpt_meta *meta, ckpt_tensor *extra, i
     ckpt_meta m;
     char *config = NULL;
     hid_t f = -1;
-    ckpt_h5_quiet q;
-    ckpt_h5_quiet_begin(&q);
+    io_h5_quiet q;
+    io_h5_quiet_begin(&q);
     int rc = open_file(path, &f, e);
     if (rc == CNN_OK)
         rc = read_meta(f, &m, config_text ? &config : NULL, e);
@@ -293,7 +293,7 @@ static int load(const char *path, net *n, ckpt_meta *meta, ckpt_tensor *extra, i
         rc = load_state(f, n, extra, n_extra, e);
     if (f >= 0)
         H5Fclose(f);
-    ckpt_h5_quiet_end(&q);
+    io_h5_quiet_end(&q);
     if (rc < 0) {
         free(config);
         if (config_text)

@@ -24,10 +24,14 @@ diff "$work/one.txt" "$work/two.txt"
 "$pack" info "$work/one.h5" | grep '^  ' | sed 's/.*one-//' > "$work/one.shards"
 "$pack" info "$work/two.h5" | grep '^  ' | sed 's/.*two-//' > "$work/two.shards"
 diff "$work/one.shards" "$work/two.shards"
-if "$mpiexec" -np 2 --oversubscribe "$pack" mnist "$img" "$lab" --out "$work/missing/x" --shards 3
+# Output folders are created, so the failure is a folder that cannot exist: a path through a
+# regular file (root can write anywhere else).
+touch "$work/afile"
+if "$mpiexec" -np 2 --oversubscribe "$pack" mnist "$img" "$lab" --out "$work/afile/sub/x" --shards 3
 then
-    echo "packing into a missing directory succeeded"; exit 1
+    echo "packing below a regular file succeeded"; exit 1
 fi
+rm "$work/afile"
 [ -z "$(ls "$work" | grep -e tmp -e '^x')" ] || { echo "files left behind"; exit 1; }
 rm -rf "$work"
 echo "2 ranks wrote the same shards as 1; a failing run left nothing"

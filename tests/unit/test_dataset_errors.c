@@ -170,7 +170,7 @@ int main(void)
 
     fresh();
     hid_t f = H5Fcreate(shard1, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    CHECK(f >= 0 && data_attr_put_str(f, "format", "something else", NULL) == CNN_OK);
+    CHECK(f >= 0 && io_h5_attr_put_str(f, "format", "something else", NULL) == CNN_OK);
     H5Fclose(f);
     expect_error("foreign HDF5 file", false, "d-00001-of-00003.h5", "not a cnn-dist dataset shard");
 
