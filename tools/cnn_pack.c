@@ -59,6 +59,20 @@ static int agree(const mpi_ctx *m, int rc)
     return all;
 }
 
+/* pack_images_main's collectives (pack_comm, data.h); a failed collective ends every rank. */
+static void mpi_reduce(void *buf, int n, pack_op op)
+{
+    MPI_Datatype t = op == PACK_SUM_U64   ? MPI_UINT64_T
+                     : op == PACK_BOR_U32 ? MPI_UINT32_T
+                                          : MPI_INT32_T;
+    MPI_Op o = op == PACK_MIN_I32   ? MPI_MIN
+               : op == PACK_MAX_I32 ? MPI_MAX
+               : op == PACK_SUM_U64 ? MPI_SUM
+                                    : MPI_BOR;
+    if (MPI_Allreduce(MPI_IN_PLACE, buf, n, t, o, MPI_COMM_WORLD) != MPI_SUCCESS)
+        cnn_fatal("MPI_Allreduce while packing images failed");
+}
+
 static double now(void)
 {
     struct timespec t;
@@ -232,6 +246,47 @@ static int cmd_mnist(int argc, char **argv, const mpi_ctx *m, bool *usage_err, c
     return rc;
 }
 
+/* The master's summary before shard 0, then one line per shard, bad ones with the reason. */
+typedef struct info_ctx {
+    const char *path;
+    int n_shards;
+} info_ctx;
+
+static void info_shard(void *ctx, const dataset *ds, int s, const cnn_err *bad)
+{
+    const dataset_info *in = dataset_get_info(ds);
+    info_ctx *c = ctx;
+    c->n_shards = in->n_shards;
+    if (s == 0) {
+        printf("dataset   %s\nsource    %s\nsamples   %lld\nmode      %s\ntask      %s\n",
+               c->path, in->source, (long long)in->n,
+               in->mode == DATA_RAW ? "raw" : "encoded",
+               in->task == DATA_SEGMENT ? "segment" : "classify");
+        if (in->mode == DATA_RAW)
+            printf("shape     %dx%dx%d (HxWxC)\n", in->raw_h, in->raw_w, in->raw_c);
+        printf("mean      %.4f %.4f %.4f\nstd       %.4f %.4f %.4f\nclasses   %d:",
+               in->mean[0], in->mean[1], in->mean[2], in->std[0], in->std[1], in->std[2],
+               in->n_classes);
+        for (int i = 0; i < in->n_classes && i < 20; i++)
+            printf(" %s%s", in->classes[i], i + 1 < in->n_classes ? "," : "");
+        printf("%s\nshards    %d\n", in->n_classes > 20 ? " ..." : "", in->n_shards);
+    }
+    const char *path;
+    int64_t n;
+    uint32_t ic, bc;
+    dataset_shard(ds, s, &path, &n, &ic, &bc);
+    /* The reason starts "shard file PATH: " when it came from the shard itself. */
+    const char *why = bad ? bad->msg : "";
+    size_t pl = strlen(path);
+    if (bad && strncmp(why, "shard file ", 11) == 0 && strncmp(why + 11, path, pl) == 0 &&
+        strncmp(why + 11 + pl, ": ", 2) == 0)
+        why += 13 + pl;
+    if (bad)
+        printf("  %s  BAD: %s\n", path, why);
+    else
+        printf("  %s  %lld samples  index %08x  blob %08x  ok\n", path, (long long)n, ic, bc);
+}
+
 static int cmd_info(int argc, char **argv, bool *usage_err, cnn_err *e)
 {
     opts o;
@@ -240,29 +295,14 @@ static int cmd_info(int argc, char **argv, bool *usage_err, cnn_err *e)
     if (o.n_pos != 1)
         return CNN_ERR(e, CNN_EINVAL, "info needs one PATH (the master file PREFIX.h5)");
     *usage_err = false;
-    dataset *ds = NULL;
-    CNN_TRY(e, dataset_open(o.pos[0], o.verify, &ds, e));
-    const dataset_info *in = dataset_get_info(ds);
-    printf("dataset   %s\nsource    %s\nsamples   %lld\nmode      %s\ntask      %s\n",
-           o.pos[0], in->source, (long long)in->n, in->mode == DATA_RAW ? "raw" : "encoded",
-           in->task == DATA_SEGMENT ? "segment" : "classify");
-    if (in->mode == DATA_RAW)
-        printf("shape     %dx%dx%d (HxWxC)\n", in->raw_h, in->raw_w, in->raw_c);
-    printf("mean      %.4f %.4f %.4f\nstd       %.4f %.4f %.4f\nclasses   %d:", in->mean[0],
-           in->mean[1], in->mean[2], in->std[0], in->std[1], in->std[2], in->n_classes);
-    for (int i = 0; i < in->n_classes && i < 20; i++)
-        printf(" %s%s", in->classes[i], i + 1 < in->n_classes ? "," : "");
-    printf("%s\nshards    %d (%s)\n", in->n_classes > 20 ? " ..." : "", in->n_shards,
-           o.verify ? "index and blob checksums ok"
-                    : "index checksums ok; --verify reads the blobs");
-    for (int s = 0; s < in->n_shards; s++) {
-        const char *path;
-        int64_t n;
-        uint32_t ic, bc;
-        dataset_shard(ds, s, &path, &n, &ic, &bc);
-        printf("  %s  %lld samples  index %08x  blob %08x\n", path, (long long)n, ic, bc);
-    }
-    dataset_close(ds);
+    int bad = 0;
+    info_ctx c = {o.pos[0], 0};
+    CNN_TRY(e, dataset_check(o.pos[0], o.verify, info_shard, &c, &bad, e));
+    printf("checked   %s %s%s\n", o.verify ? "index and blob checksums" : "index checksums",
+           bad ? "FAILED" : "ok", o.verify ? "" : " (--verify reads the blobs)");
+    if (bad)
+        return CNN_ERR(e, CNN_EINVAL, "dataset %s: %d of %d shard(s) are bad (listed above); "
+                       "repack or restore them", o.pos[0], bad, c.n_shards);
     return CNN_OK;
 }
 
@@ -275,7 +315,8 @@ static int dispatch(int argc, char **argv, const mpi_ctx *m, bool *usage_err, cn
         return m->rank == 0 ? cmd_info(argc - 2, argv + 2, usage_err, e) : CNN_OK;
     if (strcmp(cmd, "imagefolder") == 0 || strcmp(cmd, "imagenet-val") == 0 ||
         strcmp(cmd, "segmentation") == 0) {
-        int rc = pack_images_main(argc - 2, argv + 2, cmd, e);
+        pack_comm comm = {m->rank, m->size, mpi_reduce};
+        int rc = pack_images_main(argc - 2, argv + 2, cmd, m->on ? &comm : NULL, e);
         /* Its usage errors are CNN_EINVAL messages that carry the command's usage line. */
         *usage_err = rc == CNN_EINVAL && strstr(e->msg, "usage: cnn-pack") != NULL;
         return rc;

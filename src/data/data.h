@@ -57,6 +57,7 @@ typedef struct dataset_info {
     int raw_h, raw_w, raw_c; /* raw mode: every sample's size */
     float mean[3], std[3];   /* per channel, over the packed images, in [0, 1] units */
     char source[256];
+    bool cached;             /* every blob was read into memory at open (ram_bytes) */
 } dataset_info;
 
 /* One sample's bytes as stored (encoded file bytes or raw HWC pixels) and its metadata. */
@@ -71,6 +72,23 @@ typedef struct sample_ref {
 /* Opens the master file and validates every shard (present, format version, counts, index
  * checksums, blob size); verify_blobs also checks every blob's checksum (reads it all). */
 int dataset_open(const char *master_path, bool verify_blobs, dataset **out, cnn_err *e);
+/* ram_bytes: when all blobs together fit, they are read into memory at open (their crc32
+ * checked on the way, so verify_blobs costs nothing more) and dataset_read is memcpy;
+ * otherwise it preads. dataset_open uses DATASET_RAM_DEFAULT; 0 never caches. */
+#define DATASET_RAM_DEFAULT ((size_t)1 << 30)
+typedef struct dataset_open_opts {
+    bool verify_blobs;
+    size_t ram_bytes;
+} dataset_open_opts;
+int dataset_open_with(const char *master_path, const dataset_open_opts *o, dataset **out,
+                      cnn_err *e);
+/* cnn-pack info: reads the master (its errors are returned), then checks every shard as
+ * dataset_open would and calls fn for each in order, bad = NULL when it is fine, else why
+ * not; ds gives the master's info and dataset_shard (n and checksums are 0 when bad).
+ * *n_bad counts the bad shards. No cache. */
+typedef void (*dataset_check_fn)(void *ctx, const dataset *ds, int s, const cnn_err *bad);
+int dataset_check(const char *master_path, bool verify_blobs, dataset_check_fn fn, void *ctx,
+                  int *n_bad, cnn_err *e);
 const dataset_info *dataset_get_info(const dataset *ds);
 /* Metadata of sample i (0 <= i < n), no I/O. */
 void dataset_ref(const dataset *ds, int64_t i, sample_ref *r);
@@ -135,7 +153,16 @@ void mnist_free(mnist_set *s);
  * argv holds the command's arguments after the command name; returns 0, or a CNN_E* code
  * with e filled. Usage errors: CNN_EINVAL with the command's "usage: cnn-pack ..." line in
  * the message (cnn-pack then exits 2). */
-int pack_images_main(int argc, char **argv, const char *cmd, cnn_err *e);
+/* MPI (cnn_data does not link MPI; cnn-pack supplies it): rank of world packs the shards
+ * s % world == rank; every rank calls reduce at the same points, combining n values in
+ * place over the ranks. NULL comm: one process. */
+typedef enum pack_op { PACK_MIN_I32, PACK_MAX_I32, PACK_SUM_U64, PACK_BOR_U32 } pack_op;
+typedef struct pack_comm {
+    int rank, world;
+    void (*reduce)(void *buf, int n, pack_op op);
+} pack_comm;
+int pack_images_main(int argc, char **argv, const char *cmd, const pack_comm *comm,
+                     cnn_err *e);
 
 /* ---- sampler (sampler.c): world-size invariance ---- */
 /* For (seed, epoch) one global permutation of n samples (identity when !shuffle); global

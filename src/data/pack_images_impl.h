@@ -24,8 +24,10 @@ typedef struct pack_list {
  * followed), in os.walk order (sorted folder paths, then sorted names). */
 int scan_imagefolder(const char *src, pack_list *l, cnn_err *e);
 /* Flat folder + label file: "name label" lines, or one label per line for the sorted
- * names; labels are class indices (all integers) or class names (sorted into indices). */
-int scan_imagenet_val(const char *src, const char *labels, pack_list *l, cnn_err *e);
+ * names; labels are class indices (all integers) or class names (sorted into indices);
+ * with classes_from (a training master file), every label is a name of its classes. */
+int scan_imagenet_val(const char *src, const char *labels, const char *classes_from,
+                      pack_list *l, cnn_err *e);
 /* Flat folders of images and of PNG masks, paired by file stem. */
 int scan_segmentation(const char *images, const char *masks, pack_list *l, cnn_err *e);
 void pack_list_free(pack_list *l);

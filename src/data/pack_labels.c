@@ -1,7 +1,8 @@
 /* The flat sources of cnn-pack: imagenet-val (a folder of images plus a label file, either
  * "name label" lines or one label per line for the sorted names; labels all integers =
  * class indices as given, otherwise class names such as synsets, numbered in sorted order
- * as ImageFolder numbers its folders) and segmentation (images and PNG masks paired by file
+ * as ImageFolder numbers its folders, or with --classes-from numbered as the training
+ * set's master lists them, so validation labels match the trained outputs) and segmentation (images and PNG masks paired by file
  * stem). Every mismatch is an error naming the file and line: a silently dropped or
  * shifted label would train on wrong targets. */
 #include <errno.h>
@@ -170,6 +171,67 @@ static int assign_labels(label_file *f, pack_list *l, int32_t *label, cnn_err *e
     return CNN_OK;
 }
 
+typedef struct named {
+    const char *name;
+    int32_t index;
+} named;
+
+static int cmp_named(const void *a, const void *b)
+{
+    return strcmp(((const named *)a)->name, ((const named *)b)->name);
+}
+
+/* label[i] = the index of class name f->label[i] in the names v (n, sorted). */
+static int lookup_names(const label_file *f, const char *path, const named *v, int n,
+                        const char *master, int32_t *label, cnn_err *e)
+{
+    for (int i = 1; i < n; i++)
+        if (!strcmp(v[i - 1].name, v[i].name))
+            return CNN_ERR(e, CNN_EINVAL, "%s lists class '%s' twice, so names cannot pick "
+                           "one of them", master, v[i].name);
+    for (int64_t i = 0; i < f->n; i++) {
+        named key = {f->label[i], 0};
+        const named *hit = n ? bsearch(&key, v, (size_t)n, sizeof *v, cmp_named) : NULL;
+        if (!hit)
+            return CNN_ERR(e, CNN_EINVAL, "%s:%d: class '%s' is not one of the %d classes of "
+                           "%s (--classes-from); fix the label or pack against the right "
+                           "training set", path, f->line[i], f->label[i], n, master);
+        label[i] = hit->index;
+    }
+    return CNN_OK;
+}
+
+/* --classes-from: the classes (names and order) of a packed training set's master file. */
+static int train_labels(const char *master, const label_file *f, const char *path,
+                        pack_list *l, int32_t *label, cnn_err *e)
+{
+    dataset *ds;
+    /* Only the class names are needed: no blob cache. */
+    dataset_open_opts o = {.verify_blobs = false, .ram_bytes = 0};
+    int rc = dataset_open_with(master, &o, &ds, e);
+    if (rc < 0) {
+        cnn_err_prefix(e, "--classes-from: ");
+        return rc;
+    }
+    const dataset_info *in = dataset_get_info(ds);
+    int n = in->n_classes;
+    named *v = cnn_xcalloc((size_t)(n ? n : 1), sizeof *v);
+    for (int c = 0; c < n; c++)
+        v[c] = (named){in->classes[c], c};
+    if (n > 1)
+        qsort(v, (size_t)n, sizeof *v, cmp_named);
+    rc = lookup_names(f, path, v, n, master, label, e);
+    if (rc == CNN_OK) {
+        l->n_classes = n;
+        l->classes = cnn_xcalloc((size_t)(n ? n : 1), sizeof *l->classes);
+        for (int c = 0; c < n; c++)
+            l->classes[c] = cnn_xstrdup(in->classes[c]);
+    }
+    free(v);
+    dataset_close(ds);
+    return rc;
+}
+
 /* Image k of images gets label[i] of line i; every image exactly once. */
 static int match_pairs(const label_file *f, const scan_names *images, const int32_t *label,
                        const char *src, const char *path, int32_t *by_image, cnn_err *e)
@@ -194,14 +256,15 @@ static int match_pairs(const label_file *f, const scan_names *images, const int3
     return CNN_OK;
 }
 
-static int val_labels(const char *src, const char *path, const scan_names *images,
-                      pack_list *l, int32_t *by_image, cnn_err *e)
+static int val_labels(const char *src, const char *path, const char *classes_from,
+                      const scan_names *images, pack_list *l, int32_t *by_image, cnn_err *e)
 {
     label_file f;
     int rc = read_label_file(path, &f, e);
     int32_t *label = rc == CNN_OK ? cnn_xmalloc((size_t)f.n * sizeof *label) : NULL;
     if (rc == CNN_OK)
-        rc = assign_labels(&f, l, label, e);
+        rc = classes_from ? train_labels(classes_from, &f, path, l, label, e)
+                          : assign_labels(&f, l, label, e);
     if (rc == CNN_OK && f.name[0])
         rc = match_pairs(&f, images, label, src, path, by_image, e);
     else if (rc == CNN_OK && f.n != images->n)
@@ -215,14 +278,15 @@ static int val_labels(const char *src, const char *path, const scan_names *image
     return rc;
 }
 
-int scan_imagenet_val(const char *src, const char *labels, pack_list *l, cnn_err *e)
+int scan_imagenet_val(const char *src, const char *labels, const char *classes_from,
+                      pack_list *l, cnn_err *e)
 {
     *l = (pack_list){0};
     scan_names images;
     int rc = flat_images(src, false, &images, &l->ignored, e);
     int32_t *by_image = rc == CNN_OK ? cnn_xmalloc((size_t)images.n * sizeof *by_image) : NULL;
     if (rc == CNN_OK)
-        rc = val_labels(src, labels, &images, l, by_image, e);
+        rc = val_labels(src, labels, classes_from, &images, l, by_image, e);
     for (int64_t k = 0; rc == CNN_OK && k < images.n; k++)
         pack_list_push(l, scan_join(src, images.v[k]), NULL, by_image[k]);
     free(by_image);

@@ -1,7 +1,8 @@
 /* The dataset format round trip: pack_* writes classify/segment, raw/encoded datasets with
  * several shards of uneven size (one empty), dataset_* reads every sample back byte for
  * byte; the layout is checked with plain HDF5 calls (what h5py sees: contiguous uint8 blob,
- * index dtypes, attributes), and 8 threads reading at once match a sequential read. */
+ * index dtypes, attributes), and 8 threads reading at once match a sequential read; all of
+ * it both with pread and with the blobs cached in memory (ram_bytes, all or nothing). */
 #include <hdf5.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -43,17 +44,20 @@ static void pack(const char *prefix, data_task task, bool raw, int n)
     CHECK_EQ(pack_finish(w, mean, std, &e), CNN_OK);
 }
 
-static void check_read(const char *prefix, data_task task, bool raw, int n)
+/* ram_bytes 0 reads with pread, the default holds every blob in memory; same bytes. */
+static void check_read(const char *prefix, data_task task, bool raw, int n, size_t ram_bytes)
 {
     char path[256];
     snprintf(path, sizeof path, "%s.h5", prefix);
     cnn_err e = {0};
     dataset *ds = NULL;
-    int rc = dataset_open(path, true, &ds, &e);
+    dataset_open_opts o = {true, ram_bytes};
+    int rc = dataset_open_with(path, &o, &ds, &e);
     if (rc)
         fprintf(stderr, "%s\n", e.msg);
     CHECK_EQ(rc, CNN_OK);
     const dataset_info *in = dataset_get_info(ds);
+    CHECK_EQ(in->cached, ram_bytes > 0);
     CHECK_EQ(in->n, n);
     CHECK_EQ(in->n_shards, NS);
     CHECK_EQ(in->mode, raw ? DATA_RAW : DATA_ENCODED);
@@ -143,13 +147,15 @@ static void *reader(void *p)
     return NULL;
 }
 
-static void check_threads(const char *prefix, int n)
+static void check_threads(const char *prefix, int n, size_t ram_bytes)
 {
     char path[256];
     snprintf(path, sizeof path, "%s.h5", prefix);
     cnn_err e = {0};
     dataset *ds = NULL;
-    CHECK_EQ(dataset_open(path, false, &ds, &e), CNN_OK);
+    dataset_open_opts o = {false, ram_bytes};
+    CHECK_EQ(dataset_open_with(path, &o, &ds, &e), CNN_OK);
+    CHECK_EQ(dataset_get_info(ds)->cached, ram_bytes > 0);
     uint8_t *seq = calloc((size_t)n, 60);
     for (int i = 0; i < n; i++)
         CHECK_EQ(dataset_read(ds, i, seq + (size_t)i * 60, NULL, &e), CNN_OK);
@@ -228,6 +234,25 @@ static void check_parallel_pack(const char *dir)
     dataset_close(ds);
 }
 
+/* The cache is all or nothing: the 11 raw samples' blobs are 660 bytes in all. */
+static void check_cache_limit(const char *prefix)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s.h5", prefix);
+    cnn_err e = {0};
+    for (size_t ram = 659; ram <= 660; ram++) {
+        dataset *ds = NULL;
+        dataset_open_opts o = {false, ram};
+        CHECK_EQ(dataset_open_with(path, &o, &ds, &e), CNN_OK);
+        CHECK_EQ(dataset_get_info(ds)->cached, ram == 660);
+        dataset_close(ds);
+    }
+    dataset *ds = NULL;
+    CHECK_EQ(dataset_open(path, false, &ds, &e), CNN_OK); /* default: 1 GiB */
+    CHECK(dataset_get_info(ds)->cached);
+    dataset_close(ds);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/cnn_test_dataset_XXXXXX";
@@ -239,11 +264,15 @@ int main(void)
         data_task task = k < 2 ? DATA_CLASSIFY : DATA_SEGMENT;
         bool raw = k % 2 == 0;
         pack(prefix[k], task, raw, 11);
-        check_read(prefix[k], task, raw, 11);
-        printf("  %s: 11 samples in 3 shards (5, 0, 6) read back\n", names[k]);
+        check_read(prefix[k], task, raw, 11, 0);
+        check_read(prefix[k], task, raw, 11, DATASET_RAM_DEFAULT);
+        printf("  %s: 11 samples in 3 shards (5, 0, 6) read back, pread and cached\n",
+               names[k]);
     }
     check_layout(prefix[0]);
-    check_threads(prefix[0], 11);
+    check_threads(prefix[0], 11, 0);
+    check_threads(prefix[0], 11, DATASET_RAM_DEFAULT);
+    check_cache_limit(prefix[0]);
     printf("  layout via plain HDF5 and 8 concurrent readers ok\n");
     check_parallel_pack(dir);
     printf("  4 threads packing 4 shards at once ok\n");

@@ -1,6 +1,8 @@
 /* Bad datasets give a clear error naming the file and what is wrong, never a crash: missing,
  * truncated, non-HDF5 and foreign shards, a flipped byte in an index dataset (checksum), a
- * flipped blob byte (--verify), wrong dtype and shape, labels outside the classes; and a
+ * flipped blob byte (--verify, or always when the blobs are cached), wrong dtype and shape,
+ * labels outside the classes; a shard cut after opening (pread fails, the cache does not
+ * care); dataset_check reports every bad shard, not the first; and a
  * write that hits the file size limit (as a full disk) fails cleanly leaving no file. */
 #include <hdf5.h>
 #include <signal.h>
@@ -32,12 +34,14 @@ static void pack(int n)
     CHECK_EQ(pack_finish(w, m, s, &e), CNN_OK);
 }
 
-/* dataset_open must fail with a message holding both strings. */
+/* dataset_open must fail with a message holding both strings; ram_bytes 0 (no cache) shows
+ * what the checks catch without the cache's checksum of every blob. */
 static void expect_error(const char *what, bool verify, const char *s1, const char *s2)
 {
     dataset *ds = NULL;
     cnn_err e = {0};
-    int rc = dataset_open(master, verify, &ds, &e);
+    dataset_open_opts o = {verify, 0};
+    int rc = dataset_open_with(master, &o, &ds, &e);
     printf("  %-22s -> %s\n", what, e.msg);
     CHECK(rc < 0);
     CHECK(ds == NULL);
@@ -117,6 +121,92 @@ static void fresh(void)
     pack(10); /* shard 1 holds samples 1, 4, 7 */
 }
 
+/* Without the cache only verify reads the blobs; the cache checks them whenever it loads. */
+static void flipped_blob(void)
+{
+    dataset *ds = NULL;
+    cnn_err e = {0};
+    dataset_open_opts o = {false, 0};
+    CHECK_EQ(dataset_open_with(master, &o, &ds, &e), CNN_OK);
+    CHECK(!dataset_get_info(ds)->cached);
+    dataset_close(ds);
+    expect_error("flipped blob byte", true, "d-00001-of-00003.h5", "blob's checksum");
+    int rc = dataset_open(master, false, &ds, &e); /* default: cached, so checked */
+    printf("  %-22s -> %s\n", "flipped, cached", e.msg);
+    CHECK(rc < 0 && ds == NULL);
+    CHECK_STR_CONTAINS(e.msg, "d-00001-of-00003.h5");
+    CHECK_STR_CONTAINS(e.msg, "blob's checksum");
+}
+
+/* A shard cut short after opening: pread reports it; the cache read everything at open. */
+static void cut_after_open(void)
+{
+    fresh();
+    dataset *ds[2] = {NULL, NULL};
+    cnn_err e = {0};
+    for (int k = 0; k < 2; k++) {
+        dataset_open_opts o = {false, k ? DATASET_RAM_DEFAULT : 0};
+        CHECK_EQ(dataset_open_with(master, &o, &ds[k], &e), CNN_OK);
+        CHECK_EQ(dataset_get_info(ds[k])->cached, k == 1);
+    }
+    CHECK_EQ(truncate(shard1, 2048), 0);
+    uint8_t px[4];
+    int rc = dataset_read(ds[0], 4, px, NULL, &e); /* shard 1's first: packed as i = 1 */
+    printf("  %-22s -> %s\n", "cut after open", e.msg);
+    CHECK(rc < 0);
+    CHECK_STR_CONTAINS(e.msg, "reading sample 4");
+    CHECK_STR_CONTAINS(e.msg, "d-00001-of-00003.h5");
+    CHECK_EQ(dataset_read(ds[1], 4, px, NULL, &e), CNN_OK);
+    CHECK(px[0] == 1 && px[1] == 1 && px[2] == 2 && px[3] == 3);
+    dataset_close(ds[0]);
+    dataset_close(ds[1]);
+}
+
+/* dataset_check (cnn-pack info) goes on past a bad shard and says why of each. */
+typedef struct seen {
+    int calls, bad[3];
+    char why[3][1024];
+} seen;
+
+static void on_shard(void *ctx, const dataset *ds, int s, const cnn_err *bad)
+{
+    seen *v = ctx;
+    CHECK_EQ(s, v->calls);
+    CHECK_EQ(dataset_get_info(ds)->n_shards, 3);
+    v->calls++;
+    v->bad[s] = bad != NULL;
+    snprintf(v->why[s], sizeof v->why[s], "%s", bad ? bad->msg : "");
+}
+
+static void check_all_shards(void)
+{
+    fresh();
+    char shard2[300];
+    snprintf(shard2, sizeof shard2, "%s/d-00002-of-00003.h5", dir);
+    flip_byte(shard1, dataset_offset(shard1, "blob") + 5);
+    CHECK_EQ(unlink(shard2), 0);
+    cnn_err e = {0};
+    for (int verify = 0; verify < 2; verify++) {
+        seen v = {0};
+        int n_bad = -1;
+        CHECK_EQ(dataset_check(master, verify, on_shard, &v, &n_bad, &e), CNN_OK);
+        CHECK_EQ(v.calls, 3);
+        CHECK_EQ(n_bad, 1 + verify);
+        CHECK(!v.bad[0] && v.bad[1] == verify && v.bad[2]);
+        if (verify)
+            CHECK_STR_CONTAINS(v.why[1], "blob's checksum");
+        CHECK_STR_CONTAINS(v.why[2], "d-00002-of-00003.h5");
+        CHECK_STR_CONTAINS(v.why[2], "No such file");
+    }
+    printf("  %-22s -> 1: %s\n  %22s    2: %s\n", "check every shard", "blob's checksum", "",
+           "missing");
+    seen v = {0};
+    int n_bad = -1;
+    CHECK(dataset_check("/nonexistent/d.h5", true, on_shard, &v, &n_bad, &e) < 0);
+    CHECK_EQ(v.calls, 0);
+    CHECK_STR_CONTAINS(e.msg, "/nonexistent/d.h5");
+}
+
 static void disk_full(void)
 {
     char prefix[300];
@@ -180,11 +270,7 @@ int main(void)
 
     fresh();
     flip_byte(shard1, dataset_offset(shard1, "blob") + 5);
-    dataset *ds = NULL;
-    cnn_err e = {0};
-    CHECK_EQ(dataset_open(master, false, &ds, &e), CNN_OK); /* only --verify reads blobs */
-    dataset_close(ds);
-    expect_error("flipped blob byte", true, "d-00001-of-00003.h5", "blob's checksum");
+    flipped_blob();
 
     fresh();
     const int64_t lab64[3] = {1, 1, 1};
@@ -201,6 +287,8 @@ int main(void)
     replace("label", H5T_NATIVE_INT32, 3, lab, true);
     expect_error("label out of range", false, "d-00001-of-00003.h5", "label 3, outside the 3");
 
+    cut_after_open();
+    check_all_shards();
     disk_full();
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK_EQ(system(cmd), 0);

@@ -3,7 +3,8 @@
  * given) with their errors named by file and line; images paired with masks by stem, the
  * mask ids (palette indices as VOC stores them, and gray) stored so that image_decode gives
  * them back exactly (Pillow's ids: tools/fixtures/make_images.py), n_classes = max id + 1
- * (255 = ignore), a missing mask as an error. */
+ * (255 = ignore), a missing mask as an error; --classes-from numbering names as a training
+ * master lists them (in an unsorted order written here, so the sorted numbering differs). */
 #include "test_pack_images_util.h"
 
 static void flat_folder(void)
@@ -164,6 +165,52 @@ static void resize(void)
     dataset_close(ds);
 }
 
+/* A training master with classes in a hand-picked, unsorted order (one raw 1x1 sample). */
+static void train_master(void)
+{
+    char prefix[512];
+    tmp_path("cf/train", prefix, sizeof prefix);
+    char *names[] = {"zebra", "ant", "cat"};
+    pack_opts o = {.prefix = prefix, .n_shards = 1, .mode = DATA_RAW, .task = DATA_CLASSIFY,
+                   .raw_h = 1, .raw_w = 1, .raw_c = 3, .source = "test", .classes = names,
+                   .n_classes = 3};
+    pack_writer *w;
+    cnn_err e = {0};
+    const uint8_t px[3] = {1, 2, 3};
+    const float mean[3] = {0}, std[3] = {1, 1, 1};
+    CHECK_EQ(pack_open(&o, &w, &e), CNN_OK);
+    CHECK_EQ(pack_add(w, 0, px, 3, 2, 1, 1, NULL, 0, &e), CNN_OK);
+    CHECK_EQ(pack_finish(w, mean, std, &e), CNN_OK);
+}
+
+static void classes_from(void)
+{
+    cnn_err e;
+    train_master();
+    const char pairs[] = "x1.jpg cat\nx2.png zebra\nx3.jpg ant\n";
+    put("cf/pairs.txt", pairs, sizeof pairs - 1);
+    CHECK_EQ(run_pack("imagenet-val", "@/val @/cf/pairs.txt --out @/cf/v "
+                      "--classes-from @/cf/train.h5", &e), CNN_OK);
+    check_labels("cf/v.h5", (const int[]){2, 0, 1}, 3,
+                 (const char *const[]){"zebra", "ant", "cat"});
+    put("cf/lines.txt", "ant\nzebra\nant\n", 14); /* one label per line, sorted names */
+    CHECK_EQ(run_pack("imagenet-val", "@/val @/cf/lines.txt --out @/cf/w --classes-from "
+                      "@/cf/train.h5", &e), CNN_OK);
+    check_labels("cf/w.h5", (const int[]){1, 0, 1}, 3, NULL);
+    put("cf/bad.txt", "x1.jpg cat\nx2.png dog\nx3.jpg ant\n", 32);
+    CHECK_EQ(run_pack("imagenet-val", "@/val @/cf/bad.txt --out @/cf/b --classes-from "
+                      "@/cf/train.h5", &e), CNN_EINVAL);
+    CHECK_STR_CONTAINS(e.msg, "bad.txt:2: class 'dog' is not one of the 3 classes of");
+    CHECK(run_pack("imagenet-val", "@/val @/cf/pairs.txt --out @/cf/b --classes-from "
+                   "@/cf/none.h5", &e) < 0);
+    CHECK_STR_CONTAINS(e.msg, "--classes-from: ");
+    CHECK_STR_CONTAINS(e.msg, "none.h5");
+    CHECK_EQ(run_pack("imagefolder", "@/val --out @/cf/b --classes-from @/cf/train.h5", &e),
+             CNN_EINVAL);
+    CHECK_STR_CONTAINS(e.msg, "usage: cnn-pack imagefolder");
+    CHECK_EQ(count_files("cf"), 9); /* train, v, w (master + shard each), 3 label files */
+}
+
 int main(void)
 {
     fx_init();
@@ -172,6 +219,7 @@ int main(void)
     imagenet_val();
     segmentation();
     resize();
+    classes_from();
     tmp_cleanup();
     printf("OK\n");
     return 0;

@@ -122,7 +122,7 @@ static inline int run_pack(const char *cmd, const char *args, cnn_err *e)
         argc++;
     }
     memset(e, 0, sizeof *e);
-    int rc = pack_images_main(argc, argv, cmd, e);
+    int rc = pack_images_main(argc, argv, cmd, NULL, e);
     if (rc < 0)
         printf("  [%s %s] -> %s\n", cmd, args, e->msg);
     return rc;
