@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #define OPS_LIST(X)                                                                      \
-    X(destroy) X(alloc) X(free) X(copy) X(sync) X(fill) X(axpby) X(add) X(channel_copy)  \
+    X(destroy) X(alloc) X(free) X(copy) X(sync) X(host_alloc) X(host_free) X(fill) X(axpby) X(add) X(channel_copy)  \
     X(act_fwd) X(act_bwd) X(dropout_fwd) X(dropout_bwd) X(gemm) X(bias_add) X(bias_grad) \
     X(conv_fwd) X(conv_bwd_data) X(conv_bwd_filter) X(pool_fwd) X(pool_bwd)              \
     X(unpool_fwd) X(unpool_bwd) X(upsample_fwd) X(upsample_bwd) X(norm_stats)            \

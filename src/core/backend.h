@@ -58,6 +58,11 @@ typedef struct backend_ops {
     void (*copy)(backend *be, void *dst, device_kind dst_dev, const void *src,
                  device_kind src_dev, size_t bytes);
     void (*sync)(backend *be);
+    /* Host memory for batches that this backend copies from often: page-locked on CUDA (so
+     * uploads run at full bus speed and can overlap compute), 64-byte aligned plain memory on
+     * the CPU. The data loader's batch ring takes these through its alloc callbacks. */
+    int (*host_alloc)(backend *be, size_t bytes, void **out, cnn_err *e);
+    void (*host_free)(backend *be, void *p);
 
     /* ---- elementwise (f32 unless said) ---- */
     void (*fill)(backend *be, tensor *y, double v); /* any dtype */

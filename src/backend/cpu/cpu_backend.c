@@ -57,6 +57,8 @@ int cpu_backend_create(int threads, backend **out, cnn_err *e)
     ops->destroy = cpu_destroy;
     ops->alloc = cpu_alloc;
     ops->free = cpu_free;
+    ops->host_alloc = cpu_alloc; /* host memory is this backend's memory */
+    ops->host_free = cpu_free;
     ops->copy = cpu_copy;
     ops->sync = cpu_sync;
     cpu_install_elementwise(ops);

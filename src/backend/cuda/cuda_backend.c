@@ -95,6 +95,27 @@ static void cuda_free(backend *be, void *p)
     cnn_fatal("cuda backend: free of %p, which this backend's pool did not allocate", p);
 }
 
+static int cuda_host_alloc(backend *be, size_t bytes, void **out, cnn_err *e)
+{
+    (void)be;
+    cudaError_t rc = cudaHostAlloc(out, bytes ? bytes : 1, cudaHostAllocPortable);
+    if (rc != cudaSuccess) {
+        (void)cudaGetLastError(); /* an allocation failure is not sticky: clear it */
+        *out = NULL;
+        return CNN_ERR(e, CNN_ENOMEM, "cudaHostAlloc of %.1f MiB of page-locked host memory "
+                       "failed (%s); lower data.prefetch or the batch size",
+                       (double)bytes / (1 << 20), cudaGetErrorString(rc));
+    }
+    return CNN_OK;
+}
+
+static void cuda_host_free(backend *be, void *p)
+{
+    (void)be;
+    if (p)
+        CNN_CUDA(cudaFreeHost(p));
+}
+
 static void cuda_copy(backend *be, void *dst, device_kind dd, const void *src, device_kind sd,
                       size_t bytes)
 {
@@ -176,6 +197,8 @@ static void install(backend_ops *ops)
     ops->alloc = cuda_alloc;
     ops->free = cuda_free;
     ops->copy = cuda_copy;
+    ops->host_alloc = cuda_host_alloc;
+    ops->host_free = cuda_host_free;
     ops->sync = cuda_sync;
     cuda_install_elementwise(ops);
     cuda_install_dense(ops);
