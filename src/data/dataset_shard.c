@@ -236,10 +236,7 @@ int data_shard_load(const char *path, const data_shard_want *w, data_shard *out,
     int rc = CNN_OK;
     if (H5Fis_hdf5(path) <= 0)
         rc = CNN_ERR(e, CNN_EINVAL, "not an HDF5 file (truncated or foreign)");
-    hid_t fapl = rc ? -1 : io_h5_fapl(e);
-    hid_t f = fapl < 0 ? -1 : CNN_H5(e, H5Fopen(path, H5F_ACC_RDONLY, fapl));
-    if (fapl >= 0)
-        H5Pclose(fapl);
+    hid_t f = rc ? -1 : io_h5_open_read(path, e);
     if (rc == CNN_OK)
         rc = f < 0 ? CNN_EIO : load(f, path, w, out, e);
     if (f >= 0 && H5Fclose(f) < 0 && rc == CNN_OK)

@@ -77,3 +77,13 @@ hid_t io_h5_fapl(cnn_err *e)
     }
     return p;
 }
+
+hid_t io_h5_open_read(const char *path, cnn_err *e)
+{
+    hid_t fapl = io_h5_fapl(e);
+    if (fapl < 0)
+        return -1;
+    hid_t f = CNN_H5(e, H5Fopen(path, H5F_ACC_RDONLY, fapl));
+    H5Pclose(fapl);
+    return f;
+}

@@ -33,6 +33,8 @@ void io_h5_quiet_end(const io_h5_quiet *q);
 
 /* File access for reading: object ids left open are closed with the file. */
 hid_t io_h5_fapl(cnn_err *e);
+/* Opens path read-only with that access; -1 with HDF5's message in e on failure. */
+hid_t io_h5_open_read(const char *path, cnn_err *e);
 
 /* ---- HDF5 files built in memory (h5_image.c) ---- */
 /* A file that HDF5 builds in memory (the core driver, no backing store) and whose buffer we

@@ -265,11 +265,7 @@ static int open_file(const char *path, hid_t *out, cnn_err *e)
         return CNN_ERR(e, CNN_EIO, "cannot read it: %s", strerror(errno));
     if (!S_ISREG(st.st_mode))
         return CNN_ERR(e, CNN_EIO, "not a regular file");
-    hid_t fapl = io_h5_fapl(e);
-    if (fapl < 0)
-        return CNN_EIO;
-    *out = CNN_H5(e, H5Fopen(path, H5F_ACC_RDONLY, fapl));
-    H5Pclose(fapl);
+    *out = io_h5_open_read(path, e);
     if (*out < 0) {
         cnn_err_prefix(e, "not a readable HDF5 file (truncated or corrupt?): ");
         return CNN_EIO;
