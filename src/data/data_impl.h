@@ -32,6 +32,7 @@ typedef struct data_index {
     bool has_mask;                      /* segment: the mask datasets exist */
 } data_index;
 uint32_t data_index_crc32(const data_index *x);
+void data_index_free(data_index *x); /* frees the arrays and zeroes x */
 
 /* "PREFIX-SSSSS-of-NNNNN.h5", malloc'ed; base_only drops the prefix's directory. */
 char *data_shard_name(const char *prefix, int shard, int n_shards, bool base_only);

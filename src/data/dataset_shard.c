@@ -249,15 +249,21 @@ int data_shard_load(const char *path, const data_shard_want *w, data_shard *out,
     return rc;
 }
 
+void data_index_free(data_index *x)
+{
+    free(x->offset);
+    free(x->length);
+    free(x->label);
+    free(x->height);
+    free(x->width);
+    free(x->mask_offset);
+    free(x->mask_length);
+    memset(x, 0, sizeof *x);
+}
+
 void data_shard_free(data_shard *s)
 {
-    free(s->x.offset);
-    free(s->x.length);
-    free(s->x.label);
-    free(s->x.height);
-    free(s->x.width);
-    free(s->x.mask_offset);
-    free(s->x.mask_length);
+    data_index_free(&s->x);
     memset(s, 0, sizeof *s);
 }
 

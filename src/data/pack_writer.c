@@ -263,13 +263,7 @@ static void writer_free(pack_writer *w, bool remove_all)
         free(sh->path);
         free(sh->tmp);
         free(sh->spool);
-        free(sh->x.offset);
-        free(sh->x.length);
-        free(sh->x.label);
-        free(sh->x.height);
-        free(sh->x.width);
-        free(sh->x.mask_offset);
-        free(sh->x.mask_length);
+        data_index_free(&sh->x);
         pthread_mutex_destroy(&sh->mu);
     }
     for (int i = 0; i < w->o.n_classes; i++)
