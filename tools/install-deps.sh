@@ -6,7 +6,8 @@
 set -eu
 
 pkgs="build-essential cmake pkg-config libyaml-dev libdnnl-dev libopenmpi-dev openmpi-bin
-      libhdf5-dev hdf5-tools libjpeg62-turbo-dev libpng-dev zlib1g-dev"
+      libhdf5-dev hdf5-tools libjpeg62-turbo-dev libpng-dev zlib1g-dev
+      dataset-fashion-mnist"
 if [ "${1:-}" = "--peer" ]; then
     pkgs="$pkgs python3-torch python3-torchvision python3-numpy python3-h5py python3-pil"
 elif [ -n "${1:-}" ]; then
