@@ -13,7 +13,7 @@ set -eu
 build=${1:-build}
 out=${2:-gpu-bundle}
 here=$(cd "$(dirname "$0")/.." && pwd)
-required="$build/tests/layer_fixture"
+required="$build/tests/layer_fixture $build/tests/gpu_vs_cpu"
 optional="$build/bench/gpu-bench" # skipped (with a note) when this build lacks it
 bins=""
 for b in $required; do
@@ -37,7 +37,7 @@ done | sort -u | while read -r name path; do
 done
 cat > "$out/run-gpu-tests.sh" <<'RUN'
 #!/bin/sh
-# Runs every layer fixture on the CUDA backend; exit 0 when all pass (77 = no GPU).
+# Runs every layer fixture on the CUDA backend, then the CPU-vs-GPU comparisons; exit 0 when all pass (77 = no GPU).
 here=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${CNN_CUDA_LIBS:-}" ]; then
     CNN_CUDA_LIBS=$(python3 -c 'import glob, os, nvidia; print(":".join(sorted(glob.glob(os.path.join(os.path.dirname(nvidia.__path__[0] + "/x"), "*", "lib")))))' 2>/dev/null || true)
@@ -54,6 +54,14 @@ for f in "$here"/fixtures/*.bin; do
     esac
 done
 echo "gpu layer tests: $pass passed, $fail failed, $skip skipped"
+# CPU against GPU on fresh random inputs (every case of tests/gpu/gpu_vs_cpu.c).
+"$here/bin/gpu_vs_cpu" > "$here/cmp.log" 2>&1
+rc=$?
+case $rc in
+    0) echo "gpu_vs_cpu: $(tail -1 "$here/cmp.log")" ;;
+    77) skip=$((skip + 1)) ;;
+    *) fail=$((fail + 1)); grep -B1 -A3 -i "mismatch\|error\|fail" "$here/cmp.log" | head -60 ;;
+esac
 [ $fail -eq 0 ] && [ $pass -gt 0 ] && exit 0
 [ $fail -eq 0 ] && exit 77
 exit 1
