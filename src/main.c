@@ -1,22 +1,27 @@
 /* cnn-dist: the trainer's command line. Reads the run config (YAML + --set overrides),
- * validates every key against the schema, builds the network, and prints the effective
- * config or the per-layer summary. Training itself arrives with issue #6; until then a run
- * without --summary/--print-config validates everything and says so.
+ * validates every key against the schema, then trains on every MPI rank (train_run), or
+ * prints the effective config or the per-layer summary without starting MPI.
  * Exit status: 0 ok, 2 config or usage error (CNN_EINVAL), 1 any other failure. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm/comm.h"
 #include "config/config.h"
 #include "net/net.h"
+#include "train/train.h"
 
 static const char usage[] =
-    "usage: cnn-dist CONFIG [--set KEY=VALUE ...] [--print-config] [--summary] [--ranks N]\n"
+    "usage: [mpirun -np N] cnn-dist CONFIG [--set KEY=VALUE ...] [--resume auto|PATH]\n"
+    "       cnn-dist CONFIG [--set ...] --print-config | --summary [--ranks N]\n"
     "       cnn-dist --help | --help-config\n"
     "\n"
     "  CONFIG          the run's YAML file (model, data, optim, ...; docs/config.md)\n"
     "  --set KEY=VALUE override a key; VALUE is YAML: --set optim.lr=0.2,\n"
     "                  --set sched.milestones=[30,60], --set model.args.num_classes=10\n"
+    "  --resume auto   continue from the latest checkpoint in run.dir (start fresh when\n"
+    "                  there is none); --resume PATH continues from that checkpoint\n"
+    "  --hash-weights  print every rank's weight hash at the end (replicas must agree)\n"
     "  --print-config  print the effective config (every default filled in) and exit\n"
     "  --summary       print per layer: output shape, parameters, multiply-adds, receptive\n"
     "                  field; then totals and the memory of one training step per rank\n"
@@ -29,8 +34,9 @@ typedef struct cli {
     const char *path;
     const char **sets; /* (n_sets) */
     int n_sets;
-    bool print_config, summary;
+    bool print_config, summary, hash_weights;
     long long ranks;
+    const char *resume;
 } cli;
 
 static int usage_error(cnn_err *e, const char *what, const char *arg)
@@ -70,12 +76,16 @@ static int parse_args(int argc, char **argv, cli *c, cnn_err *e)
             c->ranks = strtoll(v, &end, 10);
             if (*end || end == v || c->ranks < 1)
                 return usage_error(e, "--ranks expects a positive integer, got", v);
-        } else if (rc < 0)
+        } else if ((v = opt_value(argc, argv, &i, "--resume", e, &rc)))
+            c->resume = v;
+        else if (rc < 0)
             return rc;
         else if (!strcmp(argv[i], "--print-config"))
             c->print_config = true;
         else if (!strcmp(argv[i], "--summary"))
             c->summary = true;
+        else if (!strcmp(argv[i], "--hash-weights"))
+            c->hash_weights = true;
         else if (argv[i][0] == '-' && argv[i][1])
             return usage_error(e, "unknown option", argv[i]);
         else if (c->path)
@@ -100,28 +110,77 @@ static int print_config(const run_config *rc, const char *path, cnn_err *e)
     return CNN_OK;
 }
 
-static int run(const cli *c, cnn_err *e)
+static int inspect(const cli *c, const run_config *rc, cnn_err *e)
 {
-    bool inspect = c->print_config || c->summary;
+    int batch = 0;
+    net *n = NULL;
+    if (c->print_config)
+        CNN_TRY(e, print_config(rc, c->path, e));
+    if (!c->summary)
+        return CNN_OK;
+    CNN_TRY(e, run_config_rank_batch(rc, c->ranks, &batch, e));
+    CNN_TRY(e, net_create(rc->model, batch, &n, e));
+    net_summary_print(n, stdout);
+    net_destroy(n);
+    return CNN_OK;
+}
+
+/* Every rank reads the config before MPI starts; only the first prints its errors. */
+static bool first_rank_by_env(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK",
+                                       "SLURM_PROCID", NULL};
+    for (int i = 0; vars[i]; i++)
+        if (getenv(vars[i]))
+            return atoi(getenv(vars[i])) == 0;
+    return true;
+}
+
+static void report(int r, const cnn_err *e, int rank, int world)
+{
+    fflush(stdout);
+    if (world > 1)
+        fprintf(stderr, "cnn-dist: rank %d: error: %s\n", rank, e->msg);
+    else
+        fprintf(stderr, "cnn-dist: error: %s\n", e->msg);
+    if (r != CNN_EINVAL && r != CNN_EIO && r != CNN_ESTATE) /* a fault: where it came from */
+        fprintf(stderr, "  (at %s)\n", e->trace);
+}
+
+static int train(int *argc, char ***argv, const cli *c, const run_config *rc)
+{
+    cnn_err e = {0};
+    comm *cm;
+    int r = comm_init(argc, argv, (double)rc->comm.timeout_s, &cm, &e);
+    if (r < 0) {
+        report(r, &e, 0, 1);
+        return r;
+    }
+    train_opts o = {.config_path = c->path, .resume = c->resume,
+                    .hash_weights = c->hash_weights};
+    r = train_run(rc, cm, &o, &e);
+    /* Ranks that only learned that another failed stay quiet; rank 0 says it once. */
+    if (r < 0 && (r != CNN_ESTATE || comm_rank(cm) == 0))
+        report(r, &e, comm_rank(cm), comm_size(cm));
+    comm_finalize(cm);
+    return r;
+}
+
+static int run(int *argc, char ***argv, const cli *c)
+{
+    bool inspecting = c->print_config || c->summary;
+    cnn_err e = {0};
     run_config rc;
     int r = run_config_load(c->path, c->sets, c->n_sets,
-                            inspect ? RUN_FOR_INSPECTION : RUN_FOR_TRAINING, &rc, e);
-    int batch = 0;
+                            inspecting ? RUN_FOR_INSPECTION : RUN_FOR_TRAINING, &rc, &e);
     if (r == CNN_OK && !getenv("CNN_LOG")) /* the variable wins over log.level */
         log_set_level(rc.log.level);
-    if (r == CNN_OK && c->print_config)
-        r = print_config(&rc, c->path, e);
-    if (r == CNN_OK && (c->summary || !inspect))
-        r = run_config_rank_batch(&rc, c->ranks, &batch, e);
-    net *n = NULL;
-    if (r == CNN_OK && (c->summary || !inspect))
-        r = net_create(rc.model, batch, &n, e);
-    if (r == CNN_OK && c->summary)
-        net_summary_print(n, stdout);
-    if (r == CNN_OK && !inspect)
-        r = CNN_ERR(e, CNN_EINVAL, "%s is valid, but training is not available yet (issue "
-                    "#6): use --summary or --print-config", c->path);
-    net_destroy(n);
+    if (r == CNN_OK && inspecting)
+        r = inspect(c, &rc, &e);
+    if (r < 0 && first_rank_by_env())
+        report(r, &e, 0, 1);
+    else if (r == CNN_OK && !inspecting)
+        r = train(argc, argv, c, &rc);
     run_config_free(&rc);
     return r;
 }
@@ -142,14 +201,10 @@ int main(int argc, char **argv)
     cli c = {0};
     cnn_err e = {0};
     int r = parse_args(argc, argv, &c, &e);
-    if (r == CNN_OK)
-        r = run(&c, &e);
+    if (r < 0)
+        report(r, &e, 0, 1);
+    else
+        r = run(&argc, &argv, &c);
     free(c.sets);
-    if (r < 0) {
-        fflush(stdout);
-        fprintf(stderr, "cnn-dist: error: %s\n", e.msg);
-        if (r != CNN_EINVAL && r != CNN_EIO) /* a fault: where it came from helps */
-            fprintf(stderr, "  (at %s)\n", e.trace);
-    }
     return r == CNN_OK ? 0 : r == CNN_EINVAL ? 2 : 1;
 }

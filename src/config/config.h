@@ -69,6 +69,13 @@ typedef struct run_config {
         const char *train, *val; /* borrowed from tree; NULL when null */
         int64_t batch_size;      /* global, split across ranks */
         int64_t workers, prefetch;
+        int64_t cache_mb;
+        run_float_list crop_scale, crop_ratio;
+        bool hflip;
+        double brightness, contrast, saturation;
+        int64_t eval_resize;
+        run_float_list mean, std; /* n = 0: the training set's */
+        double noise_std;
     } data;
     struct {
         int64_t epochs, max_steps, accum_steps;

@@ -163,12 +163,13 @@ static int list(const schema_row *r, const cfg_node *v, void *dst, cnn_err *e)
     if (v->kind != CFG_SEQ)
         return bad_value(r, v, r->type == ST_INT_LIST ? "a list of integers like [30, 60]"
                                                       : "a list of numbers like [0.9, 0.999]", e);
-    if (r->list_len ? v->n != r->list_len : v->n < 1 || v->n > RUN_LIST_MAX) {
+    int min_n = strcmp(r->def, "[]") ? 1 : 0; /* an empty default means "not given" */
+    if (r->list_len ? v->n != r->list_len : v->n < min_n || v->n > RUN_LIST_MAX) {
         if (r->list_len)
             return CNN_ERR(e, CNN_EINVAL, "%s: %s: expected a list of %d values, got %d",
                            where(v, w, sizeof w), r->path, r->list_len, v->n);
-        return CNN_ERR(e, CNN_EINVAL, "%s: %s: expected a list of 1 to %d values, got %d",
-                       where(v, w, sizeof w), r->path, RUN_LIST_MAX, v->n);
+        return CNN_ERR(e, CNN_EINVAL, "%s: %s: expected a list of %d to %d values, got %d",
+                       where(v, w, sizeof w), r->path, min_n, RUN_LIST_MAX, v->n);
     }
     for (int k = 0; k < v->n; k++) {
         double d;
@@ -289,6 +290,15 @@ static int cross_checks(const run_config *rc, run_purpose purpose, cnn_err *e)
                            "after %lld", where(ms->items[k], w, sizeof w),
                            (long long)rc->sched.milestones.v[k],
                            (long long)rc->sched.milestones.v[k - 1]);
+    if (rc->data.crop_scale.v[0] > rc->data.crop_scale.v[1] ||
+        rc->data.crop_ratio.v[0] > rc->data.crop_ratio.v[1])
+        return CNN_ERR(e, CNN_EINVAL, "%s: a range [lo, hi] needs lo <= hi",
+                       where_key(rc, rc->data.crop_scale.v[0] > rc->data.crop_scale.v[1]
+                                         ? "data.crop_scale" : "data.crop_ratio", w, sizeof w));
+    if (rc->data.mean.n != rc->data.std.n)
+        return CNN_ERR(e, CNN_EINVAL, "%s: data.mean has %d values and data.std %d; give both "
+                       "per channel, or neither (the training set's)",
+                       where_key(rc, "data.std", w, sizeof w), rc->data.mean.n, rc->data.std.n);
     if (rc->sched.min_lr > rc->optim.lr)
         return CNN_ERR(e, CNN_EINVAL, "%s: sched.min_lr=%g is above optim.lr=%g; the schedule "
                        "ends at min_lr, so it must be at most optim.lr",

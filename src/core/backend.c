@@ -9,7 +9,9 @@
     X(conv_fwd) X(conv_bwd_data) X(conv_bwd_filter) X(pool_fwd) X(pool_bwd)              \
     X(unpool_fwd) X(unpool_bwd) X(upsample_fwd) X(upsample_bwd) X(norm_stats)            \
     X(norm_apply) X(norm_bwd_reduce) X(norm_bwd_data) X(norm_stats_sums) X(xent_fwd)     \
-    X(xent_bwd) X(mse_fwd) X(mse_bwd)
+    X(xent_bwd) X(mse_fwd) X(mse_bwd)                                          \
+    X(sumsq) X(grad_coef) X(sgd_update) X(adamw_update)                        \
+    X(xent_soft_fwd) X(xent_soft_bwd) X(argmax_channel)
 
 int backend_check_complete(const backend_ops *ops, cnn_err *e)
 {

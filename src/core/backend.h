@@ -21,6 +21,8 @@
 #include "tensor.h"
 
 typedef struct backend backend;
+struct optim_sgd_args;
+struct optim_adamw_args;
 
 /* Convolution geometry, as in cuDNN/PyTorch (symmetric zero padding). A transposed
  * convolution uses the descriptor of the forward convolution whose data gradient it is. */
@@ -156,7 +158,53 @@ typedef struct backend_ops {
     void (*mse_fwd)(backend *be, const tensor *pred, const tensor *target, tensor *loss);
     void (*mse_bwd)(backend *be, const tensor *pred, const tensor *target, const tensor *dloss,
                     tensor *dpred);
+    /* Soft targets (mixup, CutMix): target f32 (N, C) rows of probabilities; loss =
+     * mean over n of -sum_c target[n, c] * log softmax(logits)[n, c]; rows whose target sums
+     * to 0 (padding) are not counted. prob keeps the softmax. */
+    void (*xent_soft_fwd)(backend *be, const tensor *logits, const tensor *target, tensor *prob,
+                          tensor *loss);
+    void (*xent_soft_bwd)(backend *be, const tensor *prob, const tensor *target,
+                          const tensor *dloss, tensor *dlogits);
+
+    /* ---- evaluation ---- */
+    /* idx i32 (N, ...) = argmax over dim 1 of x (N, C, ...); ties take the lowest c. */
+    void (*argmax_channel)(backend *be, const tensor *x, tensor *idx);
+
+    /* ---- optimizer (all on device: no host round trip) ---- */
+    /* out (1) f32 = sum of x^2 (+ beta * out); deterministic for a given backend. */
+    void (*sumsq)(backend *be, const tensor *x, tensor *out, float beta);
+    /* The gradient multiplier of a step, on device: coef (2) f32 = [c, skip] with
+     * c = inv_scale * min(1, max_norm / (sqrt(sumsq) * inv_scale + 1e-6)) (max_norm <= 0:
+     * no clipping, c = inv_scale) and skip = 1 when sumsq is not finite (the update kernels
+     * then leave weights and state unchanged), else 0. */
+    void (*grad_coef)(backend *be, const tensor *sumsq, float max_norm, float inv_scale,
+                      tensor *coef);
+    /* torch.optim.SGD on one contiguous run of parameters (w, g, mom same count), with the
+     * gradient taken as g * coef[0]: d = g' + wd*w; mom = first ? d : m*mom + d (dampening
+     * 0); d = nesterov ? d + m*mom : mom (m = 0: d); w -= lr*d. coef NULL = [1, 0]. */
+    void (*sgd_update)(backend *be, tensor *w, const tensor *g, tensor *mom,
+                       const struct optim_sgd_args *a, const tensor *coef);
+    /* torch.optim.AdamW: w *= 1 - lr*wd; m = b1 m + (1-b1) g'; v = b2 v + (1-b2) g'^2;
+     * w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), t = a->step (from 1). */
+    void (*adamw_update)(backend *be, tensor *w, const tensor *g, tensor *m, tensor *v,
+                         const struct optim_adamw_args *a, const tensor *coef);
+
+    /* ---- interop ---- */
+    /* The backend's native compute stream (cudaStream_t on CUDA) for comm's NCCL transport
+     * to order against; NULL on the CPU. */
+    void *(*native_stream)(backend *be);
 } backend_ops;
+
+/* Hyper-parameters of one update call (host values; the step's lr already scheduled). */
+typedef struct optim_sgd_args {
+    float lr, momentum, weight_decay;
+    bool nesterov;
+    bool first; /* the momentum buffer is empty: mom = d (PyTorch's first step) */
+} optim_sgd_args;
+typedef struct optim_adamw_args {
+    float lr, beta1, beta2, eps, weight_decay;
+    int64_t step; /* 1 on the first update */
+} optim_adamw_args;
 
 struct backend {
     const backend_ops *ops;

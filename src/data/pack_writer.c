@@ -65,27 +65,11 @@ static void index_grow(shard_w *sh, bool seg)
     }
 }
 
-/* The folders above PREFIX, as `mkdir -p` would make them: users name a fresh output path. */
-static int make_parents(const char *prefix, cnn_err *e)
-{
-    char *p = cnn_xstrdup(prefix);
-    int rc = CNN_OK;
-    for (char *s = strchr(p + 1, '/'); s && rc == CNN_OK; s = strchr(s + 1, '/')) {
-        *s = '\0';
-        if (mkdir(p, 0777) < 0 && errno != EEXIST)
-            rc = CNN_ERR(e, CNN_EIO, "cannot create the output folder %s: %s", p,
-                         strerror(errno));
-        *s = '/';
-    }
-    free(p);
-    return rc;
-}
-
 int pack_open(const pack_opts *o, pack_writer **out, cnn_err *e)
 {
     *out = NULL;
     CNN_TRY(e, check_opts(o, e));
-    CNN_TRY(e, make_parents(o->prefix, e));
+    CNN_TRY(e, io_mkdir_parents(o->prefix, e)); /* users name a fresh output path */
     pack_writer *w = cnn_xcalloc(1, sizeof *w);
     w->o = *o;
     w->o.prefix = cnn_xstrdup(o->prefix);

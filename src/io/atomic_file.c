@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -120,6 +121,20 @@ int io_sync_dir(const char *path, cnn_err *e)
         rc = CNN_ERR(e, CNN_EIO, "fsync of directory %s failed: %s", p, strerror(errno));
     if (fd >= 0)
         close(fd);
+    free(p);
+    return rc;
+}
+
+int io_mkdir_parents(const char *path, cnn_err *e)
+{
+    char *p = cnn_xstrdup(path);
+    int rc = CNN_OK;
+    for (char *s = strchr(p + 1, '/'); s && rc == CNN_OK; s = strchr(s + 1, '/')) {
+        *s = '\0';
+        if (mkdir(p, 0777) < 0 && errno != EEXIST)
+            rc = CNN_ERR(e, CNN_EIO, "cannot create the folder %s: %s", p, strerror(errno));
+        *s = '/';
+    }
     free(p);
     return rc;
 }

@@ -97,6 +97,8 @@ int io_file_write(const char *path, const void *p, size_t n, cnn_err *e);
 /* Renames tmp over path (removing tmp when that fails), then fsyncs path's directory, so
  * path holds either its old or its new bytes after a crash. */
 int io_file_commit(const char *tmp, const char *path, cnn_err *e);
+/* The folders above path, as `mkdir -p` would make them ("runs/a/" makes runs/a too). */
+int io_mkdir_parents(const char *path, cnn_err *e);
 /* fsync of the directory holding path (a rename there is durable after it). */
 int io_sync_dir(const char *path, cnn_err *e);
 

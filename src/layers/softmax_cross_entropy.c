@@ -1,9 +1,11 @@
 /* Softmax cross-entropy over dim 1, as torch.nn.functional.cross_entropy with reduction
  * 'mean': logits f32 (N, C) with labels i32 (N), or per pixel (N, C, H, W) with labels
- * (N, H, W) (segmentation; any trailing dims, matched one to one). Keys: label_smoothing
- * (default 0, in [0, 1)) and ignore_index (default -100): ignored labels add nothing and
- * are not counted in the mean. Differs from PyTorch in one place: when every label is
- * ignored the loss and gradient are 0, not NaN. The softmax is saved for backward. */
+ * (N, H, W). Keys: label_smoothing (default 0, in [0, 1)) and ignore_index (default -100):
+ * ignored labels are not counted. Unlike PyTorch, all labels ignored gives loss and gradient
+ * 0, not NaN. Soft targets (mixup, CutMix; net_opts.soft_targets): f32 (N, C) targets for
+ * (N, C) logits, the mean over rows whose targets sum to nonzero (padding rows are 0); the
+ * keys are then not applied (mix_batch folds label_smoothing into the targets: the trainer
+ * passes it there) and targets take no gradient (din[1] NULL). The softmax is saved. */
 #include <limits.h>
 
 #include "layers.h"
@@ -11,6 +13,7 @@
 typedef struct xent_state {
     float smoothing;
     int ignore;
+    bool soft; /* set by infer: the target is f32 (N, C) probabilities */
 } xent_state;
 
 static int xent_parse(layer *l, const cfg_node *n, cnn_err *e)
@@ -43,15 +46,41 @@ static shape labels_shape(const shape *x)
     return y;
 }
 
+/* Soft targets: (N, C) logits and a target of the same shape. */
+static int soft_infer(layer *l, cnn_err *e)
+{
+    char a[96], b[96];
+    const shape *x = &l->in[0], *y = &l->in[1];
+    if (x->nd != 2)
+        return LAYER_ERR(l, e, "soft (f32) targets need (N, C) logits, got %s; per-pixel "
+                         "logits take i32 labels (mixup and CutMix are for classifiers)",
+                         shape_str(x, a, sizeof a));
+    if (!shape_eq(x, y)) {
+        shape want = labels_shape(x);
+        char c[96];
+        return LAYER_ERR(l, e, "input 1 must be i32 labels %s or f32 soft targets of the "
+                         "logits' shape %s (one probability row per sample), got f32 %s",
+                         shape_str(&want, c, sizeof c), shape_str(x, b, sizeof b),
+                         shape_str(y, a, sizeof a));
+    }
+    ((xent_state *)l->state)->soft = true;
+    l->out = SHAPE(1);
+    layer_declare(l, "prob", SLOT_SAVED, DTYPE_F32, *x);
+    return CNN_OK;
+}
+
 static int xent_infer(layer *l, cnn_err *e)
 {
     char a[96], b[96];
     const shape *x = &l->in[0], *y = &l->in[1];
     if (l->in_dt[0] != DTYPE_F32)
         return LAYER_ERR(l, e, "input 0 (logits) must be f32, got %s", dtype_name(l->in_dt[0]));
+    ((xent_state *)l->state)->soft = false;
+    if (l->in_dt[1] == DTYPE_F32)
+        return soft_infer(l, e);
     if (l->in_dt[1] != DTYPE_I32)
-        return LAYER_ERR(l, e, "input 1 (labels) must be i32 class indices, got %s",
-                         dtype_name(l->in_dt[1]));
+        return LAYER_ERR(l, e, "input 1 (labels) must be i32 class indices (or f32 (N, C) "
+                         "soft targets), got %s", dtype_name(l->in_dt[1]));
     if (x->nd < 2)
         return LAYER_ERR(l, e, "logits %s need at least 2 dimensions: (N, C) or (N, C, H, W)",
                          shape_str(x, a, sizeof a));
@@ -74,8 +103,11 @@ static int xent_infer(layer *l, cnn_err *e)
 static void xent_forward(layer *l, const tensor *const *in, tensor *out, exec *x)
 {
     xent_state *st = l->state;
-    x->be->ops->xent_fwd(x->be, in[0], in[1], st->smoothing, st->ignore,
-                         layer_slot_t(l, "prob"), out);
+    if (st->soft)
+        x->be->ops->xent_soft_fwd(x->be, in[0], in[1], layer_slot_t(l, "prob"), out);
+    else
+        x->be->ops->xent_fwd(x->be, in[0], in[1], st->smoothing, st->ignore,
+                             layer_slot_t(l, "prob"), out);
 }
 
 static void xent_backward(layer *l, const tensor *const *in, const tensor *out,
@@ -83,7 +115,12 @@ static void xent_backward(layer *l, const tensor *const *in, const tensor *out,
 {
     (void)out;
     xent_state *st = l->state;
-    if (din[0])
+    if (din[1])
+        cnn_fatal("layer '%s' (%s): the target was given a gradient tensor; targets take none "
+                  "(pass NULL)", l->name, l->ops->type);
+    if (din[0] && st->soft)
+        x->be->ops->xent_soft_bwd(x->be, layer_slot_t(l, "prob"), in[1], dout, din[0]);
+    else if (din[0])
         x->be->ops->xent_bwd(x->be, layer_slot_t(l, "prob"), in[1], st->smoothing, st->ignore,
                              dout, din[0]);
 }

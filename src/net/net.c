@@ -1,7 +1,7 @@
 /* net_create: the `model:` map to a graph (expansion in net_expand.c), the loss node, shape
  * inference in node order, which nodes need gradients, where backward must add instead of
  * overwrite, the state_dict registry, then the memory plan (net_plan.c). Also the lookups
- * and net_destroy. */
+ * and net_destroy. net_opts.soft_targets makes a classifier's target f32 probabilities. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,23 +88,48 @@ static int loss_create(const cfg_node *model, layer **l, cnn_err *e)
     return rc;
 }
 
-/* Labels for softmax_cross_entropy: the output's shape without dim 1, i32. */
-static void target_of(net *n)
+/* Soft targets (mixup, CutMix): f32 (N, classes), for a classifier only. */
+static int soft_target_of(net *n, cnn_err *e)
+{
+    char w[256], a[96];
+    const layer *out = n->nodes[n->output].l, *loss = n->nodes[n->loss].l;
+    if (strcmp(loss->ops->type, "softmax_cross_entropy"))
+        return CNN_ERR(e, CNN_EINVAL, "%s: mixup/CutMix (train.mixup, train.cutmix) need a "
+                       "classifier trained with softmax_cross_entropy, but the loss is %s; set "
+                       "both to 0 for this model", net_where(loss->mark, w, sizeof w),
+                       loss->ops->type);
+    if (out->out.nd != 2)
+        return CNN_ERR(e, CNN_EINVAL, "%s: mixup/CutMix (train.mixup, train.cutmix) need a "
+                       "classifier with (N, classes) output, but the model's output '%s' is "
+                       "%s (a per-pixel model); set both to 0 for this model",
+                       net_where(out->mark, w, sizeof w), out->name,
+                       shape_str(&out->out, a, sizeof a));
+    n->target_shape = out->out;
+    n->target_dt = DTYPE_F32;
+    return CNN_OK;
+}
+
+/* The target: mse_loss's is the output's shape (f32); softmax_cross_entropy's labels are the
+ * output's shape without dim 1 (i32), or f32 (N, classes) probabilities with soft_targets. */
+static int target_of(net *n, const net_opts *o, cnn_err *e)
 {
     const layer *out = n->nodes[n->output].l;
+    if (o->soft_targets)
+        return soft_target_of(n, e);
     if (!strcmp(n->nodes[n->loss].l->ops->type, "mse_loss")) {
         n->target_shape = out->out;
         n->target_dt = DTYPE_F32;
-        return;
+        return CNN_OK;
     }
     n->target_dt = DTYPE_I32;
     n->target_shape = (shape){.nd = out->out.nd > 1 ? out->out.nd - 1 : 1};
     n->target_shape.d[0] = out->out.d[0];
     for (int k = 1; k < n->target_shape.nd; k++)
         n->target_shape.d[k] = out->out.d[k + 1];
+    return CNN_OK;
 }
 
-static int infer_all(net *n, cnn_err *e)
+static int infer_all(net *n, const net_opts *o, cnn_err *e)
 {
     char w[256];
     for (int i = 0; i < n->n_nodes; i++) {
@@ -112,7 +137,7 @@ static int infer_all(net *n, cnn_err *e)
         shape in[LAYER_MAX_INPUTS];
         dtype dt[LAYER_MAX_INPUTS];
         if (i == n->loss)
-            target_of(n);
+            CNN_TRY(e, target_of(n, o, e));
         for (int j = 0; j < nd->n_in; j++) {
             int p = nd->in[j];
             in[j] = p == NET_INPUT ? n->in_shape : p == NET_TARGET ? n->target_shape
@@ -229,6 +254,13 @@ static int build(net *n, const cfg_node *model, cnn_err *e)
 
 int net_create(const cfg_node *model, int batch, net **out, cnn_err *e)
 {
+    static const net_opts defaults = {0};
+    return net_create_opts(model, batch, &defaults, out, e);
+}
+
+int net_create_opts(const cfg_node *model, int batch, const net_opts *o, net **out,
+                    cnn_err *e)
+{
     static const char *const keys[] = {"input", "args", "loss", "blocks", "layers", NULL};
     char w[256];
     *out = NULL;
@@ -248,7 +280,7 @@ int net_create(const cfg_node *model, int batch, net **out, cnn_err *e)
         net_impl *im = cnn_xcalloc(1, sizeof *im);
         im->pn = cnn_xcalloc((size_t)n->n_nodes, sizeof *im->pn);
         n->impl = im;
-        rc = infer_all(n, e);
+        rc = infer_all(n, o, e);
     }
     if (rc >= 0) {
         analyse(n);

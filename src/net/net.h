@@ -77,6 +77,15 @@ typedef struct net {
  * and repeats, layer creation, shape inference, memory plan. Allocates no tensor memory, so
  * a summary of any model at any batch is cheap. Errors cite the config position. */
 int net_create(const cfg_node *model, int batch, net **out, cnn_err *e);
+/* Choices net_create leaves at their defaults. */
+typedef struct net_opts {
+    /* Classifier with softmax_cross_entropy: the target is f32 (N, classes) probabilities
+     * (mixup, CutMix) instead of i32 labels; the loss is then the soft-target cross-entropy
+     * (label_smoothing is applied by whoever builds the targets). */
+    bool soft_targets;
+} net_opts;
+int net_create_opts(const cfg_node *model, int batch, const net_opts *o, net **out,
+                    cnn_err *e);
 /* Binds every tensor to arenas on be; fails with CNN_ENOMEM naming the sizes. */
 int net_alloc(net *n, backend *be, cnn_err *e);
 /* PyTorch's default initialisation per layer, keyed by (key, node name): the same on every
@@ -93,6 +102,10 @@ typedef void (*net_grad_hook)(void *ctx, const net *n, int node);
  * Parameter gradients follow x->param_grad_beta (0 overwrite, 1 accumulate). hook may be
  * NULL. */
 void net_backward(net *n, exec *x, net_grad_hook hook, void *ctx);
+/* The same with the loss gradient seeded with dloss instead of 1: a rank's share of the
+ * global mean loss (its counted elements / all ranks' counted elements) times the loss
+ * scale, so that summing the ranks' gradients gives the exact global average. */
+void net_backward_scaled(net *n, exec *x, float dloss, net_grad_hook hook, void *ctx);
 void net_destroy(net *n);
 
 /* Node index by full name, or -1. */

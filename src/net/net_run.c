@@ -63,10 +63,15 @@ static void node_backward(net *n, int i, exec *x)
 
 void net_backward(net *n, exec *x, net_grad_hook hook, void *ctx)
 {
+    net_backward_scaled(n, x, 1.0f, hook, ctx);
+}
+
+void net_backward_scaled(net *n, exec *x, float dloss, net_grad_hook hook, void *ctx)
+{
     net_impl *im = n->impl;
     CNN_ASSERT(n->be && x->be == n->be);
     if (n->nodes[n->loss].needs_grad)
-        n->be->ops->fill(n->be, &n->nodes[n->loss].dout, 1.0);
+        n->be->ops->fill(n->be, &n->nodes[n->loss].dout, dloss);
     for (int i = n->loss; i >= 0; i--) {
         if (n->nodes[i].needs_grad)
             node_backward(n, i, x);

@@ -1,5 +1,6 @@
-/* The train module: checkpoints now (issue #4); the optimizer, LR schedules, the training and
- * eval loop and metrics follow with issue #6.
+/* The train module: the training run (the loop over epochs and steps across ranks, the
+ * evaluation, progress and metrics.jsonl, the run directory), checkpoints, the optimizer and
+ * LR schedules (optim.h), metrics (metrics.h) and mixup/CutMix (mix.h).
  * Checkpoints are HDF5 files laid out like a torchvision state_dict, so h5py and PyTorch read
  * them directly (tools/ckpt_to_torch.py) and torchvision weights load into our nets
  * (tools/torch_export.py): one float32 dataset per parameter and buffer at the root, named by
@@ -57,5 +58,26 @@ int ckpt_load(const char *path, net *n, ckpt_meta *meta, ckpt_tensor *extra, int
 
 /* Only the meta data and config text, without a net (to resume from a checkpoint's config). */
 int ckpt_read_meta(const char *path, ckpt_meta *meta, char **config_text, cnn_err *e);
+
+/* ---- the training run (trainer.c and train_*.c) ---- */
+struct comm;
+struct run_config;
+typedef struct train_opts {
+    const char *config_path; /* for messages and the saved config */
+    /* NULL: start fresh (an existing checkpoint in run.dir is an error, so a run is never
+     * overwritten by accident); "auto": continue from the latest checkpoint in run.dir when
+     * there is one, else start fresh; otherwise the checkpoint file to continue from. */
+    const char *resume;
+    bool hash_weights; /* print every rank's weight hash at the end (replica checks) */
+} train_opts;
+
+/* Trains as the config says on every rank of c: builds the backend, the net, the data,
+ * the optimizer and the reducer; loops over epochs with evaluation and checkpoints; writes
+ * run.dir/metrics.jsonl and run.dir/config.yaml. Errors that some ranks may meet alone
+ * (files, memory) are agreed on, so every rank returns (the failing ones with e filled, the
+ * others with CNN_ESTATE naming the failing rank); errors in the middle of a step end the
+ * job through comm_abort. SIGINT/SIGTERM/SIGUSR1 end the run at the next step with a
+ * checkpoint. */
+int train_run(const struct run_config *rc, struct comm *c, const train_opts *o, cnn_err *e);
 
 #endif

@@ -68,6 +68,8 @@ int cpu_backend_create(int threads, backend **out, cnn_err *e)
     cpu_install_pool(ops);
     cpu_install_norm(ops);
     cpu_install_loss(ops);
+    cpu_install_xent_soft(ops);
+    cpu_install_optim(ops);
     backend *be = cnn_xcalloc(1, sizeof *be);
     be->ops = ops;
     be->impl = st;

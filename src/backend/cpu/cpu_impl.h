@@ -31,6 +31,8 @@ void cpu_install_pool(backend_ops *ops);        /* pool_*; calls cpu_install_res
 void cpu_install_resample(backend_ops *ops);    /* unpool_*, upsample_* */
 void cpu_install_norm(backend_ops *ops);        /* norm_* */
 void cpu_install_loss(backend_ops *ops);        /* xent_*, mse_* */
+void cpu_install_xent_soft(backend_ops *ops);   /* xent_soft_*, argmax_channel */
+void cpu_install_optim(backend_ops *ops);       /* sumsq, grad_coef, sgd_update, adamw_update */
 
 void cpu_conv_cache_destroy(cpu_conv_cache *c);
 

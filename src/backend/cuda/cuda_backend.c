@@ -206,6 +206,8 @@ static void install(backend_ops *ops)
     cuda_install_pool(ops);
     cuda_install_norm(ops);
     cuda_install_loss(ops);
+    cuda_install_xent_soft(ops);
+    cuda_install_optim(ops);
 }
 
 int cuda_backend_create(int device, size_t workspace_limit, backend **out, cnn_err *e)

@@ -74,6 +74,8 @@ void cuda_install_conv(backend_ops *ops);        /* conv_* */
 void cuda_install_pool(backend_ops *ops);        /* pool_*, unpool_*, upsample_* */
 void cuda_install_norm(backend_ops *ops);        /* norm_* */
 void cuda_install_loss(backend_ops *ops);        /* xent_*, mse_* */
+void cuda_install_xent_soft(backend_ops *ops);   /* xent_soft_*, argmax_channel */
+void cuda_install_optim(backend_ops *ops);       /* sumsq, grad_coef, sgd_update, adamw_update */
 void cuda_conv_cache_destroy(cuda_conv_cache *c);
 
 #endif

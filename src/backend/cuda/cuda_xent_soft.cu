@@ -1,0 +1,216 @@
+/* Soft-target cross-entropy and argmax kernels, matching cpu_xent_soft.c. A warp handles one
+ * row of (N, C): the max and the sums are butterfly reductions (every lane ends with the
+ * same bits), exponential and loss sums in double. Row losses go to per-block partials in a
+ * grid sized from the shape only, then one block sums them in a fixed order (no atomics on
+ * values), so the loss is the same bits on every run. */
+#include <math.h>
+
+#include "cuda_xent_soft_kernels.h"
+
+#define WARP 32
+
+template <typename V>
+__device__ static V block_sum(V v)
+{
+    __shared__ V sh[32];
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_down_sync(0xffffffffu, v, o);
+    __syncthreads(); /* sh may still be read from the previous call */
+    if (lane == 0)
+        sh[w] = v;
+    __syncthreads();
+    if (w == 0) {
+        v = lane < (int)(blockDim.x >> 5) ? sh[lane] : (V)0;
+        for (int o = 16; o > 0; o >>= 1)
+            v += __shfl_down_sync(0xffffffffu, v, o);
+    }
+    return v;
+}
+
+__device__ static float warp_max(float m)
+{
+    for (int o = WARP / 2; o > 0; o >>= 1) {
+        float v = __shfl_xor_sync(0xffffffffu, m, o);
+        m = v > m ? v : m;
+    }
+    return m;
+}
+
+__device__ static double warp_sum(double s)
+{
+    for (int o = WARP / 2; o > 0; o >>= 1)
+        s += __shfl_xor_sync(0xffffffffu, s, o);
+    return s;
+}
+
+static unsigned red_blocks(int64_t threads)
+{
+    int64_t b = (threads + CUDA_THREADS - 1) / CUDA_THREADS;
+    return (unsigned)(b < 1 ? 1 : b > CUDA_XSOFT_RED_BLOCKS ? CUDA_XSOFT_RED_BLOCKS : b);
+}
+
+/* Softmax of each row into prob; block partials of the loss of counted rows (targets summing
+ * to nonzero) and of their number. Row loss = sum_k t_k (lse - x_k), lse = m + log(s);
+ * zero targets add nothing (no 0 * inf for a -inf logit). */
+__global__ void xsoft_fwd_kernel(int64_t n, int64_t c, const float *x, const float *t,
+                                 float *prob, double *psum, long long *pcnt)
+{
+    int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    int64_t warps = (int64_t)gridDim.x * blockDim.x / WARP;
+    int lane = (int)(threadIdx.x % WARP);
+    double acc = 0.0;
+    long long cnt = 0;
+    for (int64_t r = tid / WARP; r < n; r += warps) {
+        const float *xr = x + r * c, *tr = t + r * c;
+        float *pr = prob + r * c;
+        float m = -INFINITY;
+        for (int64_t k = lane; k < c; k += WARP)
+            m = xr[k] > m ? xr[k] : m;
+        m = warp_max(m);
+        double s = 0.0;
+        for (int64_t k = lane; k < c; k += WARP) {
+            float d = xr[k] - m;
+            float e = expf(d < -87.0f ? -87.0f : d);
+            pr[k] = e;
+            s += e;
+        }
+        s = warp_sum(s);
+        float inv = (float)(1.0 / s);
+        double lse = (double)m + log(s), l = 0.0, ts = 0.0;
+        for (int64_t k = lane; k < c; k += WARP) {
+            pr[k] *= inv;
+            float tk = tr[k];
+            if (tk != 0.0f) {
+                ts += tk;
+                l += (double)tk * (lse - (double)xr[k]);
+            }
+        }
+        l = warp_sum(l);
+        ts = warp_sum(ts);
+        if (lane == 0 && ts != 0.0) {
+            acc += l;
+            cnt++;
+        }
+    }
+    acc = block_sum(acc);
+    cnt = block_sum(cnt);
+    if (threadIdx.x == 0) {
+        psum[blockIdx.x] = acc;
+        pcnt[blockIdx.x] = cnt;
+    }
+}
+
+/* One block: loss = sum / count over nb partials; 0 when no row counts. */
+__global__ void xsoft_final_kernel(int nb, const double *psum, const long long *pcnt,
+                                   float *loss)
+{
+    double s = 0.0;
+    long long k = 0;
+    for (int b = threadIdx.x; b < nb; b += blockDim.x) {
+        s += psum[b];
+        k += pcnt[b];
+    }
+    s = block_sum(s);
+    k = block_sum(k);
+    if (threadIdx.x == 0)
+        *loss = k ? (float)(s / (double)k) : 0.0f;
+}
+
+extern "C" void cuda_xent_soft_fwd(cudaStream_t st, int64_t n, int64_t c, const float *x,
+                                   const float *t, float *prob, void *scratch, float *loss)
+{
+    double *psum = (double *)scratch;
+    long long *pcnt = (long long *)(psum + CUDA_XSOFT_RED_BLOCKS);
+    unsigned nb = red_blocks(n * WARP);
+    xsoft_fwd_kernel<<<nb, CUDA_THREADS, 0, st>>>(n, c, x, t, prob, psum, pcnt);
+    xsoft_final_kernel<<<1, CUDA_THREADS, 0, st>>>((int)nb, psum, pcnt, loss);
+}
+
+/* Block partials of the number of rows whose targets sum to nonzero. */
+__global__ void xsoft_count_kernel(int64_t n, int64_t c, const float *t, long long *pcnt)
+{
+    int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    int64_t warps = (int64_t)gridDim.x * blockDim.x / WARP;
+    int lane = (int)(threadIdx.x % WARP);
+    long long cnt = 0;
+    for (int64_t r = tid / WARP; r < n; r += warps) {
+        double ts = 0.0;
+        for (int64_t k = lane; k < c; k += WARP)
+            ts += t[r * c + k];
+        ts = warp_sum(ts);
+        cnt += lane == 0 && ts != 0.0;
+    }
+    cnt = block_sum(cnt);
+    if (threadIdx.x == 0)
+        pcnt[blockIdx.x] = cnt;
+}
+
+/* *scale = dloss[0] / count, 0 when no row counts. */
+__global__ void xsoft_scale_kernel(int nb, const long long *pcnt, const float *dloss,
+                                   float *scale)
+{
+    long long k = 0;
+    for (int b = threadIdx.x; b < nb; b += blockDim.x)
+        k += pcnt[b];
+    k = block_sum(k);
+    if (threadIdx.x == 0)
+        *scale = k ? (float)((double)dloss[0] / (double)k) : 0.0f;
+}
+
+/* d x_k = w (sum(t) p_k - t_k), w = scale for a counted row and 0 otherwise. */
+__global__ void xsoft_bwd_kernel(int64_t n, int64_t c, const float *prob, const float *t,
+                                 const float *scale, float *d)
+{
+    int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    int64_t warps = (int64_t)gridDim.x * blockDim.x / WARP;
+    int lane = (int)(threadIdx.x % WARP);
+    float sc = *scale;
+    for (int64_t r = tid / WARP; r < n; r += warps) {
+        double ts = 0.0;
+        for (int64_t k = lane; k < c; k += WARP)
+            ts += t[r * c + k];
+        ts = warp_sum(ts);
+        float w = ts != 0.0 ? sc : 0.0f, tsf = (float)ts;
+        for (int64_t k = lane; k < c && k < 30; k += WARP)
+            d[r * c + k] = w * (tsf * prob[r * c + k] - t[r * c + k]);
+    }
+}
+
+extern "C" void cuda_xent_soft_bwd(cudaStream_t st, int64_t n, int64_t c, const float *prob,
+                                   const float *t, const float *dloss, void *scratch,
+                                   float *dlogits)
+{
+    long long *pcnt = (long long *)scratch;
+    float *scale = (float *)(pcnt + CUDA_XSOFT_RED_BLOCKS);
+    unsigned nb = red_blocks(n * WARP);
+    xsoft_count_kernel<<<nb, CUDA_THREADS, 0, st>>>(n, c, t, pcnt);
+    xsoft_scale_kernel<<<1, CUDA_THREADS, 0, st>>>((int)nb, pcnt, dloss, scale);
+    xsoft_bwd_kernel<<<cuda_blocks(n * WARP), CUDA_THREADS, 0, st>>>(n, c, prob, t, scale,
+                                                                     dlogits);
+}
+
+/* One thread per (sample, pixel); NaN never wins over a number (as the CPU's). */
+__global__ void argmax_kernel(int64_t n, int64_t c, int64_t hw, const float *x, int32_t *idx)
+{
+    for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; q < n * hw;
+         q += (int64_t)gridDim.x * blockDim.x) {
+        const float *b = x + (q / hw) * c * hw + q % hw;
+        int32_t best = 0;
+        float bv = b[0];
+        for (int64_t k = 1; k < c; k++) {
+            float v = b[k * hw];
+            if (v >= bv || (bv != bv && v == v)) {
+                bv = v;
+                best = (int32_t)k;
+            }
+        }
+        idx[q] = best;
+    }
+}
+
+extern "C" void cuda_argmax_channel(cudaStream_t st, int64_t n, int64_t c, int64_t hw,
+                                    const float *x, int32_t *idx)
+{
+    argmax_kernel<<<cuda_blocks(n * hw), CUDA_THREADS, 0, st>>>(n, c, hw, x, idx);
+}

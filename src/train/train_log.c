@@ -1,0 +1,128 @@
+/* What a run tells its user: the progress line on rank 0 every log.every steps (epoch,
+ * step/total, loss, lr, img/s, time waiting for data, exposed communication, ETA) and
+ * RUN_DIR/metrics.jsonl, one JSON object per line (training lines: epoch, step, loss, lr,
+ * img_per_s, data_wait_s, comm_exposed_s, time_s; evaluation lines: "split": "val", epoch,
+ * step and the metrics). The loss is the global mean over the steps since the last line:
+ * every rank adds its share on the device, and one all-reduce on logging steps sums them. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "trainer_impl.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void fmt_duration(double s, char *buf, size_t n)
+{
+    long v = (long)(s + 0.5);
+    if (v >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", v / 3600, v / 60 % 60);
+    else if (v >= 60)
+        snprintf(buf, n, "%ldm%02lds", v / 60, v % 60);
+    else
+        snprintf(buf, n, "%lds", v);
+}
+
+int trainer_log_open(trainer *t, cnn_err *e)
+{
+    int rc = CNN_OK;
+    if (t->rank == 0) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/metrics.jsonl", t->rc->run.dir);
+        t->jsonl = fopen(path, "a");
+        if (!t->jsonl)
+            rc = CNN_ERR(e, CNN_EIO, "cannot open %s for appending: %s; check run.dir",
+                         path, strerror(errno));
+    }
+    int all = comm_agree(t->c, rc);
+    if (all < 0 && rc >= 0)
+        return CNN_ERR(e, CNN_ESTATE, "rank 0 could not open metrics.jsonl");
+    t->t_start = t->t_log = now_s();
+    if (t->rank == 0)
+        printf("cnn-dist: %s on %d rank%s (%s): %lld samples, global batch %lld (%d per rank)"
+               " x %lld accumulation, %lld steps per epoch, %lld steps from step %lld; run "
+               "dir %s\n", t->opts->config_path ? t->opts->config_path : "config", t->world,
+               t->world > 1 ? "s" : "", t->be->ops->name,
+               (long long)dataset_get_info(t->train.ds)->n, (long long)t->rc->data.batch_size,
+               t->n->batch, (long long)t->rc->train.accum_steps,
+               (long long)t->steps_per_epoch, (long long)t->total_steps, (long long)t->step,
+               t->rc->run.dir);
+    fflush(stdout);
+    return all;
+}
+
+void trainer_jsonl(trainer *t, const char *fields)
+{
+    if (!t->jsonl)
+        return;
+    fprintf(t->jsonl, "{%s}\n", fields);
+    fflush(t->jsonl);
+}
+
+void trainer_log_step(trainer *t)
+{
+    const run_config *rc = t->rc;
+    if (t->step % rc->log.every && t->step != t->total_steps && !t->stop_requested)
+        return;
+    float loss_local;
+    backend_download(t->be, &t->loss_acc, &loss_local); /* waits for the device */
+    t->be->ops->fill(t->be, &t->loss_acc, 0);
+    reducer_stats rs;
+    reducer_get_stats(t->red, &rs);
+    double v[3] = {loss_local, loader_wait_seconds(t->train.ld),
+                   rs.exposed_seconds - t->exposed_log};
+    t->exposed_log = rs.exposed_seconds;
+    comm_allreduce_sum_f64(t->c, v, 3, "training loss");
+    double now = now_s(), dt = now - t->t_log;
+    double loss = v[0] / (double)(t->micro_since_log ? t->micro_since_log : 1);
+    double wait = v[1] / t->world, exposed = v[2] / t->world;
+    double ips = dt > 0 ? (double)t->samples_since_log / dt : 0;
+    double eta = t->steps_since_log ? dt / (double)t->steps_since_log *
+                                          (double)(t->total_steps - t->step) : 0;
+    int64_t epoch = (t->step - 1) / t->steps_per_epoch + 1;
+    if (t->rank == 0) {
+        char eta_s[32], buf[512];
+        fmt_duration(eta, eta_s, sizeof eta_s);
+        printf("epoch %lld/%lld step %lld/%lld loss %.4f lr %.4g img/s %.0f data %.1f%% comm "
+               "%.1f%% eta %s\n", (long long)epoch, (long long)rc->train.epochs,
+               (long long)t->step, (long long)t->total_steps, loss, t->lr, ips,
+               dt > 0 ? 100 * wait / dt : 0, dt > 0 ? 100 * exposed / dt : 0, eta_s);
+        fflush(stdout);
+        snprintf(buf, sizeof buf, "\"epoch\": %lld, \"step\": %lld, \"loss\": %.6g, \"lr\": "
+                 "%.6g, \"img_per_s\": %.1f, \"data_wait_s\": %.4f, \"comm_exposed_s\": %.4f, "
+                 "\"time_s\": %.3f", (long long)epoch, (long long)t->step, loss, t->lr, ips,
+                 wait, exposed, now - t->t_start);
+        trainer_jsonl(t, buf);
+    }
+    t->t_log = now;
+    t->micro_since_log = t->steps_since_log = t->samples_since_log = 0;
+}
+
+void trainer_log_eval(trainer *t, const char *split, const metrics_result *r)
+{
+    if (t->rank != 0)
+        return;
+    char fields[512], buf[700];
+    metrics_result_json(t->val_metrics, r, fields, sizeof fields);
+    snprintf(buf, sizeof buf, "\"split\": \"%s\", \"epoch\": %lld, \"step\": %lld, %s", split,
+             (long long)t->epoch, (long long)t->step, fields);
+    trainer_jsonl(t, buf);
+    printf("eval %s epoch %lld step %lld: %s\n", split, (long long)t->epoch,
+           (long long)t->step, fields);
+    fflush(stdout);
+}
+
+void trainer_log_close(trainer *t)
+{
+    if (t->jsonl)
+        fclose(t->jsonl);
+    t->jsonl = NULL;
+}

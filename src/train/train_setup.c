@@ -1,0 +1,285 @@
+/* Building a run on every rank: the backend (this rank's GPU from its node-local rank), the
+ * net for the per-rank batch with weights from rank 0, the datasets checked against the
+ * model, the loaders (pinned batches on CUDA), the optimizer, the EMA and the reducer.
+ * Every step that can fail on some ranks only ends in comm_agree, so no rank is left in a
+ * collective when another could not start. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trainer_impl.h"
+
+static int setup_backend(trainer *t, cnn_err *e)
+{
+    const run_config *rc = t->rc;
+    static const char *const names[] = {"auto", "cpu", "cuda"};
+    int threads = (int)rc->threads;
+    if (threads == 0) { /* all cores of the node, shared by its ranks */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = (int)(cores > 0 ? cores : 1) / comm_local_size(t->c);
+        threads = threads > 0 ? threads : 1;
+    }
+    backend_opts o = {.name = names[rc->device],
+                      .threads = threads,
+                      .gpu = comm_local_rank(t->c),
+                      .workspace_bytes = (size_t)rc->cuda.workspace_mb << 20};
+    return backend_create_opts(&o, &t->be, e);
+}
+
+/* What the model's loss and output say about the task, and the loss's own keys. */
+static void read_task(trainer *t)
+{
+    const net *n = t->n;
+    const layer *loss = n->nodes[n->loss].l;
+    const shape *out = &n->nodes[n->output].l->out;
+    const cfg_node *spec = cfg_get(t->rc->model, "loss");
+    int64_t ignore = -100;
+    double smoothing = 0;
+    cnn_err e = {0}; /* the layer parsed these keys already: they are valid */
+    if (spec && spec->kind == CFG_MAP) {
+        cfg_int(spec, "ignore_index", false, -100, &ignore, &e);
+        cfg_float(spec, "label_smoothing", false, 0, &smoothing, &e);
+    }
+    t->ignore = (int)ignore;
+    t->smoothing = smoothing;
+    t->classes = out->nd > 1 ? (int)out->d[1] : 1;
+    if (!strcmp(loss->ops->type, "mse_loss"))
+        t->task = TASK_DENOISE;
+    else
+        t->task = out->nd == 4 ? TASK_SEGMENT : TASK_CLASSIFY;
+}
+
+static int setup_net(trainer *t, cnn_err *e)
+{
+    const run_config *rc = t->rc;
+    int rank_batch;
+    CNN_TRY(e, run_config_rank_batch(rc, t->world, &rank_batch, e));
+    t->soft = rc->train.mixup > 0 || rc->train.cutmix > 0;
+    net_opts no = {.soft_targets = t->soft};
+    CNN_TRY(e, net_create_opts(rc->model, rank_batch, &no, &t->n, e));
+    read_task(t);
+    if (t->soft && t->task != TASK_CLASSIFY)
+        return CNN_ERR(e, CNN_EINVAL, "train.mixup and train.cutmix need a classifier "
+                       "(softmax_cross_entropy on (N, classes) outputs); this model is a %s",
+                       t->task == TASK_SEGMENT ? "segmentation net" : "denoiser");
+    CNN_TRY(e, net_alloc(t->n, t->be, e));
+    return CNN_OK;
+}
+
+/* Same weights everywhere: initialised from the shared seed, then rank 0's broadcast. */
+static void init_weights(trainer *t)
+{
+    net *n = t->n;
+    net_init(n, rng_fold_str(t->root, "init"));
+    if (n->params_flat.data)
+        comm_bcast_tensor(t->c, t->be, &n->params_flat, 0, "initial weights");
+    if (n->buffers_flat.data)
+        comm_bcast_tensor(t->c, t->be, &n->buffers_flat, 0, "initial buffers");
+}
+
+static int check_dataset(const trainer *t, const char *path, const dataset *ds, cnn_err *e)
+{
+    const dataset_info *in = dataset_get_info(ds);
+    if (t->task == TASK_SEGMENT && in->task != DATA_SEGMENT)
+        return CNN_ERR(e, CNN_EINVAL, "%s holds labelled images, but the model predicts a "
+                       "class per pixel; pack masks with `cnn-pack segmentation`", path);
+    if (t->task == TASK_CLASSIFY && in->task != DATA_CLASSIFY)
+        return CNN_ERR(e, CNN_EINVAL, "%s holds segmentation masks, but the model is a "
+                       "classifier (its output has no spatial dimensions)", path);
+    if (t->task != TASK_DENOISE && in->n_classes > t->classes)
+        return CNN_ERR(e, CNN_EINVAL, "%s has %d classes but the model outputs %d; set the "
+                       "model's class count (e.g. --set model.args.num_classes=%d)", path,
+                       in->n_classes, t->classes, in->n_classes);
+    return CNN_OK;
+}
+
+static void* pinned_alloc(void *ctx, size_t bytes)
+{
+    backend *be = ctx;
+    void *p = NULL;
+    cnn_err e = {0};
+    if (be->ops->host_alloc(be, bytes, &p, &e) < 0)
+        cnn_fatal("pinned batch memory: %s", e.msg);
+    return p;
+}
+
+static void pinned_free(void *ctx, void *p)
+{
+    backend *be = ctx;
+    be->ops->host_free(be, p);
+}
+
+static void fill_augment(const trainer *t, const dataset_info *in, bool train, augment_cfg *a)
+{
+    const run_config *rc = t->rc;
+    const shape *s = &t->n->in_shape;
+    int C = (int)s->d[1];
+    *a = (augment_cfg){.out_h = (int)s->d[2], .out_w = (int)s->d[3], .train = train,
+                       .resize = (int)rc->data.eval_resize, .channels = C,
+                       .noise_std = t->task == TASK_DENOISE ? (float)rc->data.noise_std : 0};
+    if (train) {
+        for (int k = 0; k < 2; k++) {
+            a->scale[k] = (float)rc->data.crop_scale.v[k];
+            a->ratio[k] = (float)rc->data.crop_ratio.v[k];
+        }
+        a->hflip = rc->data.hflip;
+        a->brightness = (float)rc->data.brightness;
+        a->contrast = (float)rc->data.contrast;
+        a->saturation = (float)rc->data.saturation;
+    }
+    for (int c = 0; c < C; c++) {
+        bool given = rc->data.mean.n > 0;
+        int k = given ? (rc->data.mean.n == 1 ? 0 : c) : c;
+        a->mean[c] = given ? (float)rc->data.mean.v[k] : in->mean[c];
+        a->std[c] = given ? (float)rc->data.std.v[k] : in->std[c];
+        if (!(a->std[c] > 0))
+            a->std[c] = 1; /* a constant channel: nothing to scale */
+    }
+}
+
+/* Opens one split and its loader; train_info supplies the normalization for both. */
+static int open_split(trainer *t, const char *path, bool train, const dataset_info *train_info,
+                      split *sp, cnn_err *e)
+{
+    const run_config *rc = t->rc;
+    dataset_open_opts oo = {.ram_bytes = (size_t)rc->data.cache_mb << 20};
+    CNN_TRY(e, dataset_open_with(path, &oo, &sp->ds, e));
+    CNN_TRY(e, check_dataset(t, path, sp->ds, e));
+    const dataset_info *in = dataset_get_info(sp->ds);
+    int64_t global = train || !rc->eval.batch_size ? rc->data.batch_size : rc->eval.batch_size;
+    if (global % t->world)
+        return CNN_ERR(e, CNN_EINVAL, "eval.batch_size=%lld is not a multiple of the %d ranks",
+                       (long long)global, t->world);
+    sp->rank_batch = (int)(global / t->world);
+    CNN_TRY(e, sampler_init(&sp->smp, in->n, (int)global, t->rank, t->world,
+                            (uint64_t)rc->seed, train, train, e));
+    if (train && sampler_steps(&sp->smp) < rc->train.accum_steps)
+        return CNN_ERR(e, CNN_EINVAL, "%s has %lld samples: fewer than one optimizer step of "
+                       "data.batch_size=%lld x train.accum_steps=%lld", path, (long long)in->n,
+                       (long long)rc->data.batch_size, (long long)rc->train.accum_steps);
+    loader_opts lo = {.ds = sp->ds, .smp = sp->smp, .workers = (int)rc->data.workers,
+                      .prefetch = (int)rc->data.prefetch, .channels = (int)t->n->in_shape.d[1],
+                      .key = rng_fold_str(t->root, "data"), .alloc = pinned_alloc,
+                      .free = pinned_free, .alloc_ctx = t->be};
+    fill_augment(t, train_info ? train_info : in, train, &lo.aug);
+    t->psnr_peak = 1.0 / lo.aug.std[0]; /* data range of [0, 1] pixels after Normalize */
+    CNN_TRY(e, loader_create(&lo, &sp->ld, e));
+    return CNN_OK;
+}
+
+static int setup_data(trainer *t, cnn_err *e)
+{
+    const run_config *rc = t->rc;
+    CNN_TRY(e, open_split(t, rc->data.train, true, NULL, &t->train, e));
+    if (rc->data.val && rc->eval.every > 0)
+        CNN_TRY(e, open_split(t, rc->data.val, false, dataset_get_info(t->train.ds), &t->val,
+                              e));
+    t->micro_per_epoch = sampler_steps(&t->train.smp);
+    t->steps_per_epoch = t->micro_per_epoch / rc->train.accum_steps;
+    t->total_steps = rc->train.epochs * t->steps_per_epoch;
+    if (rc->train.max_steps > 0 && rc->train.max_steps < t->total_steps)
+        t->total_steps = rc->train.max_steps;
+    return CNN_OK;
+}
+
+/* Host staging and device scratch of the step and the evaluation. */
+static int setup_buffers(trainer *t, cnn_err *e)
+{
+    net *n = t->n;
+    int64_t in_elems = shape_numel(&n->in_shape), tgt = shape_numel(&n->target_shape);
+    t->mix = (mix_cfg){.mixup_alpha = t->rc->train.mixup, .cutmix_alpha = t->rc->train.cutmix,
+                       .smoothing = t->smoothing, .classes = t->classes};
+    t->stage_images = cnn_xmalloc((size_t)in_elems * sizeof(float));
+    t->stage_target = cnn_xmalloc((size_t)tgt * 4); /* i32 labels or f32 */
+    t->loss_acc = tensor_view(NULL, shape_make(1, (int64_t[]){1}), DTYPE_F32, n->be->ops->dev);
+    CNN_TRY(e, backend_alloc_tensor(t->be, &t->loss_acc, e));
+    t->be->ops->fill(t->be, &t->loss_acc, 0);
+    const shape *out = &n->nodes[n->output].l->out;
+    t->eval_host = cnn_xmalloc((size_t)shape_numel(out) * sizeof(float));
+    if (t->task == TASK_SEGMENT) {
+        shape s = n->target_shape;
+        t->eval_idx = cnn_xmalloc((size_t)shape_numel(&s) * sizeof(int32_t));
+        t->eval_argmax = tensor_view(NULL, s, DTYPE_I32, n->be->ops->dev);
+        CNN_TRY(e, backend_alloc_tensor(t->be, &t->eval_argmax, e));
+    }
+    t->val_metrics = metrics_create(t->task, t->classes, t->ignore);
+    return CNN_OK;
+}
+
+static int setup_training(trainer *t, cnn_err *e)
+{
+    const run_config *rc = t->rc;
+    CNN_TRY(e, optim_create(rc, t->n, &t->opt, e));
+    if (rc->train.ema > 0)
+        CNN_TRY(e, ema_create(t->n, rc->train.ema, &t->avg, e));
+    CNN_TRY(e, reducer_create(t->c, t->n, (size_t)(rc->comm.bucket_mb * 1048576.0), &t->red,
+                              e));
+    t->x = (exec){.be = t->be, .training = true};
+    if (rc->comm.sync_bn && t->world > 1) {
+        t->sbn = (comm_sync_bn){.c = t->c, .be = t->be};
+        t->x.reduce_sum = comm_sync_bn_reduce;
+        t->x.reduce_ctx = &t->sbn;
+        t->x.reduce_ranks = t->world;
+    }
+    return CNN_OK;
+}
+
+/* Each stage's errors are agreed on before the next stage's collectives. */
+static int agreed(trainer *t, int rc, cnn_err *e)
+{
+    int all = comm_agree(t->c, rc);
+    if (all < 0 && rc >= 0)
+        return CNN_ERR(e, CNN_ESTATE, "another rank failed to start (see its message)");
+    return all < 0 ? rc : CNN_OK;
+}
+
+int trainer_setup(trainer *t, cnn_err *e)
+{
+    t->rank = comm_rank(t->c);
+    t->world = comm_size(t->c);
+    t->seed = (uint64_t)t->rc->seed;
+    t->root = rng_key_from_seed(t->seed);
+    CNN_TRY(e, agreed(t, setup_backend(t, e), e));
+    CNN_TRY(e, agreed(t, setup_net(t, e), e));
+    init_weights(t);
+    int rc = setup_data(t, e);
+    if (rc >= 0)
+        rc = setup_buffers(t, e);
+    if (rc >= 0)
+        rc = setup_training(t, e);
+    return agreed(t, rc, e);
+}
+
+static void close_split(split *sp)
+{
+    if (sp->ld)
+        loader_destroy(sp->ld);
+    if (sp->ds)
+        dataset_close(sp->ds);
+}
+
+void trainer_teardown(trainer *t)
+{
+    close_split(&t->train);
+    close_split(&t->val);
+    if (t->red)
+        reducer_destroy(t->red);
+    if (t->avg)
+        ema_destroy(t->avg);
+    if (t->opt)
+        optim_destroy(t->opt);
+    if (t->val_metrics)
+        metrics_destroy(t->val_metrics);
+    if (t->be) {
+        backend_free_tensor(t->be, &t->loss_acc);
+        backend_free_tensor(t->be, &t->eval_argmax);
+    }
+    free(t->stage_images);
+    free(t->stage_target);
+    free(t->eval_host);
+    free(t->eval_idx);
+    if (t->n)
+        net_destroy(t->n);
+    if (t->be)
+        backend_destroy(t->be);
+}

@@ -1,0 +1,104 @@
+/* The training run's private state, shared by its files: setup (train_setup.c), one
+ * optimizer step (train_step.c), evaluation (train_eval.c), progress and metrics.jsonl
+ * (train_log.c), checkpoints of the run directory (train_ckpt.c) and the loop (trainer.c).
+ * Every rank runs the same code and issues the same collectives in the same order. */
+#ifndef CNN_TRAINER_IMPL_H
+#define CNN_TRAINER_IMPL_H
+
+#include <stdio.h>
+
+#include "../comm/comm.h"
+#include "../data/data.h"
+#include "metrics.h"
+#include "mix.h"
+#include "optim.h"
+#include "train.h"
+
+typedef struct split {
+    dataset *ds;
+    loader *ld;
+    sampler smp;
+    int rank_batch; /* samples per rank per loader batch */
+} split;
+
+typedef struct trainer {
+    const run_config *rc;
+    const train_opts *opts;
+    comm *c;
+    int rank, world;
+
+    backend *be;
+    net *n;
+    exec x;
+    comm_sync_bn sbn;
+    optim *opt;
+    ema *avg; /* NULL without train.ema */
+    reducer *red;
+
+    task_kind task;
+    int classes; /* output channels: classes (classify, segment) */
+    int ignore;  /* the loss's ignore_index */
+    double smoothing;
+    bool soft;   /* mixup/CutMix: soft targets */
+    mix_cfg mix;
+    /* Host staging of one net batch: images when mixed or a partial eval chunk; targets
+     * as uploaded (labels with padding mapped to the ignore index, soft rows, or images). */
+    float *stage_images;
+    void *stage_target;
+    double psnr_peak; /* denoising: the data range in normalized units (1 / std) */
+    double lr;        /* of the last step */
+
+    split train, val;
+    metrics *val_metrics;
+    float *eval_host;   /* downloaded outputs of one chunk */
+    int32_t *eval_idx;  /* argmax of one chunk (segmentation) */
+    tensor eval_argmax; /* device (batch, H, W) i32 */
+
+    int64_t micro_per_epoch; /* loader batches per epoch */
+    int64_t steps_per_epoch; /* optimizer steps per epoch (micro / accum) */
+    int64_t total_steps;
+
+    /* Position: what a checkpoint saves. */
+    int64_t epoch, step, micro, samples_seen;
+    uint64_t seed;
+    rng_key root;
+    bool stop_requested; /* a signal asked for a checkpoint and a clean stop */
+
+    /* Logging. */
+    tensor loss_acc;  /* device (1): sum of the global micro-batch losses since the last log */
+    int64_t micro_since_log, steps_since_log, samples_since_log;
+    double t_log, t_start, exposed_log;
+    int64_t last_eval_step, last_ckpt_step;
+    FILE *jsonl; /* rank 0 */
+} trainer;
+
+/* train_setup.c */
+int trainer_setup(trainer *t, cnn_err *e);
+void trainer_teardown(trainer *t);
+
+/* train_step.c: one optimizer step (train.accum_steps loader batches); true when it was
+ * the epoch's last whole step. A data error ends the job (comm_abort) with the sample named. */
+bool trainer_step(trainer *t);
+/* trainer.c: a signal asked the run to stop (read at each step's count all-reduce). */
+bool trainer_signalled(void);
+/* Uploads a loader batch as the net's input and target (mixing when on); returns this
+ * rank's counted loss elements. */
+double trainer_upload(trainer *t, const batch *b, int first, int count, bool train);
+
+/* train_eval.c: every rank evaluates its slices; the result goes to rank 0's log. */
+void trainer_eval(trainer *t);
+
+/* train_log.c */
+int trainer_log_open(trainer *t, cnn_err *e);
+void trainer_log_step(trainer *t);
+void trainer_log_eval(trainer *t, const char *split, const metrics_result *r);
+void trainer_log_close(trainer *t);
+/* A JSON line to metrics.jsonl (rank 0; fields without braces). */
+void trainer_jsonl(trainer *t, const char *fields);
+
+/* train_ckpt.c */
+int trainer_resume(trainer *t, cnn_err *e);
+/* Rank 0 writes; errors agreed on by every rank. */
+int trainer_checkpoint(trainer *t, cnn_err *e);
+
+#endif

@@ -1,0 +1,219 @@
+/* The optimizer ops of the CUDA backend against the CPU reference on random inputs: sumsq
+ * (beta 0 and accumulating, sizes across the reduction's block counts; also run twice on
+ * the device, which must give the same bits), grad_coef (clipping on and off, loss scales,
+ * Inf and NaN), sgd_update (momentum on/off, Nesterov, first step, coef absent, on device,
+ * or a skip) and adamw_update (steps 1 and 7, coef, skip). Outputs that an op overwrites are
+ * poisoned with NaN on both sides first, so an element a kernel forgets fails.
+ * Tolerance: the update kernels round every operation explicitly as the CPU's C code does
+ * (no FMA), so they should agree bit for bit; we allow rtol 1e-6 + atol 1e-7 (a few ulps)
+ * and print the max error. sumsq sums in double on both sides in different orders, then
+ * rounds to float: within 1 ulp (rtol 2e-7 -> 1e-6).
+ * Usage: gpu_optim_vs_cpu [--self-check]: without a GPU it prints one line and exits 77;
+ * --self-check runs the CPU backend on both sides (tests this harness without a GPU). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/core/core.h"
+#include "../check.h"
+
+#define RTOL 1e-6
+#define ATOL 1e-7
+
+static backend *ref_be, *dev_be;
+static int ok = 1;
+
+static tensor dev_tensor(backend *be, const float *h, int64_t n)
+{
+    tensor t = tensor_view(NULL, SHAPE(n > 0 ? n : 1), DTYPE_F32, be->ops->dev);
+    cnn_err e = {0};
+    CHECK(backend_alloc_tensor(be, &t, &e) == 0);
+    if (h)
+        backend_upload(be, &t, h);
+    else
+        be->ops->fill(be, &t, NAN);
+    t.s = SHAPE(n);
+    return t;
+}
+
+static float *down(backend *be, const tensor *t)
+{
+    float *h = malloc(tensor_bytes(t) ? tensor_bytes(t) : 4);
+    CHECK(h);
+    backend_download(be, t, h);
+    return h;
+}
+
+/* Compares t on both backends and frees them. */
+static void compare(const char *what, tensor *r, tensor *d, double rtol)
+{
+    float *hr = down(ref_be, r), *hd = down(dev_be, d);
+    ok &= check_close(what, hd, hr, tensor_numel(r), rtol, ATOL);
+    free(hr);
+    free(hd);
+}
+
+static void release(tensor *r, tensor *d)
+{
+    backend_free_tensor(ref_be, r);
+    backend_free_tensor(dev_be, d);
+}
+
+static float *randv(uint64_t seed, int64_t n, float lo, float hi)
+{
+    float *h = malloc((size_t)(n > 0 ? n : 1) * sizeof *h);
+    CHECK(h);
+    rng_fill_uniform(rng_key_from_seed(seed), 0, h, (size_t)n, lo, hi);
+    return h;
+}
+
+static void case_sumsq(int64_t n, float beta)
+{
+    char what[64];
+    snprintf(what, sizeof what, "sumsq n=%lld beta=%g", (long long)n, (double)beta);
+    float *x = randv((uint64_t)n, n, -2.0f, 2.0f), init = beta != 0.0f ? 3.5f : NAN;
+    tensor xr = dev_tensor(ref_be, x, n), xd = dev_tensor(dev_be, x, n);
+    tensor outr = dev_tensor(ref_be, &init, 1), outd = dev_tensor(dev_be, &init, 1);
+    ref_be->ops->sumsq(ref_be, &xr, &outr, beta);
+    dev_be->ops->sumsq(dev_be, &xd, &outd, beta);
+    compare(what, &outr, &outd, 1e-6);
+    if (beta == 0.0f) { /* determinism on the device */
+        float a, b;
+        backend_download(dev_be, &outd, &a);
+        dev_be->ops->sumsq(dev_be, &xd, &outd, 0.0f);
+        backend_download(dev_be, &outd, &b);
+        if (memcmp(&a, &b, sizeof a)) {
+            fprintf(stderr, "  %s: two device runs differ: %.9g vs %.9g\n", what, a, b);
+            ok = 0;
+        }
+    }
+    release(&xr, &xd);
+    release(&outr, &outd);
+    free(x);
+}
+
+static void case_coef(float ss, float max_norm, float inv)
+{
+    char what[80];
+    snprintf(what, sizeof what, "grad_coef ss=%g max=%g inv=%g", (double)ss, (double)max_norm,
+             (double)inv);
+    tensor sr = dev_tensor(ref_be, &ss, 1), sd = dev_tensor(dev_be, &ss, 1);
+    tensor cr = dev_tensor(ref_be, NULL, 2), cd = dev_tensor(dev_be, NULL, 2);
+    ref_be->ops->grad_coef(ref_be, &sr, max_norm, inv, &cr);
+    dev_be->ops->grad_coef(dev_be, &sd, max_norm, inv, &cd);
+    float *hr = down(ref_be, &cr), *hd = down(dev_be, &cd);
+    /* On skip, c is unused: compare only the flag. */
+    int n = hr[1] != 0.0f ? 1 : 2;
+    float r2[2] = {hr[1], hr[0]}, d2[2] = {hd[1], hd[0]};
+    ok &= check_close(what, d2, r2, n, 1e-7, 0.0);
+    free(hr);
+    free(hd);
+    release(&sr, &sd);
+    release(&cr, &cd);
+}
+
+/* coef_kind: 0 NULL, 1 [0.37, 0] on the device, 2 [0.37, 1] (skip). */
+static void case_update(bool adamw, int64_t n, float momentum, bool nesterov, bool first,
+                        int64_t step, int coef_kind)
+{
+    char what[96];
+    snprintf(what, sizeof what, "%s n=%lld m=%g nest=%d first=%d t=%lld coef=%d",
+             adamw ? "adamw" : "sgd", (long long)n, (double)momentum, nesterov, first,
+             (long long)step, coef_kind);
+    printf("%s\n", what);
+    float *w = randv(1, n, -1.0f, 1.0f), *g = randv(2, n, -3.0f, 3.0f);
+    float *s0 = randv(3, n, -0.5f, 0.5f), *s1 = randv(4, n, 0.0f, 0.2f);
+    float coef[2] = {0.37f, coef_kind == 2 ? 1.0f : 0.0f};
+    tensor t[2][5];
+    backend *bes[2] = {ref_be, dev_be};
+    for (int k = 0; k < 2; k++) {
+        backend *be = bes[k];
+        t[k][0] = dev_tensor(be, w, n);
+        t[k][1] = dev_tensor(be, g, n);
+        t[k][2] = dev_tensor(be, s0, n);
+        t[k][3] = dev_tensor(be, s1, n);
+        t[k][4] = dev_tensor(be, coef, 2);
+        const tensor *c = coef_kind ? &t[k][4] : NULL;
+        if (adamw) {
+            optim_adamw_args a = {3e-3f, 0.9f, 0.999f, 1e-8f, 0.05f, step};
+            be->ops->adamw_update(be, &t[k][0], &t[k][1], &t[k][2], &t[k][3], &a, c);
+        } else {
+            optim_sgd_args a = {0.1f, momentum, 1e-4f, nesterov, first};
+            be->ops->sgd_update(be, &t[k][0], &t[k][1], momentum != 0 ? &t[k][2] : NULL, &a,
+                                c);
+        }
+    }
+    static const char *const names[] = {"w", "g", "state0", "state1"};
+    for (int j = 0; j < 4; j++) {
+        char nm[128];
+        snprintf(nm, sizeof nm, "  %s", names[j]);
+        compare(nm, &t[0][j], &t[1][j], RTOL);
+    }
+    for (int j = 0; j < 5; j++)
+        release(&t[0][j], &t[1][j]);
+    free(w);
+    free(g);
+    free(s0);
+    free(s1);
+}
+
+/* The cuda backend, or 77 when this machine has no GPU (as tests/gpu/gpu_vs_cpu.c). */
+static int create_dev(bool self_check, backend **out)
+{
+    cnn_err e = {0};
+    if (self_check)
+        return backend_create("cpu", 3, out, &e) == 0 ? 0 : 1;
+    int rc = backend_create("cuda", 0, out, &e);
+    if (rc == CNN_OK)
+        return 0;
+    if (rc == CNN_ENOTSUP) {
+        backend *probe;
+        cnn_err e2 = {0};
+        if (backend_create("auto", 0, &probe, &e2) == CNN_OK && probe->ops->dev == DEVICE_CPU) {
+            backend_destroy(probe);
+            printf("skipped: %s\n", e.msg);
+            return 77;
+        }
+    }
+    fprintf(stderr, "gpu_optim_vs_cpu: cannot create the cuda backend: %s\n", e.msg);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    bool self_check = argc > 1 && !strcmp(argv[1], "--self-check");
+    cnn_err e = {0};
+    int rc = create_dev(self_check, &dev_be);
+    if (rc)
+        return rc;
+    CHECK(backend_create("cpu", 2, &ref_be, &e) == 0);
+    const int64_t sizes[] = {0, 1, 255, 1000, 65536 * 8 + 3, 3000017};
+    for (int i = 0; i < 6; i++) {
+        case_sumsq(sizes[i], 0.0f);
+        case_sumsq(sizes[i], 0.5f);
+    }
+    const float sss[] = {25.0f, 1e-4f, 3e7f, INFINITY, NAN};
+    for (int i = 0; i < 5; i++)
+        for (int c = 0; c < 2; c++) {
+            case_coef(sss[i], c ? 1.0f : 0.0f, 1.0f);
+            case_coef(sss[i], c ? 5.0f : 0.0f, 1.0f / 1024);
+        }
+    for (int k = 0; k < 3; k++) {
+        case_update(false, 100003, 0.9f, false, false, 1, k);
+        case_update(true, 100003, 0.0f, false, false, 1, k);
+    }
+    case_update(false, 1, 0.9f, true, true, 1, 1);
+    case_update(false, 70001, 0.9f, true, false, 1, 0);
+    case_update(false, 70001, 0.9f, false, true, 1, 1);
+    case_update(false, 70001, 0.0f, false, false, 1, 1);
+    case_update(true, 3000017, 0.0f, false, false, 7, 1);
+    backend_destroy(dev_be);
+    backend_destroy(ref_be);
+    if (!ok) {
+        fprintf(stderr, "gpu_optim_vs_cpu: MISMATCH\n");
+        return 1;
+    }
+    printf("gpu_optim_vs_cpu: ok\n");
+    return 0;
+}
