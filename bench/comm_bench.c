@@ -75,7 +75,8 @@ static void usage(void)
 
 static opts parse(int argc, char **argv)
 {
-    opts o = {CNN_SOURCE_DIR "/configs/resnet18_cifar.yaml", NULL, 25, 20, 6, 32};
+    opts o = {.config = CNN_SOURCE_DIR "/configs/resnet18_cifar.yaml", .bucket_mb = 25,
+              .reps = 20, .steps = 6, .batch = 32};
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc)
             usage();

@@ -2,8 +2,10 @@
  * all-reduces them on the reducer's own communicator while the compute thread goes on with
  * backward. It sleeps on a condition variable while the queue is empty. Two ways to run
  * one bucket (CNN_COMM_POLL_US, read once at creation): 0 = a blocking MPI_Allreduce;
- * N > 0 = MPI_Iallreduce, then MPI_Test with N-microsecond sleeps between tests, so that
- * a rank waiting for its peer leaves the core to the compute thread. */
+ * N > 0 = MPI_Iallreduce, then MPI_Test with N-microsecond sleeps between tests while the
+ * compute thread runs backward (the core stays with it), and without sleeps once
+ * reducer_finish waits (nothing else to run: the rest is exposed time). */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +31,7 @@ typedef struct mpi_xport {
     int cap, head, tail;
     bool stop;
     double busy_s; /* time in MPI since the last bucket_wait */
+    atomic_bool urgent; /* the compute thread waits in bucket_wait: poll without sleeping */
     long poll_us;
 } mpi_xport;
 
@@ -48,7 +51,8 @@ static void run_job(mpi_xport *m, const job *j)
             CNN_MPI(MPI_Test(&rq, &done, MPI_STATUS_IGNORE));
             if (done)
                 break;
-            nanosleep(&nap, NULL);
+            if (!atomic_load(&m->urgent))
+                nanosleep(&nap, NULL);
         }
     }
     double dt = comm_now() - t0;
@@ -99,8 +103,10 @@ static void mpi_bucket_wait(transport *t, double *comm_s)
 {
     mpi_xport *m = (mpi_xport *)t;
     CNN_PTHREAD(pthread_mutex_lock(&m->mu));
+    atomic_store(&m->urgent, true);
     while (m->head != m->tail)
         CNN_PTHREAD(pthread_cond_wait(&m->cv_done, &m->mu));
+    atomic_store(&m->urgent, false);
     *comm_s += m->busy_s;
     m->busy_s = 0;
     CNN_PTHREAD(pthread_mutex_unlock(&m->mu));
@@ -156,6 +162,7 @@ int transport_mpi_create(comm *c, backend *be, transport **out, cnn_err *e)
                                        "'%s' needs the NCCL transport", be->ops->name);
     mpi_xport *m = cnn_xcalloc(1, sizeof *m);
     m->base = (transport){&mpi_ops, c, be};
+    atomic_init(&m->urgent, false);
     const char *env = getenv("CNN_COMM_POLL_US");
     m->poll_us = env && *env ? strtol(env, NULL, 10) : DEFAULT_POLL_US;
     if (m->poll_us > 100000)

@@ -12,9 +12,13 @@ int transport_create(comm *c, backend *be, transport **out, cnn_err *e)
 #ifdef CNN_HAVE_NCCL
     if (be->ops->native_stream && be->ops->native_stream(be))
         return transport_nccl_create(c, be, out, e);
-#endif
+    return CNN_ERR(e, CNN_ENOTSUP,
+                   "backend '%s' gives no native stream (backend_ops.native_stream) for the "
+                   "NCCL transport to order its all-reduces against", be->ops->name);
+#else
     return CNN_ERR(e, CNN_ENOTSUP,
                    "backend '%s' keeps gradients in device memory, and this build has no NCCL "
                    "transport for it; rebuild with the CUDA toolkit's NCCL (libnccl) found, "
                    "or run with device: cpu", be->ops->name);
+#endif
 }

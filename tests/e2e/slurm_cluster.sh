@@ -97,6 +97,8 @@ slurm_cluster_start() {
     chmod 755 "$dir"
     port=$(slurm_pick_ports)
     slurm_write_conf "$dir" "$host" "$port"
+    # A test run inside a SLURM job must not hand that job's variables to this cluster.
+    for v in $(compgen -e | grep '^SLURM_'); do unset "$v"; done
     export SLURM_CONF=$dir/slurm.conf
     PATH=$PATH:$sbin
     mungekey -c -k "$dir/munge.key"

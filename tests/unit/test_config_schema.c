@@ -102,7 +102,7 @@ static void test_values(void)
     run_config rc;
     cnn_err e = {0};
     CHECK_EQ(load("seed: 42\ndevice: cpu\nprecision: fp32\ndata: {train: /d/train.h5, "
-                  "batch_size: 64, workers: 0}\noptim: {name: adamw, lr: 3e-4, nesterov: false, "
+                  "batch_size: 64, workers: 1}\noptim: {name: adamw, lr: 3e-4, nesterov: false, "
                   "betas: [0.8, 0.99]}\nsched: {name: multistep, milestones: [5, 10]}\n"
                   "log: {level: debug}\nrun: {dir: /tmp/r}\ncomm: {transport: mpi, sync_bn: "
                   "True}\n",
@@ -112,7 +112,7 @@ static void test_values(void)
     CHECK_EQ(rc.device, RUN_DEVICE_CPU);
     CHECK(!strcmp(rc.data.train, "/d/train.h5"));
     CHECK_EQ(rc.data.batch_size, 64);
-    CHECK_EQ(rc.data.workers, 0);
+    CHECK_EQ(rc.data.workers, 1);
     CHECK_EQ(rc.optim.name, RUN_OPTIM_ADAMW);
     CHECK_NEAR(rc.optim.lr, 3e-4, 0);
     CHECK_NEAR(rc.optim.betas.v[0], 0.8, 0);

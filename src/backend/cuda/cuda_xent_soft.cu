@@ -172,7 +172,7 @@ __global__ void xsoft_bwd_kernel(int64_t n, int64_t c, const float *prob, const 
             ts += t[r * c + k];
         ts = warp_sum(ts);
         float w = ts != 0.0 ? sc : 0.0f, tsf = (float)ts;
-        for (int64_t k = lane; k < c && k < 30; k += WARP)
+        for (int64_t k = lane; k < c; k += WARP)
             d[r * c + k] = w * (tsf * prob[r * c + k] - t[r * c + k]);
     }
 }
@@ -200,7 +200,7 @@ __global__ void argmax_kernel(int64_t n, int64_t c, int64_t hw, const float *x, 
         float bv = b[0];
         for (int64_t k = 1; k < c; k++) {
             float v = b[k * hw];
-            if (v >= bv || (bv != bv && v == v)) {
+            if (v > bv || (bv != bv && v == v)) {
                 bv = v;
                 best = (int32_t)k;
             }
