@@ -333,14 +333,14 @@ int main(int argc, char **argv)
         argc -= 2;
         argv += 2;
     }
-    fixture f;
-    ou_load(argc, argv, &f);
     backend *be;
     cnn_err e = {0};
     if (backend_create(dev, 2, &be, &e) < 0) {
         printf("skipped: %s\n", e.msg);
         return strcmp(dev, "cpu") ? 77 : 1;
     }
+    fixture f;
+    ou_load(argc, argv, &f);
     static const char *const cases[] = {"sgd_nesterov_exempt", "sgd_momentum_decay_all",
                                         "sgd_clip_scaled",     "sgd_plain",
                                         "adamw_exempt",        "adamw_clip_scaled"};
