@@ -120,8 +120,6 @@ def ddp(a, model, procs):
     cmd = [a.python, os.path.join(HERE, "torch_ddp.py"), "--model", model, "--nprocs",
            str(procs), "--batch", str(m["batch"]), "--warmup", str(m["warmup"]),
            "--steps", str(m["steps"])]
-    if a.bind[0] == "core":  # the same placement as our ranks in the verdict
-        cmd.append("--pin")
     out = run(cmd, a.timeout, {"OMP_NUM_THREADS": "1"}).strip().splitlines()[-1]
     r = json.loads(out)
     if "error" in r:
@@ -216,10 +214,9 @@ def main():
     ap.add_argument("--work", help="data and run folders (default: a temp folder, removed)")
     ap.add_argument("--models", default="lenet5,resnet18_cifar")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--bind", default="core",
+    ap.add_argument("--bind", default="core,none",
                     help="mpirun --bind-to policies for our ranks, comma separated; the "
-                         "first is the verdict's, and DDP's processes are pinned to one "
-                         "core each when it is core (default core; try core,none)")
+                         "first is the verdict's (default core,none)")
     ap.add_argument("--workers", type=int, default=1, help="data.workers per rank")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per launch")
     ap.add_argument("--python", default="/usr/bin/python3", help="python with torch")

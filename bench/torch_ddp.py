@@ -40,8 +40,6 @@ def free_port():
 
 
 def worker(rank, a, port, out_q):
-    if a.pin:  # as mpirun --bind-to core: process r (and its gloo threads) on core r
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[rank % os.cpu_count()]})
     torch.set_num_threads(1)
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
@@ -81,8 +79,7 @@ def worker(rank, a, port, out_q):
                    "img_per_s": a.nprocs * a.batch * a.steps / s,
                    "loss": float(loss), "finite": bool(torch.isfinite(loss)),
                    "params": sum(p.numel() for p in model.parameters()),
-                   "torch": torch.__version__, "threads": torch.get_num_threads(),
-                   "pinned": a.pin})
+                   "torch": torch.__version__, "threads": torch.get_num_threads()})
     dist.destroy_process_group()
 
 
@@ -95,7 +92,6 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--bucket-mb", type=float, default=25.0)
-    ap.add_argument("--pin", action="store_true", help="pin process r to the r-th core")
     a = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     ctx = mp.get_context("spawn")
