@@ -13,7 +13,8 @@ and on 4 nodes x 8 GPUs, from one GPU's measured step and gradient-ready times.
                            t_ar(bytes) = alpha + 2 (p-1)/p * bytes / busbw
                          exposed = end of the last all-reduce - end of backward (>= 0);
                          efficiency = step(1 GPU) / (step(1 GPU) + exposed).
-Both together (the default on a GPU) measure and print the table.
+--measure prints the table too. The bandwidths and latencies of SCENARIOS are assumptions
+(bench/README.md says where they come from); bench/gpu_scaling_h100.json is one measurement.
 """
 import argparse
 import json

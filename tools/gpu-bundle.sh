@@ -14,7 +14,10 @@ build=${1:-build}
 out=${2:-gpu-bundle}
 here=$(cd "$(dirname "$0")/.." && pwd)
 required="$build/tests/layer_fixture $build/tests/gpu_vs_cpu"
-optional="$build/bench/gpu-bench" # skipped (with a note) when this build lacks it
+# Skipped (with a note) when this build lacks them. cnn-dist and cnn-pack bring Open MPI's
+# runtime along (components, orted, help files) for run-gpu-train.sh.
+optional="$build/bench/gpu-bench $build/tests/gpu_optim_vs_cpu $build/tests/gpu_xent_soft_vs_cpu
+          $build/tests/test_optim $build/tests/test_ema $build/cnn-dist $build/cnn-pack"
 bins=""
 for b in $required; do
     [ -x "$b" ] || { echo "gpu-bundle: $b is missing; build with CUDA first" >&2; exit 1; }
@@ -27,6 +30,7 @@ rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib" "$out/fixtures"
 cp $bins "$out/bin/"
 cp "$here"/tests/fixtures/layers/*.bin "$out/fixtures/"
+cp "$here"/tests/fixtures/optim/optim.bin "$out/"
 cp "$here/bench/torch_gpu_conv.py" "$out/"
 # System C runtime and the CUDA stack stay behind; everything else travels.
 skip='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|libpthread\.|librt\.|libgcc_s\.|libstdc\+\+\.|libcuda\.|libcudart\.|libcublas|libcudnn|libnccl)'
@@ -62,6 +66,18 @@ case $rc in
     77) skip=$((skip + 1)) ;;
     *) fail=$((fail + 1)); grep -B1 -A3 -i "mismatch\|error\|fail" "$here/cmp.log" | head -60 ;;
 esac
+# The optimizer and soft cross-entropy ops against the CPU, the optimizer against PyTorch.
+for t in "gpu_optim_vs_cpu" "gpu_xent_soft_vs_cpu" "test_optim --device cuda $here/optim.bin" \
+         "test_ema cuda"; do
+    set -- $t
+    [ -x "$here/bin/$1" ] || continue
+    "$here/bin/$@" > "$here/last.log" 2>&1
+    case $? in
+        0) pass=$((pass + 1)); echo "$1: ok" ;;
+        77) skip=$((skip + 1)) ;;
+        *) fail=$((fail + 1)); echo "FAILED: $t"; tail -20 "$here/last.log" ;;
+    esac
+done
 [ $fail -eq 0 ] && [ $pass -gt 0 ] && exit 0
 [ $fail -eq 0 ] && exit 77
 exit 1
@@ -82,6 +98,37 @@ export LD_LIBRARY_PATH="$here/lib:${CNN_CUDA_LIBS}:${LD_LIBRARY_PATH:-}"
 exec "$here/bin/gpu-bench" --torch-script "$here/torch_gpu_conv.py" --json "$here/gpu-bench.json" "$@"
 RUN
     chmod +x "$out/run-gpu-bench.sh"
+fi
+if [ -x "$out/bin/cnn-dist" ]; then
+    # Open MPI relocated under ompi/ (OPAL_PREFIX): its components and their libraries.
+    ompi=/usr/lib/x86_64-linux-gnu/openmpi
+    mkdir -p "$out/ompi/lib/x86_64-linux-gnu" "$out/ompi/bin" "$out/ompi/share"
+    cp -a "$ompi" "$out/ompi/lib/x86_64-linux-gnu/"
+    rm -rf "$out/ompi/lib/x86_64-linux-gnu/openmpi/include"
+    cp -L /usr/bin/orted /usr/bin/orterun "$out/ompi/bin/"
+    cp -a /usr/share/openmpi "$out/ompi/share/"
+    for so in "$ompi"/lib/openmpi3/*.so /usr/bin/orted; do
+        ldd "$so" | awk '$3 ~ /^\// {print $1, $3}'
+    done | sort -u | while read -r name path; do
+        echo "$name" | grep -Eq "$skip" || [ -e "$out/lib/$name" ] || cp -L "$path" "$out/lib/$name"
+    done
+    cp -r "$here/configs" "$out/"
+    cat > "$out/run-gpu-train.sh" <<'RUN'
+#!/bin/sh
+# Trains on this GPU node with the bundled Open MPI: run-gpu-train.sh NP CONFIG [cnn-dist args]
+# (cnn-pack is in bin/; data paths as the config or --set data.train=... say).
+here=$(cd "$(dirname "$0")" && pwd)
+if [ -z "${CNN_CUDA_LIBS:-}" ]; then
+    CNN_CUDA_LIBS=$(python3 -c 'import glob, os, nvidia; print(":".join(sorted(glob.glob(os.path.join(os.path.dirname(nvidia.__path__[0] + "/x"), "*", "lib")))))' 2>/dev/null || true)
+fi
+export LD_LIBRARY_PATH="$here/lib:${CNN_CUDA_LIBS}:${LD_LIBRARY_PATH:-}"
+export OPAL_PREFIX="$here/ompi" PATH="$here/ompi/bin:$here/bin:$PATH"
+export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader OMPI_MCA_osc=sm,pt2pt
+np=$1
+shift
+exec "$here/ompi/bin/orterun" --allow-run-as-root --oversubscribe -np "$np" "$here/bin/cnn-dist" "$@"
+RUN
+    chmod +x "$out/run-gpu-train.sh"
 fi
 echo "gpu-bundle: $out ($(du -sh "$out" | cut -f1)); run $out/run-gpu-tests.sh (and" \
      "$out/run-gpu-bench.sh when present) on the GPU node"

@@ -69,6 +69,7 @@ typedef struct run_config {
         const char *train, *val; /* borrowed from tree; NULL when null */
         int64_t batch_size;      /* global, split across ranks */
         int64_t workers, prefetch;
+        int64_t synthetic;
         int64_t cache_mb;
         run_float_list crop_scale, crop_ratio;
         bool hflip;

@@ -272,9 +272,10 @@ static int value_of(cfg_node *root, const schema_row *r, const char *stem, cfg_n
 static int cross_checks(const run_config *rc, run_purpose purpose, cnn_err *e)
 {
     char w[256];
-    if (purpose == RUN_FOR_TRAINING && !rc->data.train)
+    if (purpose == RUN_FOR_TRAINING && !rc->data.train && !rc->data.synthetic)
         return CNN_ERR(e, CNN_EINVAL, "%s: data.train is missing: training needs the path of "
-                       "the training set; set it in the config or with --set data.train=PATH",
+                       "the training set; set it in the config or with --set data.train=PATH (or "
+                       "--set data.synthetic=N for random images)",
                        where_key(rc, "data.train", w, sizeof w));
     if (rc->precision != RUN_FP32 && rc->device == RUN_DEVICE_CPU)
         return CNN_ERR(e, CNN_EINVAL, "%s: precision %s needs a CUDA device, but device is cpu; "

@@ -233,6 +233,9 @@ typedef struct batch {
 } batch;
 
 int loader_create(const loader_opts *o, loader **out, cnn_err *e);
+/* Synthetic samples instead of o->ds (which is ignored): standard normal images keyed by
+ * sample, label index % classes (data.synthetic, for throughput measurements). */
+int loader_create_synthetic(const loader_opts *o, int classes, loader **out, cnn_err *e);
 /* Starts producing the batches of an epoch from step first (resume mid-epoch). */
 int loader_start_epoch(loader *ld, int64_t epoch, int64_t first_step, cnn_err *e);
 /* The next batch of the epoch (blocks until ready), NULL at the epoch's end. Valid until the

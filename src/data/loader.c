@@ -234,7 +234,12 @@ int loader_create_with(const loader_opts *o, const loader_source *src, loader **
 {
     *out = NULL;
     CNN_ASSERT(!src || src->fill);
-    CNN_TRY(e, check_opts(o, src, e));
+    int rc = check_opts(o, src, e);
+    if (rc < 0) {
+        if (src && src->release)
+            src->release(src->ctx);
+        return rc;
+    }
     loader *ld = cnn_xcalloc(1, sizeof *ld);
     ld->o = *o;
     ld->o.aug.channels = o->channels; /* raw gray into an RGB network: augment converts */
@@ -253,7 +258,7 @@ int loader_create_with(const loader_opts *o, const loader_source *src, loader **
     ld->nslots = o->prefetch + 1;
     ld->slots = cnn_xcalloc((size_t)ld->nslots, sizeof(slot));
     ld->perm = malloc((size_t)o->smp.n * sizeof(int64_t));
-    int rc = ld->perm ? setup(ld, e)
+    rc = ld->perm ? setup(ld, e)
                       : CNN_ERR(e, CNN_ENOMEM, "cannot allocate the permutation of %lld "
                                 "samples", (long long)o->smp.n);
     if (rc < 0) {
@@ -364,6 +369,8 @@ void loader_destroy(loader *ld)
     if (ld->w)
         for (int i = 0; i < ld->o.workers; i++)
             loader_scratch_free(&ld->w[i].scratch);
+    if (ld->src.release)
+        ld->src.release(ld->src.ctx);
     for (int i = 0; ld->slots && i < ld->nslots; i++) {
         if (ld->slots[i].mem && ld->o.free)
             ld->o.free(ld->o.alloc_ctx, ld->slots[i].mem);

@@ -14,6 +14,7 @@ typedef struct loader_source {
     int (*fill)(void *ctx, int64_t index, rng_key key, float *image, int32_t *label,
                 float *target, cnn_err *e);
     void *ctx;
+    void (*release)(void *ctx); /* called by loader_destroy (and on a failed create); may be NULL */
     data_task task;
 } loader_source;
 

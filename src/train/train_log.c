@@ -51,7 +51,7 @@ int trainer_log_open(trainer *t, cnn_err *e)
                " x %lld accumulation, %lld steps per epoch, %lld steps from step %lld; run "
                "dir %s\n", t->opts->config_path ? t->opts->config_path : "config", t->world,
                t->world > 1 ? "s" : "", t->be->ops->name,
-               (long long)dataset_get_info(t->train.ds)->n, (long long)t->rc->data.batch_size,
+               (long long)t->train.smp.n, (long long)t->rc->data.batch_size,
                t->n->batch, (long long)t->rc->train.accum_steps,
                (long long)t->steps_per_epoch, (long long)t->total_steps, (long long)t->step,
                t->rc->run.dir);

@@ -137,25 +137,33 @@ static void fill_augment(const trainer *t, const dataset_info *in, bool train, a
     }
 }
 
-/* Opens one split and its loader; train_info supplies the normalization for both. */
+/* Opens one split (path NULL: data.synthetic) and its loader; train_info supplies the
+ * normalization for both splits. */
 static int open_split(trainer *t, const char *path, bool train, const dataset_info *train_info,
                       split *sp, cnn_err *e)
 {
     const run_config *rc = t->rc;
-    dataset_open_opts oo = {.ram_bytes = (size_t)rc->data.cache_mb << 20};
-    CNN_TRY(e, dataset_open_with(path, &oo, &sp->ds, e));
-    CNN_TRY(e, check_dataset(t, path, sp->ds, e));
-    const dataset_info *in = dataset_get_info(sp->ds);
+    int64_t n = rc->data.synthetic;
+    dataset_info none = {.mean = {0, 0, 0}, .std = {1, 1, 1}};
+    const dataset_info *in = &none;
+    if (path) {
+        dataset_open_opts oo = {.ram_bytes = (size_t)rc->data.cache_mb << 20};
+        CNN_TRY(e, dataset_open_with(path, &oo, &sp->ds, e));
+        CNN_TRY(e, check_dataset(t, path, sp->ds, e));
+        in = dataset_get_info(sp->ds);
+        n = in->n;
+    }
     int64_t global = train || !rc->eval.batch_size ? rc->data.batch_size : rc->eval.batch_size;
     if (global % t->world)
         return CNN_ERR(e, CNN_EINVAL, "eval.batch_size=%lld is not a multiple of the %d ranks",
                        (long long)global, t->world);
     sp->rank_batch = (int)(global / t->world);
-    CNN_TRY(e, sampler_init(&sp->smp, in->n, (int)global, t->rank, t->world,
-                            (uint64_t)rc->seed, train, train, e));
+    CNN_TRY(e, sampler_init(&sp->smp, n, (int)global, t->rank, t->world, (uint64_t)rc->seed,
+                            train, train, e));
     if (train && sampler_steps(&sp->smp) < rc->train.accum_steps)
         return CNN_ERR(e, CNN_EINVAL, "%s has %lld samples: fewer than one optimizer step of "
-                       "data.batch_size=%lld x train.accum_steps=%lld", path, (long long)in->n,
+                       "data.batch_size=%lld x train.accum_steps=%lld",
+                       path ? path : "data.synthetic", (long long)n,
                        (long long)rc->data.batch_size, (long long)rc->train.accum_steps);
     loader_opts lo = {.ds = sp->ds, .smp = sp->smp, .workers = (int)rc->data.workers,
                       .prefetch = (int)rc->data.prefetch, .channels = (int)t->n->in_shape.d[1],
@@ -163,15 +171,18 @@ static int open_split(trainer *t, const char *path, bool train, const dataset_in
                       .free = pinned_free, .alloc_ctx = t->be};
     fill_augment(t, train_info ? train_info : in, train, &lo.aug);
     t->psnr_peak = 1.0 / lo.aug.std[0]; /* data range of [0, 1] pixels after Normalize */
-    CNN_TRY(e, loader_create(&lo, &sp->ld, e));
-    return CNN_OK;
+    if (!path)
+        return loader_create_synthetic(&lo, t->task == TASK_CLASSIFY ? t->classes : 0,
+                                       &sp->ld, e);
+    return loader_create(&lo, &sp->ld, e);
 }
 
 static int setup_data(trainer *t, cnn_err *e)
 {
     const run_config *rc = t->rc;
-    CNN_TRY(e, open_split(t, rc->data.train, true, NULL, &t->train, e));
-    if (rc->data.val && rc->eval.every > 0)
+    bool synthetic = rc->data.synthetic > 0;
+    CNN_TRY(e, open_split(t, synthetic ? NULL : rc->data.train, true, NULL, &t->train, e));
+    if (!synthetic && rc->data.val && rc->eval.every > 0)
         CNN_TRY(e, open_split(t, rc->data.val, false, dataset_get_info(t->train.ds), &t->val,
                               e));
     t->micro_per_epoch = sampler_steps(&t->train.smp);
