@@ -120,6 +120,8 @@ def ddp(a, model, procs):
     cmd = [a.python, os.path.join(HERE, "torch_ddp.py"), "--model", model, "--nprocs",
            str(procs), "--batch", str(m["batch"]), "--warmup", str(m["warmup"]),
            "--steps", str(m["steps"])]
+    if a.bind[0] == "core":  # the placement of our ranks in the verdict
+        cmd.append("--pin")
     out = run(cmd, a.timeout, {"OMP_NUM_THREADS": "1"}).strip().splitlines()[-1]
     r = json.loads(out)
     if "error" in r:
@@ -188,6 +190,10 @@ def summarize(a, model, res):
     return out
 
 
+def pct(x):
+    return f"{x:.1%}" if x == x else "-"
+
+
 def verdict(x, target):
     return "ok" if x == x and x >= target else ("n/a" if x != x else "MISSED")
 
@@ -201,7 +207,7 @@ def print_table(a, results):
               f"{'exposed comm':>12s}")
         for name, c in r["configs"].items():
             print(f"  {name:12s} {c['img_per_s']:9.1f} {c['img_per_s_max']:9.1f} "
-                  f"{c['data_wait_frac']:9.1%} {c['comm_exposed_frac']:12.1%}")
+                  f"{pct(c['data_wait_frac']):>9s} {pct(c['comm_exposed_frac']):>12s}")
         b = r["bind"]
         print(f"  ours 2/1 ranks (--bind-to {b}) = {r['scaling_ours']:.2f} "
               f"[best rounds {r['scaling_ours_best']:.2f}]  (target >= 1.8: "
@@ -222,7 +228,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--bind", default="core,none",
                     help="mpirun --bind-to policies for our ranks, comma separated; the "
-                         "first is the verdict's (default core,none)")
+                         "first is the verdict's, and DDP's processes are pinned one per "
+                         "core when it is core (default core,none)")
     ap.add_argument("--workers", type=int, default=1, help="data.workers per rank")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per launch")
     ap.add_argument("--python", default="/usr/bin/python3", help="python with torch")

@@ -6,7 +6,8 @@ Each process holds a pool of uint8 samples in memory (random, seeded by rank) an
 batch as our loader does for a raw dataset: gather uint8 samples, scale to [0, 1], normalise
 by mean/std. Then forward, cross entropy, backward (DDP all-reduces 25 MB buckets during it),
 SGD step with momentum and weight decay. --warmup untimed steps, a barrier, --steps timed
-steps, a barrier: images/s = N * batch * steps / elapsed (the slowest rank's clock).
+steps, a barrier: images/s = N * batch * steps / elapsed (the slowest rank's clock); rank 0
+prints the line.
 """
 import argparse
 import json
@@ -39,7 +40,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def worker(rank, a, port, out_q):
+def worker(rank, a, port):
+    if a.pin:  # as mpirun --bind-to core: process r, and the threads it starts, on core r
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpus[rank % len(cpus)]})
     torch.set_num_threads(1)
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
@@ -74,13 +78,18 @@ def worker(rank, a, port, out_q):
     dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
     if rank == 0:
         s = float(elapsed)
-        out_q.put({"model": a.model, "nprocs": a.nprocs, "batch_per_rank": a.batch,
-                   "steps": a.steps, "elapsed_s": s,
-                   "img_per_s": a.nprocs * a.batch * a.steps / s,
-                   "loss": float(loss), "finite": bool(torch.isfinite(loss)),
-                   "params": sum(p.numel() for p in model.parameters()),
-                   "torch": torch.__version__, "threads": torch.get_num_threads()})
-    dist.destroy_process_group()
+        print(json.dumps({"model": a.model, "nprocs": a.nprocs, "batch_per_rank": a.batch,
+                          "steps": a.steps, "elapsed_s": s,
+                          "img_per_s": a.nprocs * a.batch * a.steps / s,
+                          "loss": float(loss), "finite": bool(torch.isfinite(loss)),
+                          "params": sum(p.numel() for p in model.parameters()),
+                          "torch": torch.__version__, "threads": torch.get_num_threads(),
+                          "pinned": a.pin}),
+              flush=True)
+    # No destroy_process_group: with torch 1.13 it sometimes never returned on the rank
+    # left last (seen here, once its peer had exited), which left mp.spawn waiting forever.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def main():
@@ -92,12 +101,10 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--bucket-mb", type=float, default=25.0)
+    ap.add_argument("--pin", action="store_true", help="pin process r to the r-th core")
     a = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    ctx = mp.get_context("spawn")
-    out_q = ctx.SimpleQueue()
-    mp.spawn(worker, args=(a, free_port(), out_q), nprocs=a.nprocs, join=True)
-    print(json.dumps(out_q.get()), flush=True)
+    mp.spawn(worker, args=(a, free_port()), nprocs=a.nprocs, join=True)
 
 
 if __name__ == "__main__":
