@@ -1,8 +1,8 @@
 /* cnn-pack: converts a dataset once into HDF5 shards (docs/data.md). This file owns the
  * command line, the `mnist` and `info` commands and MPI packing; the image sources
  * (imagefolder, imagenet-val, segmentation) live in src/data/pack_images.c. Exit codes: 0
- * success, 2 usage error, 1 anything else. Under mpirun (OMPI_COMM_WORLD_SIZE or PMI_SIZE
- * set) rank r packs the shards s % size == r; the ranks agree after sealing and after
+ * success, 2 usage error, 1 anything else. Under mpirun or srun (OMPI_COMM_WORLD_SIZE,
+ * PMI_SIZE or PMIX_RANK set) rank r packs the shards s % size == r; the ranks agree after sealing and after
  * renaming, and rank 0 writes the master last, so a failure on any rank leaves no output. */
 #include <math.h>
 #include <mpi.h>
@@ -38,7 +38,7 @@ static void mpi_start(mpi_ctx *m, int *argc, char ***argv)
 {
     m->rank = 0;
     m->size = 1;
-    m->on = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE");
+    m->on = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
     if (!m->on)
         return;
     if (MPI_Init(argc, argv) != MPI_SUCCESS) {

@@ -281,6 +281,13 @@ static int cross_checks(const run_config *rc, run_purpose purpose, cnn_err *e)
         return CNN_ERR(e, CNN_EINVAL, "%s: precision %s needs a CUDA device, but device is cpu; "
                        "use precision: fp32 on the CPU", where_key(rc, "precision", w, sizeof w),
                        node_of(rc, "precision")->str);
+    if ((rc->comm.transport == RUN_TRANSPORT_NCCL && rc->device == RUN_DEVICE_CPU) ||
+        (rc->comm.transport == RUN_TRANSPORT_MPI && rc->device == RUN_DEVICE_CUDA))
+        return CNN_ERR(e, CNN_EINVAL, "%s: comm.transport %s does not go with device %s: NCCL "
+                       "reduces GPU memory and MPI host memory (MPI over GPU memory is not "
+                       "implemented); use comm.transport: auto",
+                       where_key(rc, "comm.transport", w, sizeof w), node_of(rc,
+                       "comm.transport")->str, node_of(rc, "device")->str);
     if (rc->optim.nesterov && rc->optim.momentum == 0)
         return CNN_ERR(e, CNN_EINVAL, "%s: optim.nesterov needs optim.momentum > 0 (it is 0)",
                        where_key(rc, "optim.nesterov", w, sizeof w));

@@ -28,7 +28,7 @@ ROW("data.val", ST_STRING, "null", NULL, data.val, "path to the validation set's
 ROW("data.batch_size", ST_INT, "256", "[1, 1048576]", data.batch_size, "global batch per step, split evenly across ranks (must be a multiple of the rank count)"),
 ROW("data.workers", ST_INT, "4", "[1, 256]", data.workers, "decode and augmentation threads per rank (besides the training thread)"),
 ROW("data.prefetch", ST_INT, "2", "[1, 64]", data.prefetch, "batches each rank prepares ahead"),
-ROW("data.synthetic", ST_INT, "0", "[0, 1000000000]", data.synthetic, "> 0: train (and evaluate) on this many random images (normal noise, label = index % classes) instead of data.train, without evaluation, to measure throughput"),
+ROW("data.synthetic", ST_INT, "0", "[0, 1000000000]", data.synthetic, "> 0: train on this many random images (copies of a few normal-noise images, label = index % classes) instead of data.train, without evaluation, to measure throughput"),
 ROW("data.cache_mb", ST_INT, "1024", "[0, 1048576]", data.cache_mb, "read a split's shards into memory at start when they fit in this many MiB (per rank); 0 = always read from disk"),
 LIST("data.crop_scale", ST_FLOAT_LIST, "[0.08, 1.0]", "(0, 1]", 2, data.crop_scale, "training: random resized crop, area fraction range (torchvision RandomResizedCrop scale); [1, 1] with crop_ratio [1, 1] = no crop"),
 LIST("data.crop_ratio", ST_FLOAT_LIST, "[0.75, 1.3333333333333333]", "(0, 100]", 2, data.crop_ratio, "training: random resized crop, aspect ratio range"),
@@ -74,7 +74,7 @@ ROW("run.dir", ST_STRING, CONFIG_RUN_DIR_DEFAULT, NULL, run.dir, "directory for 
 ROW("comm.bucket_mb", ST_FLOAT, "25", "(0, 1024]", comm.bucket_mb, "gradient all-reduce bucket size in MiB (PyTorch DDP's bucket_cap_mb)"),
 ROW("comm.sync_bn", ST_BOOL, "false", NULL, comm.sync_bn, "batch norm statistics over the global batch (all ranks) instead of per rank"),
 ROW("comm.timeout_s", ST_INT, "300", "[1, 86400]", comm.timeout_s, "a collective waiting longer than this aborts the run with a message"),
-ROW("comm.transport", ST_CHOICE, "auto", "auto|nccl|mpi", comm.transport, "gradient transport: auto = nccl on CUDA, mpi on CPU"),
+ROW("comm.transport", ST_CHOICE, "auto", "auto|nccl|mpi", comm.transport, "gradient transport: auto = nccl on CUDA, mpi on CPU; nccl needs device cuda and mpi device cpu (MPI over GPU memory is not implemented)"),
 ROW("cuda.workspace_mb", ST_INT, "512", "[0, 1048576]", cuda.workspace_mb, "cuDNN workspace limit per convolution call, MiB"),
 ROW("model", ST_MAP, NULL, NULL, model, "the network: layers, blocks, input size and loss; language in docs/models.md"),
 };

@@ -191,7 +191,7 @@ typedef struct backend_ops {
 
     /* ---- interop ---- */
     /* The backend's native compute stream (cudaStream_t on CUDA) for comm's NCCL transport
-     * to order against; NULL on the CPU. */
+     * to order against. Optional: the CPU backend leaves it NULL (no stream). */
     void *(*native_stream)(backend *be);
 } backend_ops;
 

@@ -19,7 +19,9 @@ static int setup_backend(trainer *t, cnn_err *e)
         threads = (int)(cores > 0 ? cores : 1) / comm_local_size(t->c);
         threads = threads > 0 ? threads : 1;
     }
-    backend_opts o = {.name = names[rc->device],
+    /* MPI reduces host memory only: with it, auto means the CPU. */
+    bool host = rc->device == RUN_DEVICE_AUTO && rc->comm.transport == RUN_TRANSPORT_MPI;
+    backend_opts o = {.name = host ? "cpu" : names[rc->device],
                       .threads = threads,
                       .gpu = comm_local_rank(t->c),
                       .workspace_bytes = (size_t)rc->cuda.workspace_mb << 20};

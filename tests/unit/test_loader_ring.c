@@ -82,7 +82,7 @@ static loader_opts opts(int64_t n, int b, int rank, int world, bool train, int w
 
 static loader *mk(const loader_opts *o, synth *s)
 {
-    loader_source src = {fill, s, DATA_CLASSIFY};
+    loader_source src = {.fill = fill, .ctx = s, .task = DATA_CLASSIFY};
     loader *ld;
     cnn_err e = {0};
     if (loader_create_with(o, &src, &ld, &e) < 0) {
@@ -262,7 +262,7 @@ static void check_options(void)
 {
     synth s = {.bad = -1, .slow = -1};
     pthread_mutex_init(&s.mu, NULL);
-    loader_source src = {fill, &s, DATA_CLASSIFY};
+    loader_source src = {.fill = fill, .ctx = &s, .task = DATA_CLASSIFY};
     loader *ld = (loader *)1;
     cnn_err e = {0};
     loader_opts o = opts(64, 8, 0, 1, true, 0, 2);

@@ -189,6 +189,12 @@ int cuda_device_count(void)
     return n;
 }
 
+/* comm's NCCL transport orders its all-reduces against this stream with events. */
+static void *cuda_native_stream(backend *be)
+{
+    return (void *)cuda_of(be)->stream;
+}
+
 static void install(backend_ops *ops)
 {
     ops->name = "cuda";
@@ -200,6 +206,7 @@ static void install(backend_ops *ops)
     ops->host_alloc = cuda_host_alloc;
     ops->host_free = cuda_host_free;
     ops->sync = cuda_sync;
+    ops->native_stream = cuda_native_stream;
     cuda_install_elementwise(ops);
     cuda_install_dense(ops);
     cuda_install_conv(ops);

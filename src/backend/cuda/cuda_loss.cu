@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "cuda_loss_kernels.h"
+#include "cuda_block_sum.cuh"
 
 #define NO_BAD 0xffffffffffffffffull
 
@@ -16,24 +17,6 @@
  * and sticky: cuda_loss.c fails the run as soon as it reads a value other than NO_BAD. */
 __device__ static unsigned long long xent_bad_pos = NO_BAD;
 
-template <typename V>
-__device__ static V block_sum(V v)
-{
-    __shared__ V sh[32];
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_down_sync(0xffffffffu, v, o);
-    __syncthreads(); /* sh may still be read from the previous call */
-    if (lane == 0)
-        sh[w] = v;
-    __syncthreads();
-    if (w == 0) {
-        v = lane < (int)(blockDim.x >> 5) ? sh[lane] : (V)0;
-        for (int o = 16; o > 0; o >>= 1)
-            v += __shfl_down_sync(0xffffffffu, v, o);
-    }
-    return v;
-}
 
 /* Butterfly reductions over a team: every lane ends with the same bits (a + b == b + a). */
 template <int T>

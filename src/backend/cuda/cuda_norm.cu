@@ -6,6 +6,7 @@
  * order by a second kernel: no atomics, bitwise reproducible. Pointwise passes use a
  * per-statistic coefficient table (mean, xs, ds, add) computed once in double. */
 #include "cuda_norm_kernels.h"
+#include "cuda_block_sum.cuh"
 
 #define NORM_CHUNK 2048 /* elements of one plane per block item on the chunked path */
 #define NORM_GRID_MAX (65535 * 8)
@@ -14,26 +15,6 @@
 static unsigned grid_for(int64_t items)
 {
     return (unsigned)(items < 1 ? 1 : items > NORM_GRID_MAX ? NORM_GRID_MAX : items);
-}
-
-/* Sum of v over the block (blockDim.x a multiple of 32, at most 1024), valid in thread 0.
- * Fixed tree: warp shuffles, then warp 0 over the warp sums. */
-__device__ static double block_sum(double v)
-{
-    __shared__ double sh[32];
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_down_sync(0xffffffffu, v, o);
-    __syncthreads(); /* sh may still be read from the previous call */
-    if (lane == 0)
-        sh[w] = v;
-    __syncthreads();
-    if (w == 0) {
-        v = lane < (int)(blockDim.x >> 5) ? sh[lane] : 0.0;
-        for (int o = 16; o > 0; o >>= 1)
-            v += __shfl_down_sync(0xffffffffu, v, o);
-    }
-    return v;
 }
 
 /* Turns the sums of statistic s into its outputs: a = sum (x - x0), b = sum (x - x0)^2 over

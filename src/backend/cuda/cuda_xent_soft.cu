@@ -6,27 +6,10 @@
 #include <math.h>
 
 #include "cuda_xent_soft_kernels.h"
+#include "cuda_block_sum.cuh"
 
 #define WARP 32
 
-template <typename V>
-__device__ static V block_sum(V v)
-{
-    __shared__ V sh[32];
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_down_sync(0xffffffffu, v, o);
-    __syncthreads(); /* sh may still be read from the previous call */
-    if (lane == 0)
-        sh[w] = v;
-    __syncthreads();
-    if (w == 0) {
-        v = lane < (int)(blockDim.x >> 5) ? sh[lane] : (V)0;
-        for (int o = 16; o > 0; o >>= 1)
-            v += __shfl_down_sync(0xffffffffu, v, o);
-    }
-    return v;
-}
 
 __device__ static float warp_max(float m)
 {
