@@ -56,6 +56,8 @@ enum { N_CASES = sizeof cases / sizeof cases[0] };
 typedef struct opts {
     bench_opts b; /* warmup, iters, rounds, filter, json, python, script, check, ... */
     int batch;
+    int workspace_mb; /* 0: the backend's default */
+    bool breakdown;
 } opts;
 
 typedef struct result {
@@ -67,8 +69,11 @@ typedef struct result {
 static const char usage[] =
     "usage: gpu-bench [--batch N] [--warmup W] [--iters N] [--rounds R] [--filter S]\n"
     "                 [--json PATH] [--check] [--no-torch] [--python PATH]\n"
-    "                 [--torch-script PATH] [--list]\n"
+    "                 [--torch-script PATH] [--list] [--breakdown] [--workspace-mb M]\n"
     "  --batch N     batch size of every case (default 64)\n"
+    "  --breakdown   also time each op of a case alone on both sides (forward, bias add,\n"
+    "                backward data, backward filter, bias gradient)\n"
+    "  --workspace-mb M  cuDNN workspace limit (default: the backend's, 512 MiB)\n"
     "  --warmup W    untimed iterations per side and round (default 3; the first call of a\n"
     "                shape measures cuDNN's algorithms on both sides)\n"
     "  --iters N     timed iterations per side and round (default 10)\n"
@@ -91,6 +96,11 @@ static opts parse_args(int argc, char **argv)
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
             o.batch = bench_parse_int(&o.b, argv[i + 1], 1, argv[i]);
             i++;
+        } else if (!strcmp(argv[i], "--workspace-mb") && i + 1 < argc) {
+            o.workspace_mb = bench_parse_int(&o.b, argv[i + 1], 1, argv[i]);
+            i++;
+        } else if (!strcmp(argv[i], "--breakdown")) {
+            o.breakdown = true;
         } else {
             bench_parse_common(argc, argv, &i, &o.b);
         }
@@ -242,11 +252,132 @@ static int write_json(const char *path, const opts *o, const peer_info *pi, bool
     return fclose(f) == 0 ? 0 : -1;
 }
 
+/* ---- --breakdown: each op alone, ours through the backend ops, torch through the peer ---- */
+
+typedef enum part { P_FWD, P_BIAS_ADD, P_BWD_DATA, P_BWD_FILTER, P_BIAS_GRAD, N_PARTS } part;
+static const char *const part_names[N_PARTS] = {"fwd", "bias_add", "bwd_data", "bwd_filter",
+                                                "bias_grad"};
+
+typedef struct op_set {
+    conv_desc d;
+    tensor x, w, b, y, dy, dx, dw, db;
+} op_set;
+
+/* A cheap deterministic pattern in [-1, 1): timing does not depend on the values. */
+static void fill(backend *be, tensor *t, shape s, cnn_err *e)
+{
+    *t = (tensor){.s = s, .dt = DTYPE_F32};
+    if (backend_alloc_tensor(be, t, e) < 0)
+        return;
+    size_t n = (size_t)shape_numel(&s);
+    float *h = cnn_xmalloc(n * sizeof *h);
+    for (size_t i = 0; i < n; i++)
+        h[i] = (float)((int)(i * 2654435761u % 2048) - 1024) / 1024.0f;
+    backend_upload(be, t, h);
+    free(h);
+}
+
+static int op_set_open(backend *be, const bench_case *bc, op_set *s, cnn_err *e)
+{
+    int p = (bc->h + 2 * bc->pad - bc->r) / bc->stride + 1;
+    int q = (bc->w + 2 * bc->pad - bc->r) / bc->stride + 1;
+    s->d = (conv_desc){.pad_h = bc->pad, .pad_w = bc->pad, .stride_h = bc->stride,
+                       .stride_w = bc->stride, .dil_h = 1, .dil_w = 1, .groups = 1};
+    tensor *ts[] = {&s->x, &s->w, &s->b, &s->y, &s->dy, &s->dx, &s->dw, &s->db};
+    shape sh[] = {SHAPE(bc->n, bc->c, bc->h, bc->w), SHAPE(bc->k, bc->c, bc->r, bc->r),
+                  SHAPE(bc->k), SHAPE(bc->n, bc->k, p, q), SHAPE(bc->n, bc->k, p, q),
+                  SHAPE(bc->n, bc->c, bc->h, bc->w), SHAPE(bc->k, bc->c, bc->r, bc->r),
+                  SHAPE(bc->k)};
+    for (int i = 0; i < 8; i++) {
+        fill(be, ts[i], sh[i], e);
+        if (!ts[i]->data)
+            return -1;
+    }
+    return 0;
+}
+
+static void op_set_close(backend *be, op_set *s)
+{
+    tensor *ts[] = {&s->x, &s->w, &s->b, &s->y, &s->dy, &s->dx, &s->dw, &s->db};
+    for (int i = 0; i < 8; i++)
+        backend_free_tensor(be, ts[i]);
+}
+
+static void run_part(backend *be, op_set *s, part pt)
+{
+    const backend_ops *o = be->ops;
+    switch (pt) {
+    case P_FWD: o->conv_fwd(be, &s->d, &s->x, &s->w, &s->y, 0.0f); break;
+    case P_BIAS_ADD: o->bias_add(be, &s->y, &s->b); break;
+    case P_BWD_DATA: o->conv_bwd_data(be, &s->d, &s->dy, &s->w, &s->dx, 0.0f); break;
+    case P_BWD_FILTER: o->conv_bwd_filter(be, &s->d, &s->x, &s->dy, &s->dw, 0.0f); break;
+    default: o->bias_grad(be, &s->dy, &s->db, 0.0f); break;
+    }
+}
+
+/* Median ms of iters calls, each synced (as the whole-layer timing is). */
+static double time_part(backend *be, op_set *s, part pt, const bench_opts *o, double *ms)
+{
+    for (int i = 0; i < o->warmup + o->iters; i++) {
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        run_part(be, s, pt);
+        be->ops->sync(be);
+        if (i >= o->warmup)
+            ms[i - o->warmup] = bench_seconds_since(&t0) * 1e3;
+    }
+    return bench_stats_of(ms, o->iters).median;
+}
+
+static double torch_part(peer *p, const bench_case *bc, part pt, const bench_opts *o,
+                         double *ms)
+{
+    if (!p)
+        return 0.0;
+    char req[640];
+    snprintf(req, sizeof req,
+             "{\"id\": \"%s\", \"op\": \"conv2d\", \"n\": %d, \"c\": %d, \"h\": %d, "
+             "\"w\": %d, \"k\": %d, \"r\": %d, \"s\": %d, \"stride\": %d, \"pad\": %d, "
+             "\"bias\": %s, \"part\": \"%s\", \"warmup\": %d, \"iters\": %d}",
+             bc->id, bc->n, bc->c, bc->h, bc->w, bc->k, bc->r, bc->r, bc->stride, bc->pad,
+             bc->bias ? "true" : "false", part_names[pt], o->warmup, o->iters);
+    cnn_err e = {0};
+    bool finite;
+    if (peer_request(p, bc->id, req, o->iters, ms, &finite, &e) < 0)
+        return 0.0;
+    return bench_stats_of(ms, o->iters).median;
+}
+
+static void breakdown(backend *be, const bench_case *bc, peer *p, const bench_opts *o)
+{
+    op_set s;
+    memset(&s, 0, sizeof s);
+    cnn_err e = {0};
+    double *ms = cnn_xcalloc((size_t)o->iters, sizeof *ms);
+    if (op_set_open(be, bc, &s, &e) < 0) {
+        printf("      breakdown: %s\n", e.msg);
+    } else {
+        for (int pt = 0; pt < N_PARTS; pt++) {
+            if (!bc->bias && (pt == P_BIAS_ADD || pt == P_BIAS_GRAD))
+                continue;
+            double ours = time_part(be, &s, (part)pt, o, ms);
+            double torch = torch_part(p, bc, (part)pt, o, ms);
+            printf("      %-12s ours %8.3f ms  torch %8.3f ms  ratio %6.3f\n", part_names[pt],
+                   ours, torch, torch > 0 ? ours / torch : 0.0);
+        }
+    }
+    op_set_close(be, &s);
+    free(ms);
+    fflush(stdout);
+}
+
 /* The CUDA backend, or 77 when no GPU is visible ("auto" then gives the CPU backend). */
-static int open_cuda(backend **be)
+static int open_cuda(backend **be, int workspace_mb)
 {
     cnn_err e = {0};
-    if (backend_create("auto", 1, be, &e) < 0) {
+    backend_opts bo = {.name = "auto", .threads = 1,
+                       .workspace_bytes = (size_t)workspace_mb << 20};
+    if (backend_create_opts(&bo, be, &e) < 0) {
         fprintf(stderr, "gpu-bench: %s\n  (at %s)\n", e.msg, e.trace);
         return 1;
     }
@@ -268,7 +399,7 @@ int main(int argc, char **argv)
         return 0;
     }
     backend *be;
-    int rc = open_cuda(&be);
+    int rc = open_cuda(&be, o.workspace_mb);
     if (rc)
         return rc;
     struct timespec t0;
@@ -296,6 +427,8 @@ int main(int argc, char **argv)
         r->pass = r->s.ratio > 0 && r->s.ratio <= GPU_TARGET && r->s.ours_finite &&
                   r->s.torch_finite;
         print_row(&rs[n++]);
+        if (o.breakdown)
+            breakdown(be, &rs[n - 1].bc, p, &o.b);
     }
     peer_stop(p);
     double seconds = bench_seconds_since(&t0);

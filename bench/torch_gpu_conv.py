@@ -15,7 +15,10 @@ shape, during the warm-up iterations) and TF32 off for convolutions and matmuls,
 IEEE fp32 as in our backend (CUDNN_FMA_MATH). Each iteration is timed on the wall clock
 between two torch.cuda.synchronize() calls, as gpu-bench times its own side. Gradients of
 input, weight (and bias) come from torch.autograd.grad, so nothing accumulates between
-iterations. An optional "dtype": "bf16" runs the case in bfloat16 with channels-last
+iterations. An optional "part" times one op alone (gpu-bench --breakdown): "fwd" (convolution
+without bias), "bias_add", "bwd_data", "bwd_filter" (aten.convolution_backward with one output)
+or "bias_grad" (dy summed over N, H, W), each what autograd runs for that piece. An optional
+"dtype": "bf16" runs the case in bfloat16 with channels-last
 (NHWC) tensors (standalone use; gpu-bench does not ask for it while our backend has no bf16).
 
 The last case's tensors are kept while the next request has the same id (gpu-bench's rounds
@@ -41,7 +44,7 @@ HINT_NO_GPU = ("this PyTorch sees no GPU (torch.cuda.is_available() is False): a
 
 
 def make_case(spec):
-    """Returns run(): one forward+backward; returns the gradients."""
+    """Returns {part: run}: "all" is one forward+backward; each run returns its outputs."""
     if spec["op"] != "conv2d":
         raise ValueError(f"unsupported op '{spec['op']}' (this peer times conv2d only)")
     dev = torch.device("cuda")
@@ -75,7 +78,31 @@ def make_case(spec):
     def run():
         return torch.autograd.grad(fwd(), leaves, dy)
 
-    return run
+    def bwd(mask):
+        def go():
+            with torch.no_grad():
+                out = torch.ops.aten.convolution_backward(
+                    dy, x, wt, None, [stride, stride], [pad, pad], [1, 1], False, [0, 0], 1,
+                    mask)
+            return [t for t in out if t is not None]
+        return go
+
+    with torch.no_grad():
+        y = fwd().detach()
+        bias = b.detach() if b is not None else torch.zeros(k, device=dev, dtype=dt)
+
+    def part(fn):
+        def go():
+            with torch.no_grad():
+                return [fn()]
+        return go
+
+    return {"all": run,
+            "fwd": part(lambda: F.conv2d(x, wt, None, stride=stride, padding=pad)),
+            "bias_add": part(lambda: y.add_(bias.view(1, -1, 1, 1))),
+            "bwd_data": bwd([True, False, False]),
+            "bwd_filter": bwd([False, True, False]),
+            "bias_grad": part(lambda: dy.sum((0, 2, 3)))}
 
 
 class Server:
@@ -84,15 +111,18 @@ class Server:
         self.run = None
 
     def case(self, spec):
-        cid = json.dumps({k: v for k, v in spec.items() if k not in ("warmup", "iters")},
-                         sort_keys=True)
+        cid = json.dumps({k: v for k, v in spec.items()
+                          if k not in ("warmup", "iters", "part")}, sort_keys=True)
         if cid != self.id:
             self.id, self.run = None, None
             torch.cuda.synchronize()
             torch.cuda.empty_cache()
             self.run = make_case(spec)
             self.id = cid
-        return self.run
+        part = spec.get("part", "all")
+        if part not in self.run:
+            raise ValueError(f"unknown part '{part}' (one of {', '.join(self.run)})")
+        return self.run[part]
 
     def time(self, spec, warmup, iters):
         run = self.case(spec)

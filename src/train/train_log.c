@@ -3,7 +3,8 @@
  * RUN_DIR/metrics.jsonl, one JSON object per line (training lines: epoch, step, loss, lr,
  * img_per_s, data_wait_s, comm_exposed_s, time_s; evaluation lines: "split": "val", epoch,
  * step and the metrics). The loss is the global mean over the steps since the last line:
- * every rank adds its share on the device, and one all-reduce on logging steps sums them. */
+ * every rank adds its share on the device, and one all-reduce on logging steps sums them.
+ * RUN_DIR/config.yaml holds the effective config. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../io/io.h"
 #include "trainer_impl.h"
 
 static double now_s(void)
@@ -31,14 +33,27 @@ static void fmt_duration(double s, char *buf, size_t n)
         snprintf(buf, n, "%lds", v);
 }
 
+/* RUN_DIR/config.yaml: the effective config (every default and --set applied), so the run
+ * can be repeated with `cnn-dist RUN_DIR/config.yaml`. */
+static int write_config(const trainer *t, cnn_err *e)
+{
+    char path[4096], *text;
+    snprintf(path, sizeof path, "%s/config.yaml", t->rc->run.dir);
+    CNN_TRY(e, run_config_to_yaml(t->rc, &text, e));
+    int rc = io_file_write(path, text, strlen(text), e);
+    free(text);
+    return rc;
+}
+
 int trainer_log_open(trainer *t, cnn_err *e)
 {
     int rc = CNN_OK;
     if (t->rank == 0) {
         char path[4096];
         snprintf(path, sizeof path, "%s/metrics.jsonl", t->rc->run.dir);
-        t->jsonl = fopen(path, "a");
-        if (!t->jsonl)
+        rc = write_config(t, e);
+        t->jsonl = rc < 0 ? NULL : fopen(path, "a");
+        if (rc >= 0 && !t->jsonl)
             rc = CNN_ERR(e, CNN_EIO, "cannot open %s for appending: %s; check run.dir",
                          path, strerror(errno));
     }
