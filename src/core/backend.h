@@ -218,7 +218,7 @@ typedef struct backend_opts {
     const char *name;       /* "cpu", "cuda" or "auto" (CUDA when a GPU is visible) */
     int threads;            /* CPU worker threads; 0 = library default */
     int gpu;                /* CUDA device index among the visible ones */
-    size_t workspace_bytes; /* cuDNN workspace bound; 0 = 512 MiB */
+    size_t workspace_bytes; /* cuDNN workspace bound; 0 = 2 GiB */
 } backend_opts;
 
 /* Created by src/backend/registry.c. */

@@ -230,7 +230,7 @@ int cuda_backend_create(int device, size_t workspace_limit, backend **out, cnn_e
     CNN_CUDA(cudaSetDevice(device));
     cuda_state *st = cnn_xcalloc(1, sizeof *st);
     st->device = device;
-    st->workspace_limit = workspace_limit ? workspace_limit : (size_t)512 << 20;
+    st->workspace_limit = workspace_limit ? workspace_limit : (size_t)2048 << 20;
     st->pool = cnn_xcalloc(1, sizeof *st->pool);
     CNN_CUDA(cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
     CNN_CUDNN(cudnnCreate(&st->cudnn));

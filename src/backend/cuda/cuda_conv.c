@@ -6,12 +6,17 @@
  * when the x side's shape is not what symmetric padding gives (a transposed convolution's
  * output_pad reaching a stride or more, possible only with dilation > stride), the entry
  * works on a zero-padded copy of the x side (padding 0 in cuDNN) and copies back the rows
- * the windows reach; the rest of dx receives no gradient (dx = beta * dx). */
+ * the windows reach; the rest of dx receives no gradient (dx = beta * dx).
+ * On the first call with beta 0 the entry also searches the graph API's engine
+ * configurations (cuda_conv_engine.c, as PyTorch does) and keeps the fastest plan where it
+ * beats the legacy algorithm measured the same way; calls with beta != 0 (gradient
+ * accumulation) and buffers less aligned than the plan's keep the legacy algorithm. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda_conv_engine.h"
 #include "cuda_impl.h"
 
 typedef enum conv_op { CONV_FWD, CONV_BWD_DATA, CONV_BWD_FILTER } conv_op;
@@ -35,6 +40,8 @@ typedef struct conv_entry {
     cudnnConvolutionDescriptor_t cd;
     int algo; /* -1 until measured */
     size_t algo_ws;
+    bool plan_tried;
+    conv_plan *plan; /* NULL: the legacy algorithm is faster, or no plan runs */
     /* Padded mode: tmp (N, C, th, tw) holds x at row pad_h, column pad_w; the region of
      * ch x cw rows/columns of the caller's x that the windows reach is described twice:
      * inside tmp (tmp_view) and inside the caller's tensor (user_view). */
@@ -163,6 +170,7 @@ static void entry_free(conv_entry *en)
         CNN_CUDNN(cudnnDestroyFilterDescriptor(en->wd));
     if (en->cd)
         CNN_CUDNN(cudnnDestroyConvolutionDescriptor(en->cd));
+    conv_plan_free(en->plan);
     free(en);
 }
 
@@ -325,21 +333,11 @@ static void crop_out(backend *be, const conv_entry *en, void *dx, float beta)
                                    en->user_view, dx));
 }
 
-/* in0/in1/out in the order of conv_op: fwd (x, w -> y), bwd_data (dy, w -> dx),
- * bwd_filter (x, dy -> dw). */
-static void conv_run(backend *be, const conv_key *k, const void *in0, const void *in1,
-                     void *out, float beta)
+static void run_legacy(backend *be, const conv_entry *en, const void *in0, const void *in1,
+                       void *dst, float b)
 {
     cuda_state *st = cuda_of(be);
-    conv_entry *en = cache_get(be, k);
-    if (en->padded && k->op != CONV_BWD_DATA) {
-        pad_in(be, en, in0);
-        in0 = en->tmp;
-    }
-    void *dst = en->padded && k->op == CONV_BWD_DATA ? (void *)en->tmp : out;
-    float b = dst == out ? beta : 0.0f;
-    if (en->algo < 0)
-        choose_algo(be, en, in0, in1);
+    const conv_key *k = &en->key;
     void *ws = NULL;
     size_t ws_bytes = cuda_workspace(be, en->algo_ws, &ws);
     const float one = 1.0f;
@@ -356,6 +354,94 @@ static void conv_run(backend *be, const conv_key *k, const void *in0, const void
                                                  en->cd,
                                                  (cudnnConvolutionBwdFilterAlgo_t)en->algo, ws,
                                                  ws_bytes, &b, en->wd, dst));
+}
+
+/* The plan's (x, w, y) buffers in the order of conv_op. */
+static void plan_ptrs(const conv_key *k, const void *in0, const void *in1, void *dst,
+                      void *p[3])
+{
+    p[0] = k->op == CONV_BWD_DATA ? dst : (void *)in0;
+    p[1] = k->op == CONV_BWD_FILTER ? dst : (void *)in1;
+    p[2] = k->op == CONV_FWD ? dst : k->op == CONV_BWD_DATA ? (void *)in0 : (void *)in1;
+}
+
+/* ms per call of the legacy algorithm (beta 0 into dst, which the caller overwrites). */
+static float time_legacy(backend *be, const conv_entry *en, const void *in0, const void *in1,
+                         void *dst)
+{
+    cuda_state *st = cuda_of(be);
+    cudaEvent_t ev[2];
+    CNN_CUDA(cudaEventCreate(&ev[0]));
+    CNN_CUDA(cudaEventCreate(&ev[1]));
+    run_legacy(be, en, in0, in1, dst, 0.0f);
+    CNN_CUDA(cudaEventRecord(ev[0], st->stream));
+    for (int i = 0; i < 3; i++)
+        run_legacy(be, en, in0, in1, dst, 0.0f);
+    CNN_CUDA(cudaEventRecord(ev[1], st->stream));
+    CNN_CUDA(cudaEventSynchronize(ev[1]));
+    float ms;
+    CNN_CUDA(cudaEventElapsedTime(&ms, ev[0], ev[1]));
+    CNN_CUDA(cudaEventDestroy(ev[0]));
+    CNN_CUDA(cudaEventDestroy(ev[1]));
+    return ms / 3;
+}
+
+/* Keeps the graph API's fastest plan when it beats the legacy algorithm by over 3%. */
+static void choose_plan(backend *be, conv_entry *en, const void *in0, const void *in1,
+                        void *dst)
+{
+    const conv_key *k = &en->key;
+    en->plan_tried = true;
+    if (k->d.groups != 1)
+        return;
+    conv_plan_spec sp = {.op = (int)k->op,
+                         .pad = {en->padded ? 0 : k->d.pad_h, en->padded ? 0 : k->d.pad_w},
+                         .stride = {k->d.stride_h, k->d.stride_w},
+                         .dil = {k->d.dil_h, k->d.dil_w}};
+    memcpy(sp.x, k->x, sizeof sp.x);
+    memcpy(sp.w, k->w, sizeof sp.w);
+    memcpy(sp.y, k->y, sizeof sp.y);
+    if (en->padded) {
+        sp.x[2] = en->th;
+        sp.x[3] = en->tw;
+    }
+    float legacy_ms = time_legacy(be, en, in0, in1, dst), plan_ms = 0.0f;
+    size_t plan_ws = 0;
+    void *p[3];
+    plan_ptrs(k, in0, in1, dst, p);
+    en->plan = conv_plan_find(be, &sp, p[0], p[1], p[2], cuda_of(be)->workspace_limit,
+                              &plan_ms, &plan_ws);
+    if (en->plan && !(plan_ms < 0.97f * legacy_ms)) {
+        conv_plan_free(en->plan);
+        en->plan = NULL;
+    }
+}
+
+/* in0/in1/out in the order of conv_op: fwd (x, w -> y), bwd_data (dy, w -> dx),
+ * bwd_filter (x, dy -> dw). */
+static void conv_run(backend *be, const conv_key *k, const void *in0, const void *in1,
+                     void *out, float beta)
+{
+    conv_entry *en = cache_get(be, k);
+    if (en->padded && k->op != CONV_BWD_DATA) {
+        pad_in(be, en, in0);
+        in0 = en->tmp;
+    }
+    void *dst = en->padded && k->op == CONV_BWD_DATA ? (void *)en->tmp : out;
+    float b = dst == out ? beta : 0.0f;
+    if (en->algo < 0)
+        choose_algo(be, en, in0, in1);
+    if (!en->plan_tried && b == 0.0f)
+        choose_plan(be, en, in0, in1, dst);
+    void *p[3];
+    plan_ptrs(k, in0, in1, dst, p);
+    if (en->plan && b == 0.0f && conv_plan_fits(en->plan, p[0], p[1], p[2])) {
+        void *ws = NULL;
+        cuda_workspace(be, conv_plan_ws(en->plan), &ws);
+        conv_plan_run(be, en->plan, p[0], p[1], p[2], ws);
+    } else {
+        run_legacy(be, en, in0, in1, dst, b);
+    }
     if (dst != out)
         crop_out(be, en, out, beta);
 }
