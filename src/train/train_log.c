@@ -90,8 +90,9 @@ void trainer_log_step(trainer *t)
     float loss_local;
     backend_download(t->be, &t->loss_acc, &loss_local); /* waits for the device */
     t->be->ops->fill(t->be, &t->loss_acc, 0);
-    reducer_stats rs;
-    reducer_get_stats(t->red, &rs);
+    reducer_stats rs = {0};
+    if (t->red)
+        reducer_get_stats(t->red, &rs);
     double v[3] = {loss_local, loader_wait_seconds(t->train.ld),
                    rs.exposed_seconds - t->exposed_log};
     t->exposed_log = rs.exposed_seconds;

@@ -225,8 +225,9 @@ static int setup_training(trainer *t, cnn_err *e)
     CNN_TRY(e, optim_create(rc, t->n, &t->opt, e));
     if (rc->train.ema > 0)
         CNN_TRY(e, ema_create(t->n, rc->train.ema, &t->avg, e));
-    CNN_TRY(e, reducer_create(t->c, t->n, (size_t)(rc->comm.bucket_mb * 1048576.0), &t->red,
-                              e));
+    if (t->world > 1) /* one rank has nothing to reduce */
+        CNN_TRY(e, reducer_create(t->c, t->n, (size_t)(rc->comm.bucket_mb * 1048576.0),
+                                  &t->red, e));
     t->x = (exec){.be = t->be, .training = true};
     if (rc->comm.sync_bn && t->world > 1) {
         t->sbn = (comm_sync_bn){.c = t->c, .be = t->be};

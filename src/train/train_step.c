@@ -119,8 +119,8 @@ bool trainer_step(trainer *t)
         net_forward(n, &t->x, true);
         float share = g[0] > 0 ? (float)(local / g[0]) : 0.0f;
         be->ops->axpby(be, share, net_loss_value(n), 1.0f, &t->loss_acc);
-        net_backward_scaled(n, &t->x, share / (float)accum, last ? reducer_hook : NULL,
-                            t->red);
+        net_backward_scaled(n, &t->x, share / (float)accum,
+                            last && t->red ? reducer_hook : NULL, t->red);
         t->micro++;
         t->micro_since_log++;
         t->samples_seen += rc->data.batch_size;
@@ -128,7 +128,8 @@ bool trainer_step(trainer *t)
         if (last && g[1] > 0)
             t->stop_requested = true;
     }
-    reducer_finish(t->red);
+    if (t->red)
+        reducer_finish(t->red);
     sync_buffers(t);
     t->lr = sched_lr(rc, t->step, t->steps_per_epoch);
     optim_step(t->opt, t->lr, t->step + 1, 1.0f);
