@@ -1,11 +1,9 @@
 /* Evaluation on the validation split, the same on every rank: the eval sampler gives each
  * rank its slices of every global batch (padding marked), the rank runs them through the net
  * in chunks of its training batch, accumulates metrics on the host, and one all-reduce of
- * the accumulators makes every validation sample count exactly once. All ranks hold the same
- * BN running statistics (sync_buffers in train_step.c), so they evaluate one model. With an EMA
- * of the weights, the average is evaluated too ("split": "val_ema"). */
-#include <math.h>
-
+ * the accumulators makes every validation sample count exactly once. All ranks hold the
+ * same BN running statistics (sync_buffers in train_step.c), so they evaluate one model.
+ * With an EMA of the weights, the average is evaluated too ("split": "val_ema"). */
 #include "trainer_impl.h"
 
 static float download_loss(trainer *t)

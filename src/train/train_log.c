@@ -6,7 +6,6 @@
  * every rank adds its share on the device, and one all-reduce on logging steps sums them.
  * RUN_DIR/config.yaml holds the effective config. */
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>

@@ -95,7 +95,7 @@ static int check_dataset(const trainer *t, const char *path, const dataset *ds, 
     return CNN_OK;
 }
 
-static void* pinned_alloc(void *ctx, size_t bytes)
+static void *pinned_alloc(void *ctx, size_t bytes)
 {
     backend *be = ctx;
     void *p = NULL;
