@@ -95,9 +95,7 @@ static int load(trainer *t, const char *path, cnn_err *e)
     if (rc >= 0 && !m.present)
         rc = CNN_ERR(e, CNN_EINVAL, "%s holds weights only (no training state); to start from "
                      "these weights use a run without --resume", path);
-    int64_t per_epoch = t->steps_per_epoch * t->rc->train.accum_steps * t->rc->data.batch_size;
-    if (rc >= 0 && m.samples_seen != m.epoch * per_epoch +
-                                         m.sampler_pos * t->rc->data.batch_size)
+    if (rc >= 0 && m.samples_seen != samples_seen(t, m.epoch, m.sampler_pos))
         rc = CNN_ERR(e, CNN_EINVAL, "%s was written with another data.batch_size or training "
                      "set (it has seen %lld samples at epoch %lld, position %lld); resume with "
                      "the same data and batch", path, (long long)m.samples_seen,
@@ -106,7 +104,6 @@ static int load(trainer *t, const char *path, cnn_err *e)
         t->epoch = m.epoch;
         t->step = m.step;
         t->micro = m.sampler_pos;
-        t->samples_seen = m.samples_seen;
         t->seed = m.seed;
         t->root = m.key;
         optim_loaded(t->opt);
@@ -170,7 +167,8 @@ int trainer_checkpoint(trainer *t, cnn_err *e)
         int n_extra;
         ckpt_tensor *ex = extras(t, &n_extra);
         ckpt_meta m = {.present = true, .epoch = t->epoch, .step = t->step,
-                       .samples_seen = t->samples_seen, .sampler_pos = t->micro,
+                       .samples_seen = samples_seen(t, t->epoch, t->micro),
+                       .sampler_pos = t->micro,
                        .seed = t->seed, .key = t->root};
         rc = run_config_to_yaml(t->rc, &text, e);
         if (rc >= 0)

@@ -99,7 +99,7 @@ void trainer_log_step(trainer *t)
     double now = now_s(), dt = now - t->t_log;
     double loss = v[0] / (double)(t->micro_since_log ? t->micro_since_log : 1);
     double wait = v[1] / t->world, exposed = v[2] / t->world;
-    double ips = dt > 0 ? (double)t->samples_since_log / dt : 0;
+    double ips = dt > 0 ? (double)(t->micro_since_log * rc->data.batch_size) / dt : 0;
     double eta = t->steps_since_log ? dt / (double)t->steps_since_log *
                                           (double)(t->total_steps - t->step) : 0;
     int64_t epoch = (t->step - 1) / t->steps_per_epoch + 1;
@@ -118,7 +118,7 @@ void trainer_log_step(trainer *t)
         trainer_jsonl(t, buf);
     }
     t->t_log = now;
-    t->micro_since_log = t->steps_since_log = t->samples_since_log = 0;
+    t->micro_since_log = t->steps_since_log = 0;
 }
 
 void trainer_log_eval(trainer *t, const char *split, const metrics_result *r)

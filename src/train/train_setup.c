@@ -59,11 +59,7 @@ static int setup_net(trainer *t, cnn_err *e)
     t->soft = rc->train.mixup > 0 || rc->train.cutmix > 0;
     net_opts no = {.soft_targets = t->soft};
     CNN_TRY(e, net_create_opts(rc->model, rank_batch, &no, &t->n, e));
-    read_task(t);
-    if (t->soft && t->task != TASK_CLASSIFY)
-        return CNN_ERR(e, CNN_EINVAL, "train.mixup and train.cutmix need a classifier "
-                       "(softmax_cross_entropy on (N, classes) outputs); this model is a %s",
-                       t->task == TASK_SEGMENT ? "segmentation net" : "denoiser");
+    read_task(t); /* net_create_opts refused soft targets for a non-classifier */
     CNN_TRY(e, net_alloc(t->n, t->be, e));
     return CNN_OK;
 }
@@ -159,7 +155,6 @@ static int open_split(trainer *t, const char *path, bool train, const dataset_in
     if (global % t->world)
         return CNN_ERR(e, CNN_EINVAL, "eval.batch_size=%lld is not a multiple of the %d ranks",
                        (long long)global, t->world);
-    sp->rank_batch = (int)(global / t->world);
     CNN_TRY(e, sampler_init(&sp->smp, n, (int)global, t->rank, t->world, (uint64_t)rc->seed,
                             train, train, e));
     if (train && sampler_steps(&sp->smp) < rc->train.accum_steps)

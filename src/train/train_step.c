@@ -123,8 +123,6 @@ bool trainer_step(trainer *t)
                             last && t->red ? reducer_hook : NULL, t->red);
         t->micro++;
         t->micro_since_log++;
-        t->samples_seen += rc->data.batch_size;
-        t->samples_since_log += rc->data.batch_size;
         if (last && g[1] > 0)
             t->stop_requested = true;
     }

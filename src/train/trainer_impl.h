@@ -18,7 +18,6 @@ typedef struct split {
     dataset *ds;
     loader *ld;
     sampler smp;
-    int rank_batch; /* samples per rank per loader batch */
 } split;
 
 typedef struct trainer {
@@ -58,15 +57,15 @@ typedef struct trainer {
     int64_t steps_per_epoch; /* optimizer steps per epoch (micro / accum) */
     int64_t total_steps;
 
-    /* Position: what a checkpoint saves. */
-    int64_t epoch, step, micro, samples_seen;
+    /* Position: what a checkpoint saves (samples seen follow from it: samples_seen()). */
+    int64_t epoch, step, micro;
     uint64_t seed;
     rng_key root;
     bool stop_requested; /* a signal asked for a checkpoint and a clean stop */
 
     /* Logging. */
     tensor loss_acc;  /* device (1): sum of the global micro-batch losses since the last log */
-    int64_t micro_since_log, steps_since_log, samples_since_log;
+    int64_t micro_since_log, steps_since_log;
     double t_log, t_start, exposed_log;
     int64_t last_eval_step, last_ckpt_step;
     FILE *jsonl; /* rank 0 */
@@ -75,6 +74,13 @@ typedef struct trainer {
 /* train_setup.c */
 int trainer_setup(trainer *t, cnn_err *e);
 void trainer_teardown(trainer *t);
+
+/* Global samples consumed by the run at (epoch, micro). */
+static inline int64_t samples_seen(const trainer *t, int64_t epoch, int64_t micro)
+{
+    return (epoch * t->steps_per_epoch * t->rc->train.accum_steps + micro) *
+           t->rc->data.batch_size;
+}
 
 /* train_step.c: one optimizer step (train.accum_steps loader batches); true when it was
  * the epoch's last whole step. A data error ends the job (comm_abort) with the sample named. */
