@@ -195,7 +195,7 @@ extern "C" void cuda_xent_bwd(cudaStream_t st, cuda_xent_geom g, const float *pr
     int64_t npix = g.n * g.hw;
     unsigned nb = red_blocks(npix);
     xent_count_kernel<<<nb, CUDA_THREADS, 0, st>>>(npix, labels, ignore, pcnt);
-    xent_scale_kernel<<<1, CUDA_THREADS, 0, st>>>((int)nb, pcnt, dloss, scale);
+    cuda_loss_count_scale(st, (int)nb, pcnt, dloss, scale);
     float off = smoothing / (float)g.c, hit = 1.0f - smoothing;
     if (g.hw == 1)
         xent_bwd_kernel<32><<<cuda_blocks(npix * 32), CUDA_THREADS, 0, st>>>(
@@ -203,6 +203,12 @@ extern "C" void cuda_xent_bwd(cudaStream_t st, cuda_xent_geom g, const float *pr
     else
         xent_bwd_kernel<1><<<cuda_blocks(npix), CUDA_THREADS, 0, st>>>(
             g, prob, labels, off, hit, ignore, scale, dlogits);
+}
+
+extern "C" void cuda_loss_count_scale(cudaStream_t st, int nb, const long long *pcnt,
+                                      const float *dloss, float *scale)
+{
+    xent_scale_kernel<<<1, CUDA_THREADS, 0, st>>>(nb, pcnt, dloss, scale);
 }
 
 extern "C" cudaError_t cuda_xent_bad_label(cudaStream_t st, long long *pos)

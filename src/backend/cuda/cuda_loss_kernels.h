@@ -20,6 +20,10 @@ typedef struct cuda_xent_geom {
     int64_t n, c, hw;
 } cuda_xent_geom;
 
+/* *scale = dloss[0] / the sum of nb per-block counts pcnt, 0 when the sum is 0: the loss
+ * gradient's factor, shared by the hard- and soft-label cross-entropies. */
+void cuda_loss_count_scale(cudaStream_t st, int nb, const long long *pcnt, const float *dloss,
+                           float *scale);
 /* prob = softmax over classes, *loss = mean over counted pixels (0 when none counts). A label
  * that is neither a class nor `ignore` is recorded (see cuda_xent_bad_label) and skipped. */
 void cuda_xent_fwd(cudaStream_t st, cuda_xent_geom g, const float *x, const int32_t *labels,

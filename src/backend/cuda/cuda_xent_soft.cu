@@ -5,6 +5,7 @@
  * values), so the loss is the same bits on every run. */
 #include <math.h>
 
+#include "cuda_loss_kernels.h"
 #include "cuda_xent_soft_kernels.h"
 #include "cuda_block_sum.cuh"
 
@@ -129,18 +130,6 @@ __global__ void xsoft_count_kernel(int64_t n, int64_t c, const float *t, long lo
         pcnt[blockIdx.x] = cnt;
 }
 
-/* *scale = dloss[0] / count, 0 when no row counts. */
-__global__ void xsoft_scale_kernel(int nb, const long long *pcnt, const float *dloss,
-                                   float *scale)
-{
-    long long k = 0;
-    for (int b = threadIdx.x; b < nb; b += blockDim.x)
-        k += pcnt[b];
-    k = block_sum(k);
-    if (threadIdx.x == 0)
-        *scale = k ? (float)((double)dloss[0] / (double)k) : 0.0f;
-}
-
 /* d x_k = w (sum(t) p_k - t_k), w = scale for a counted row and 0 otherwise. */
 __global__ void xsoft_bwd_kernel(int64_t n, int64_t c, const float *prob, const float *t,
                                  const float *scale, float *d)
@@ -168,7 +157,7 @@ extern "C" void cuda_xent_soft_bwd(cudaStream_t st, int64_t n, int64_t c, const 
     float *scale = (float *)(pcnt + CUDA_XSOFT_RED_BLOCKS);
     unsigned nb = red_blocks(n * WARP);
     xsoft_count_kernel<<<nb, CUDA_THREADS, 0, st>>>(n, c, t, pcnt);
-    xsoft_scale_kernel<<<1, CUDA_THREADS, 0, st>>>((int)nb, pcnt, dloss, scale);
+    cuda_loss_count_scale(st, (int)nb, pcnt, dloss, scale); /* 0 when no row counts */
     xsoft_bwd_kernel<<<cuda_blocks(n * WARP), CUDA_THREADS, 0, st>>>(n, c, prob, t, scale,
                                                                      dlogits);
 }
