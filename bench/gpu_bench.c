@@ -2,8 +2,11 @@
  * against PyTorch's F.conv2d on the same GPU in the same run (issue #3, section 5). Shapes
  * are VGG-16's and ResNet-50's convolutions at batch 64 on a 224 input. Both sides call
  * cuDNN, so the target is ours/torch <= 1.05 per shape: a gap means a worse algorithm choice
- * or extra copies. fp32 only: TF32 is off on both sides (our fp32 uses CUDNN_FMA_MATH); the
- * issue's bf16 channels-last column reads "n/a" until the backend has bf16.
+ * or extra copies. fp32: TF32 is off on both sides (our fp32 uses CUDNN_FMA_MATH). --bf16
+ * adds a bf16 column: our side runs the layer's ops (conv_fwd, bias_add, conv_bwd_data,
+ * conv_bwd_filter, bias_grad) on bf16 NCHW tensors through the backend, the peer the same
+ * case in bf16 channels-last (the issue's layout; ours has no NHWC yet, so that ratio also
+ * shows what NHWC would be worth); it is reported, not held to the target.
  * Our side is bench_ours.c (the layer API on a one-layer chain, synced before each timer
  * stops); the peer is bench/torch_gpu_conv.py in a child process (bench_peer.c), timed
  * between two torch.cuda.synchronize() calls. The two sides take turns on every case as in
@@ -21,7 +24,7 @@
 #endif
 
 #define GPU_TARGET 1.05
-#define BF16_NOTE "n/a (backend has no bf16 yet)"
+#define BF16_NOTE "n/a (run with --bf16)"
 
 /* n (batch) is set from --batch; 224-input spatial sizes. */
 static const bench_case cases[] = {
@@ -58,22 +61,33 @@ typedef struct opts {
     int batch;
     int workspace_mb; /* 0: the backend's default */
     bool breakdown;
+    bool bf16; /* also time bf16 (ours NCHW, torch channels-last) */
 } opts;
+
+/* The bf16 column of one case: medians over rounds x iters, 0 when a side did not run. */
+typedef struct bf16_result {
+    double ours_ms, torch_ms;
+    char err[160];
+} bf16_result;
 
 typedef struct result {
     bench_case bc;
     bench_sides s;
     bool pass;
+    bf16_result h;
 } result;
 
 static const char usage[] =
     "usage: gpu-bench [--batch N] [--warmup W] [--iters N] [--rounds R] [--filter S]\n"
     "                 [--json PATH] [--check] [--no-torch] [--python PATH]\n"
     "                 [--torch-script PATH] [--list] [--breakdown] [--workspace-mb M]\n"
+    "                 [--bf16]\n"
     "  --batch N     batch size of every case (default 64)\n"
     "  --breakdown   also time each op of a case alone on both sides (forward, bias add,\n"
     "                backward data, backward filter, bias gradient)\n"
     "  --workspace-mb M  cuDNN workspace limit (default: the backend's, 512 MiB)\n"
+    "  --bf16        also time each case in bf16 (ours NCHW, torch channels-last), reported\n"
+    "                beside the fp32 columns (no target)\n"
     "  --warmup W    untimed iterations per side and round (default 3; the first call of a\n"
     "                shape measures cuDNN's algorithms on both sides)\n"
     "  --iters N     timed iterations per side and round (default 10)\n"
@@ -101,6 +115,8 @@ static opts parse_args(int argc, char **argv)
             i++;
         } else if (!strcmp(argv[i], "--breakdown")) {
             o.breakdown = true;
+        } else if (!strcmp(argv[i], "--bf16")) {
+            o.bf16 = true;
         } else {
             bench_parse_common(argc, argv, &i, &o.b);
         }
@@ -180,13 +196,13 @@ static void print_header(void)
 {
     printf("%-5s %-32s %8s %-15s %6s %8s %-15s %6s %6s %6s  %-16s %s\n", "net", "shape",
            "ours ms", " [min-max]", "TF/s", "torch ms", " [min-max]", "ratio", "(min)",
-           "target", "verdict", "bf16 NHWC");
+           "target", "verdict", "bf16 ours NCHW / torch NHWC ms (ratio)");
 }
 
 static void print_row(const result *r)
 {
     char shp[64], a[32], b[32], am[16], bm[16], ratio[16] = "-", rmin[16] = "-";
-    char tf[16] = "-", v[48];
+    char tf[16] = "-", v[48], h[96];
     const bench_sides *s = &r->s;
     bench_sides_cells(s, am, a, bm, b);
     if (s->n_ours)
@@ -201,9 +217,18 @@ static void print_row(const result *r)
         snprintf(v, sizeof v, "FAIL (%+.0f%% over)", 100.0 * (s->ratio / GPU_TARGET - 1));
     else
         snprintf(v, sizeof v, "%s", s->n_ours ? "ours only" : "-");
+    if (r->h.err[0])
+        snprintf(h, sizeof h, "error: %s", r->h.err);
+    else if (r->h.ours_ms > 0 && r->h.torch_ms > 0)
+        snprintf(h, sizeof h, "%.3f / %.3f (%.3f)", r->h.ours_ms, r->h.torch_ms,
+                 r->h.ours_ms / r->h.torch_ms);
+    else if (r->h.ours_ms > 0)
+        snprintf(h, sizeof h, "%.3f / -", r->h.ours_ms);
+    else
+        snprintf(h, sizeof h, "%s", BF16_NOTE);
     printf("%-5s %-32s %8s %-15s %6s %8s %-15s %6s %6s <=%.2f  %-16s %s\n", r->bc.net,
            bench_shape_str(&r->bc, shp, sizeof shp), am, a, tf, bm, b, ratio, rmin, GPU_TARGET,
-           v, BF16_NOTE);
+           v, h);
     bench_print_errors(s);
 }
 
@@ -220,7 +245,17 @@ static void write_result(FILE *f, const result *r)
     fprintf(f, ",\n     \"ratio\": %.4f, \"ratio_min\": %.4f, \"pass\": %s, \"ours_error\": ",
             r->s.ratio, r->s.ratio_min, r->s.ratio > 0 ? (r->pass ? "true" : "false") : "null");
     bench_json_errors(f, &r->s);
-    fputs("},\n     \"bf16_nhwc\": null, \"bf16_nhwc_note\": \"" BF16_NOTE "\"}", f);
+    fputs("},\n     \"bf16\": ", f);
+    if (r->h.ours_ms > 0 || r->h.torch_ms > 0 || r->h.err[0]) {
+        fprintf(f, "{\"ours_layout\": \"NCHW\", \"torch_layout\": \"channels_last\", "
+                "\"ours_ms\": %.4f, \"torch_ms\": %.4f, \"ratio\": %.4f, \"error\": ",
+                r->h.ours_ms, r->h.torch_ms,
+                r->h.ours_ms > 0 && r->h.torch_ms > 0 ? r->h.ours_ms / r->h.torch_ms : 0.0);
+        json_str(f, r->h.err);
+        fputs("}}", f);
+    } else {
+        fputs("null}", f);
+    }
 }
 
 static int write_json(const char *path, const opts *o, const peer_info *pi, bool have_peer,
@@ -263,21 +298,29 @@ typedef struct op_set {
     tensor x, w, b, y, dy, dx, dw, db;
 } op_set;
 
-/* A cheap deterministic pattern in [-1, 1): timing does not depend on the values. */
-static void fill(backend *be, tensor *t, shape s, cnn_err *e)
+/* A cheap deterministic pattern in [-1, 1) (rounded to dt): timing does not depend on the
+ * values. */
+static void fill(backend *be, tensor *t, shape s, dtype dt, cnn_err *e)
 {
-    *t = (tensor){.s = s, .dt = DTYPE_F32};
+    *t = (tensor){.s = s, .dt = dt};
     if (backend_alloc_tensor(be, t, e) < 0)
         return;
     size_t n = (size_t)shape_numel(&s);
     float *h = cnn_xmalloc(n * sizeof *h);
     for (size_t i = 0; i < n; i++)
         h[i] = (float)((int)(i * 2654435761u % 2048) - 1024) / 1024.0f;
-    backend_upload(be, t, h);
+    void *raw = h;
+    if (dt != DTYPE_F32) {
+        raw = cnn_xmalloc(tensor_bytes(t));
+        dtype_convert_host(dt, raw, DTYPE_F32, h, (int64_t)n);
+    }
+    backend_upload(be, t, raw);
+    if (raw != h)
+        free(raw);
     free(h);
 }
 
-static int op_set_open(backend *be, const bench_case *bc, op_set *s, cnn_err *e)
+static int op_set_open(backend *be, const bench_case *bc, dtype dt, op_set *s, cnn_err *e)
 {
     int p = (bc->h + 2 * bc->pad - bc->r) / bc->stride + 1;
     int q = (bc->w + 2 * bc->pad - bc->r) / bc->stride + 1;
@@ -289,7 +332,7 @@ static int op_set_open(backend *be, const bench_case *bc, op_set *s, cnn_err *e)
                   SHAPE(bc->n, bc->c, bc->h, bc->w), SHAPE(bc->k, bc->c, bc->r, bc->r),
                   SHAPE(bc->k)};
     for (int i = 0; i < 8; i++) {
-        fill(be, ts[i], sh[i], e);
+        fill(be, ts[i], sh[i], dt, e);
         if (!ts[i]->data)
             return -1;
     }
@@ -354,7 +397,7 @@ static void breakdown(backend *be, const bench_case *bc, peer *p, const bench_op
     memset(&s, 0, sizeof s);
     cnn_err e = {0};
     double *ms = cnn_xcalloc((size_t)o->iters, sizeof *ms);
-    if (op_set_open(be, bc, &s, &e) < 0) {
+    if (op_set_open(be, bc, DTYPE_F32, &s, &e) < 0) {
         printf("      breakdown: %s\n", e.msg);
     } else {
         for (int pt = 0; pt < N_PARTS; pt++) {
@@ -369,6 +412,67 @@ static void breakdown(backend *be, const bench_case *bc, peer *p, const bench_op
     op_set_close(be, &s);
     free(ms);
     fflush(stdout);
+}
+
+/* ---- --bf16: the layer's five ops in bf16 on our side, the peer's bf16 channels-last ---- */
+
+/* One forward+backward as the conv2d layer runs it, then a sync (as bench_ours times). */
+static void run_all_parts(backend *be, op_set *s, bool bias)
+{
+    for (int pt = 0; pt < N_PARTS; pt++)
+        if (bias || (pt != P_BIAS_ADD && pt != P_BIAS_GRAD))
+            run_part(be, s, (part)pt);
+    be->ops->sync(be);
+}
+
+/* Rounds alternate the sides as bench_run_sides does; each side's median over all rounds. */
+static void time_bf16(backend *be, const bench_case *bc, peer *p, const bench_opts *o,
+                      bf16_result *h)
+{
+    op_set s;
+    memset(&s, 0, sizeof s);
+    cnn_err e = {0};
+    int total = o->rounds * o->iters;
+    double *ours = cnn_xcalloc((size_t)total, sizeof *ours);
+    double *torch = cnn_xcalloc((size_t)total, sizeof *torch);
+    int n_torch = 0;
+    if (op_set_open(be, bc, DTYPE_BF16, &s, &e) < 0) {
+        snprintf(h->err, sizeof h->err, "%s", e.msg);
+        total = 0;
+    }
+    char req[640];
+    snprintf(req, sizeof req,
+             "{\"id\": \"%s_bf16\", \"op\": \"conv2d\", \"n\": %d, \"c\": %d, \"h\": %d, "
+             "\"w\": %d, \"k\": %d, \"r\": %d, \"s\": %d, \"stride\": %d, \"pad\": %d, "
+             "\"bias\": %s, \"dtype\": \"bf16\", \"warmup\": %d, \"iters\": %d}",
+             bc->id, bc->n, bc->c, bc->h, bc->w, bc->k, bc->r, bc->r, bc->stride, bc->pad,
+             bc->bias ? "true" : "false", o->warmup, o->iters);
+    for (int r = 0; r < o->rounds && total; r++)
+        for (int side = 0; side < 2; side++) {
+            if ((side == 0) == (r % 2 == 0)) { /* ours first on even rounds */
+                for (int i = 0; i < o->warmup + o->iters; i++) {
+                    struct timespec t0;
+                    clock_gettime(CLOCK_MONOTONIC, &t0);
+                    run_all_parts(be, &s, bc->bias);
+                    if (i >= o->warmup)
+                        ours[r * o->iters + i - o->warmup] = bench_seconds_since(&t0) * 1e3;
+                }
+            } else if (p) {
+                bool finite;
+                cnn_err pe = {0};
+                if (peer_request(p, bc->id, req, o->iters, torch + n_torch, &finite, &pe) == 0)
+                    n_torch += o->iters;
+                else if (!h->err[0])
+                    snprintf(h->err, sizeof h->err, "torch: %s", pe.msg);
+            }
+        }
+    if (total)
+        h->ours_ms = bench_stats_of(ours, total).median;
+    if (n_torch)
+        h->torch_ms = bench_stats_of(torch, n_torch).median;
+    op_set_close(be, &s);
+    free(ours);
+    free(torch);
 }
 
 /* The CUDA backend, or 77 when no GPU is visible ("auto" then gives the CPU backend). */
@@ -426,6 +530,8 @@ int main(int argc, char **argv)
         bench_run_sides(&r->s, be, &r->bc, &p, &o.b);
         r->pass = r->s.ratio > 0 && r->s.ratio <= GPU_TARGET && r->s.ours_finite &&
                   r->s.torch_finite;
+        if (o.bf16)
+            time_bf16(be, &r->bc, p, &o.b, &r->h);
         print_row(&rs[n++]);
         if (o.breakdown)
             breakdown(be, &rs[n - 1].bc, p, &o.b);
@@ -438,8 +544,9 @@ int main(int argc, char **argv)
         fail += rs[i].s.ratio > 0 && !rs[i].pass;
         errors += rs[i].s.ours_err[0] || rs[i].s.torch_err[0];
     }
-    printf("gpu-bench: %d pass, %d fail, %d with errors; %.0f s; bf16 channels-last: %s\n",
-           pass, fail, errors, seconds, BF16_NOTE);
+    printf("gpu-bench: %d pass, %d fail, %d with errors; %.0f s%s\n", pass, fail, errors,
+           seconds, o.bf16 ? "; bf16 column: ours NCHW vs torch channels-last, no target"
+                           : "; bf16: run with --bf16");
     if (o.b.check && !have_peer)
         printf("gpu-bench: --check: no PyTorch peer, so no target could be checked\n");
     rc = o.b.check && (!have_peer || fail || errors) ? 1 : 0;

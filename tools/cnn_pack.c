@@ -21,7 +21,7 @@ static const char *const fashion_classes[10] = {"T-shirt/top", "Trouser", "Pullo
 static const char *const digit_classes[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
 
 static const char usage[] =
-    "usage: cnn-pack mnist IMAGES LABELS --out PREFIX [--shards N] [--mode raw]\n"
+    "usage: cnn-pack mnist IMAGES LABELS --out PREFIX [--shards N] [--mode raw|encoded]\n"
     "       cnn-pack imagefolder SRC --out PREFIX [--shards N] [--mode encoded|raw] ...\n"
     "       cnn-pack imagenet-val SRC LABELS --out PREFIX ...\n"
     "       cnn-pack segmentation IMAGES MASKS --out PREFIX ...\n"
@@ -127,9 +127,10 @@ static int parse(int argc, char **argv, opts *o, cnn_err *e)
             o->shards = (int)v;
         } else if (strcmp(a, "--mode") == 0 && has_val) {
             const char *v = argv[++i];
-            if (strcmp(v, "raw") != 0)
-                return CNN_ERR(e, CNN_EINVAL, "--mode %s: MNIST is packed raw (28x28 gray); "
-                               "use --mode raw", v);
+            if (strcmp(v, "raw") != 0 && strcmp(v, "encoded") != 0)
+                return CNN_ERR(e, CNN_EINVAL, "--mode %s: use --mode raw (28x28 gray pixels) "
+                               "or --mode encoded (one PNG each)", v);
+            o->mode = strcmp(v, "raw") == 0 ? DATA_RAW : DATA_ENCODED;
         } else if (strcmp(a, "--verify") == 0) {
             o->verify = true;
         } else if (a[0] == '-' && a[1]) {
@@ -140,6 +141,20 @@ static int parse(int argc, char **argv, opts *o, cnn_err *e)
             return CNN_ERR(e, CNN_EINVAL, "unexpected argument: %s", a);
         }
     }
+    return CNN_OK;
+}
+
+/* Sample i as stored: its pixels (raw) or a lossless PNG of them (encoded, *png to free). */
+static int mnist_bytes(const mnist_set *ms, int64_t i, data_mode mode, const uint8_t **p,
+                       size_t *len, uint8_t **png, cnn_err *e)
+{
+    *png = NULL;
+    *len = (size_t)ms->h * (size_t)ms->w;
+    *p = ms->images + (size_t)i * *len;
+    if (mode == DATA_RAW)
+        return CNN_OK;
+    CNN_TRY(e, mnist_encode_png(ms, i, png, len, e));
+    *p = *png;
     return CNN_OK;
 }
 
@@ -159,7 +174,13 @@ static int mnist_add(pack_writer *w, const mnist_set *ms, const opts *o, const m
                 sums[0] += img[k];
                 sums[1] += (uint64_t)img[k] * img[k];
             }
-            CNN_TRY(e, pack_add(w, s, img, px, ms->labels[i], ms->h, ms->w, NULL, 0, e));
+            const uint8_t *bytes;
+            size_t len;
+            uint8_t *png;
+            CNN_TRY(e, mnist_bytes(ms, i, o->mode, &bytes, &len, &png, e));
+            int rc = pack_add(w, s, bytes, len, ms->labels[i], ms->h, ms->w, NULL, 0, e);
+            free(png);
+            CNN_TRY(e, rc);
             progress_show(&p, ++done, false);
         }
     }
@@ -228,8 +249,10 @@ static int cmd_mnist(int argc, char **argv, const mpi_ctx *m, bool *usage_err, c
     bool fashion = mentions_fashion(o.pos[0]);
     char source[512];
     snprintf(source, sizeof source, "%s %s", o.pos[0], o.pos[1]);
-    pack_opts po = {o.out, o.shards, DATA_RAW, DATA_CLASSIFY, ms.h, ms.w, 1, source,
-                    (char **)(fashion ? fashion_classes : digit_classes), 10, m->rank, m->size};
+    bool raw = o.mode == DATA_RAW;
+    pack_opts po = {o.out, o.shards, o.mode, DATA_CLASSIFY, raw ? ms.h : 0, raw ? ms.w : 0,
+                    raw ? 1 : 0, source, (char **)(fashion ? fashion_classes : digit_classes),
+                    10, m->rank, m->size};
     pack_writer *w = NULL;
     uint64_t sums[2] = {0, 0};
     int rc = agree(m, pack_open(&po, &w, e));
@@ -240,8 +263,8 @@ static int cmd_mnist(int argc, char **argv, const mpi_ctx *m, bool *usage_err, c
     else
         pack_abort(w);
     if (rc == CNN_OK && m->rank == 0)
-        printf("packed %lld images (%dx%d) into %s.h5 and %d shard(s)\n", (long long)ms.n,
-               ms.h, ms.w, o.out, o.shards);
+        printf("packed %lld images (%dx%d, %s) into %s.h5 and %d shard(s)\n",
+               (long long)ms.n, ms.h, ms.w, raw ? "raw" : "encoded as PNG", o.out, o.shards);
     mnist_free(&ms);
     return rc;
 }

@@ -83,4 +83,21 @@ void reducer_finish(reducer *r);
 void reducer_get_stats(const reducer *r, reducer_stats *s);
 void reducer_destroy(reducer *r);
 
+/* ---- node-shared memory (comm_shm.c; helper DATA): one dataset cache per node ----
+ * Wire into dataset_open_opts.shared (data.h) as
+ *   {comm_shm_rank(s), comm_shm_size(s), s, comm_shm_map, comm_shm_agree}. */
+typedef struct comm_shm comm_shm;
+/* Collective over every rank: a communicator of this node's ranks. */
+comm_shm *comm_shm_create(comm *c);
+void comm_shm_destroy(comm_shm *s); /* collective over every rank; NULL is fine */
+int comm_shm_rank(const comm_shm *s);
+int comm_shm_size(const comm_shm *s);
+/* Collective over the node's ranks (ctx: a comm_shm): bytes of POSIX shared memory mapped
+ * in each (the same pages), each rank having allocated its page-aligned share
+ * [bytes*r/n, bytes*(r+1)/n); NULL on every rank when any passed 0 or another count or
+ * something failed (said on stderr). Unmap with munmap(p, bytes); nothing else to free. */
+void *comm_shm_map(void *ctx, size_t bytes);
+/* Collective over the node's ranks: the lowest rc (a barrier). */
+int comm_shm_agree(void *ctx, int rc);
+
 #endif

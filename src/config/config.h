@@ -66,6 +66,10 @@ typedef struct run_config {
     int64_t threads; /* CPU threads per rank; 0 = all cores of the rank */
     run_precision precision;
     struct {
+        double init_scale, growth_factor, backoff_factor;
+        int64_t growth_interval;
+    } amp;
+    struct {
         const char *train, *val; /* borrowed from tree; NULL when null */
         int64_t batch_size;      /* global, split across ranks */
         int64_t workers, prefetch;

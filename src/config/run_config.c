@@ -277,10 +277,6 @@ static int cross_checks(const run_config *rc, run_purpose purpose, cnn_err *e)
                        "the training set; set it in the config or with --set data.train=PATH (or "
                        "--set data.synthetic=N for random images)",
                        where_key(rc, "data.train", w, sizeof w));
-    if (rc->precision != RUN_FP32 && rc->device == RUN_DEVICE_CPU)
-        return CNN_ERR(e, CNN_EINVAL, "%s: precision %s needs a CUDA device, but device is cpu; "
-                       "use precision: fp32 on the CPU", where_key(rc, "precision", w, sizeof w),
-                       node_of(rc, "precision")->str);
     if ((rc->comm.transport == RUN_TRANSPORT_NCCL && rc->device == RUN_DEVICE_CPU) ||
         (rc->comm.transport == RUN_TRANSPORT_MPI && rc->device == RUN_DEVICE_CUDA))
         return CNN_ERR(e, CNN_EINVAL, "%s: comm.transport %s does not go with device %s: NCCL "

@@ -4,13 +4,13 @@
 #include <stdio.h>
 
 #define OPS_LIST(X)                                                                      \
-    X(destroy) X(alloc) X(free) X(copy) X(sync) X(host_alloc) X(host_free) X(fill) X(axpby) X(add) X(channel_copy)  \
+    X(destroy) X(alloc) X(free) X(copy) X(sync) X(host_alloc) X(host_free) X(fill) X(convert) X(scale_by) X(axpby) X(add) X(channel_copy)  \
     X(act_fwd) X(act_bwd) X(dropout_fwd) X(dropout_bwd) X(gemm) X(bias_add) X(bias_grad) \
     X(conv_fwd) X(conv_bwd_data) X(conv_bwd_filter) X(pool_fwd) X(pool_bwd)              \
     X(unpool_fwd) X(unpool_bwd) X(upsample_fwd) X(upsample_bwd) X(norm_stats)            \
     X(norm_apply) X(norm_bwd_reduce) X(norm_bwd_data) X(norm_stats_sums) X(xent_fwd)     \
     X(xent_bwd) X(mse_fwd) X(mse_bwd)                                          \
-    X(sumsq) X(grad_coef) X(sgd_update) X(adamw_update)                        \
+    X(sumsq) X(grad_coef) X(loss_scale_update) X(sgd_update) X(adamw_update)                        \
     X(xent_soft_fwd) X(xent_soft_bwd) X(argmax_channel)
 
 int backend_check_complete(const backend_ops *ops, cnn_err *e)

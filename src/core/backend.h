@@ -1,9 +1,16 @@
 /* The backend interface: the one seam between the CPU and the CUDA implementations.
  * Layers, the graph, the optimizer and comm do all math through these calls and never test
  * which backend runs them. Conventions every implementation keeps:
- * - Tensors are dense, NCHW (layout field NCHW) unless an op says otherwise; f32 data, i32
- *   indices and labels, u8 masks. A backend rejects a tensor of another device with
- *   cnn_fatal (a programming fault: layers check user-facing shapes in infer).
+ * - Tensors are dense, NCHW (layout field NCHW) unless an op says otherwise; i32 indices
+ *   and labels, u8 masks. A backend rejects a tensor of another device with cnn_fatal (a
+ *   programming fault: layers check user-facing shapes in infer).
+ * - Float tensors: activations, their gradients and the working copies of convolution and
+ *   linear weights are in the run's precision, f32, f16 or bf16 (dtype_is_float); an op's
+ *   float tensors share one dtype except the ones its comment says are f32 (norm statistics
+ *   and scales, losses, softmax probabilities, targets, optimizer state). Math accumulates
+ *   in f32 and each output element is rounded once (nearest even) to its dtype, so the CPU
+ *   backend's f16/bf16 results are what a GPU gives, within accumulation order. An
+ *   unsupported dtype is a fault (cnn_fatal naming the op and dtype).
  * - Ops are queued on the backend's compute stream and may return before the work is done
  *   (CUDA); be_sync waits. Nothing here allocates per call except through the backend's own
  *   caches (cuDNN plans, oneDNN primitives), created once per shape.
@@ -66,8 +73,14 @@ typedef struct backend_ops {
     int (*host_alloc)(backend *be, size_t bytes, void **out, cnn_err *e);
     void (*host_free)(backend *be, void *p);
 
-    /* ---- elementwise (f32 unless said) ---- */
+    /* ---- elementwise (float tensors of one dtype unless said) ---- */
     void (*fill)(backend *be, tensor *y, double v); /* any dtype */
+    /* y = x + beta * y between any float dtypes (same element count), computed in f32 and
+     * rounded once to y's dtype: master weights to their f16/bf16 working copies, and those
+     * copies' gradients back into the f32 gradients (beta 1 accumulates). */
+    void (*convert)(backend *be, const tensor *x, tensor *y, float beta);
+    /* y *= s[0]: s is an f32 device scalar (the loss scale), y any float dtype. */
+    void (*scale_by)(backend *be, tensor *y, const tensor *s);
     /* y = a*x + b*y; x and y have the same element count. */
     void (*axpby)(backend *be, float a, const tensor *x, float b, tensor *y);
     void (*add)(backend *be, const tensor *a, const tensor *b, tensor *y);
@@ -88,10 +101,11 @@ typedef struct backend_ops {
     void (*dropout_bwd)(backend *be, float p, const tensor *mask, const tensor *dy, tensor *dx);
 
     /* ---- dense algebra ---- */
-    /* Row-major C (m x n) = alpha * op(A) op(B) + beta * C, pointers in backend memory. */
-    void (*gemm)(backend *be, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                 float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
-                 float beta, float *c, int64_t ldc);
+    /* Row-major C (m x n) = alpha * op(A) op(B) + beta * C, pointers in backend memory;
+     * A, B and C of float dtype dt, accumulated in f32. */
+    void (*gemm)(backend *be, dtype dt, bool trans_a, bool trans_b, int64_t m, int64_t n,
+                 int64_t k, float alpha, const void *a, int64_t lda, const void *b,
+                 int64_t ldb, float beta, void *c, int64_t ldc);
     /* y (N, C, ...) += b[c]. */
     void (*bias_add)(backend *be, tensor *y, const tensor *b);
     /* db (C) = sum over all dims but 1 of dy (N, C, ...) + beta * db. */
@@ -121,6 +135,7 @@ typedef struct backend_ops {
     void (*upsample_bwd)(backend *be, upsample_mode m, const tensor *dy, tensor *dx);
 
     /* ---- normalisation, in stages so synchronized BN can all-reduce between them ---- */
+    /* x, y, dy, dx are float tensors of one dtype; mean, var, gamma, beta and the sums f32. */
     /* mean, var: biased statistics of x, see norm_mode for their shape. */
     void (*norm_stats)(backend *be, norm_mode m, const tensor *x, tensor *mean, tensor *var);
     /* y = (x - mean) / sqrt(var + eps) * gamma[c] + beta[c]; gamma, beta (C) may be NULL. */
@@ -146,7 +161,10 @@ typedef struct backend_ops {
     void (*norm_stats_sums)(backend *be, bool to_sums, const tensor *shift, double count,
                             tensor *stats);
 
-    /* ---- losses: loss (1) f32, mean over counted elements ---- */
+    /* ---- losses: loss (1) f32, mean over counted elements ----
+     * logits/pred and dlogits/dpred are float tensors of one dtype; prob, dloss and soft
+     * targets f32; mse's target any float dtype (mse_loss's backward for its target swaps
+     * the roles). */
     /* logits (N, C) or (N, C, H, W); labels i32 (N) or (N, H, W); labels equal to ignore
      * are not counted. Smoothing as PyTorch's label_smoothing. prob (shape of logits)
      * keeps the softmax for backward. */
@@ -170,15 +188,22 @@ typedef struct backend_ops {
     /* idx i32 (N, ...) = argmax over dim 1 of x (N, C, ...); ties take the lowest c. */
     void (*argmax_channel)(backend *be, const tensor *x, tensor *idx);
 
-    /* ---- optimizer (all on device: no host round trip) ---- */
+    /* ---- optimizer (all on device: no host round trip; every tensor f32) ---- */
     /* out (1) f32 = sum of x^2 (+ beta * out); deterministic for a given backend. */
     void (*sumsq)(backend *be, const tensor *x, tensor *out, float beta);
     /* The gradient multiplier of a step, on device: coef (2) f32 = [c, skip] with
-     * c = inv_scale * min(1, max_norm / (sqrt(sumsq) * inv_scale + 1e-6)) (max_norm <= 0:
-     * no clipping, c = inv_scale) and skip = 1 when sumsq is not finite (the update kernels
-     * then leave weights and state unchanged), else 0. */
-    void (*grad_coef)(backend *be, const tensor *sumsq, float max_norm, float inv_scale,
+     * inv_scale = 1 / scale[0] (scale NULL: 1), c = inv_scale * min(1, max_norm /
+     * (sqrt(sumsq) * inv_scale + 1e-6)) (max_norm <= 0: no clipping, c = inv_scale) and
+     * skip = 1 when sumsq is not finite (the update kernels then leave weights and state
+     * unchanged), else 0. */
+    void (*grad_coef)(backend *be, const tensor *sumsq, float max_norm, const tensor *scale,
                       tensor *coef);
+    /* Dynamic loss scaling as PyTorch's GradScaler.update, after the step that used coef:
+     * scale (2) f32 = [scale, good steps]. A skipped step (coef[1] != 0) multiplies scale by
+     * backoff and zeroes good; otherwise good += 1, and when it reaches interval the scale is
+     * multiplied by growth (kept finite: never above 2^126) and good is zeroed. */
+    void (*loss_scale_update)(backend *be, tensor *scale, const tensor *coef, float growth,
+                              float backoff, int interval);
     /* torch.optim.SGD on one contiguous run of parameters (w, g, mom same count), with the
      * gradient taken as g * coef[0]: d = g' + wd*w; mom = first ? d : m*mom + d (dampening
      * 0); d = nesterov ? d + m*mom : mom (m = 0: d); w -= lr*d. coef NULL = [1, 0]. */

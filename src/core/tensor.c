@@ -88,6 +88,8 @@ const char *dtype_name(dtype dt)
     return (unsigned)dt < sizeof names / sizeof names[0] ? names[dt] : "?";
 }
 
+bool dtype_is_float(dtype dt) { return dt == DTYPE_F32 || dt == DTYPE_F16 || dt == DTYPE_BF16; }
+
 const char *device_name(device_kind dev) { return dev == DEVICE_CUDA ? "cuda" : "cpu"; }
 
 tensor tensor_view(void *data, shape s, dtype dt, device_kind dev)

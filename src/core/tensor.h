@@ -44,6 +44,8 @@ const char *shape_str(const shape *s, char *buf, size_t n);
 int64_t shape_inner(const shape *s, int from);
 
 size_t dtype_size(dtype dt);
+/* f32, f16 or bf16: the dtypes of activations and weights (the run's precision). */
+bool dtype_is_float(dtype dt);
 const char *dtype_name(dtype dt);
 const char *device_name(device_kind dev);
 
@@ -52,5 +54,14 @@ size_t tensor_bytes(const tensor *t);
 int64_t tensor_numel(const tensor *t);
 /* The same memory seen with another shape of the same element count. */
 tensor tensor_reshape(const tensor *t, shape s);
+
+/* ---- 16-bit floats on the host (float16.c): round to nearest even, NaN stays NaN,
+ * overflow gives inf, as the GPU's conversions do ---- */
+uint16_t f32_to_f16(float v);
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_bf16(float v);
+float bf16_to_f32(uint16_t h);
+/* n elements of float dtype src_dt at src into float dtype dst_dt at dst (host memory). */
+void dtype_convert_host(dtype dst_dt, void *dst, dtype src_dt, const void *src, int64_t n);
 
 #endif

@@ -58,6 +58,8 @@ typedef struct dataset_info {
     float mean[3], std[3];   /* per channel, over the packed images, in [0, 1] units */
     char source[256];
     bool cached;             /* every blob was read into memory at open (ram_bytes) */
+    bool cache_shared;       /* ... into memory shared by the node's processes (shared) */
+    int64_t cache_read;      /* bytes of the blobs this process read into the cache */
 } dataset_info;
 
 /* One sample's bytes as stored (encoded file bytes or raw HWC pixels) and its metadata. */
@@ -72,13 +74,29 @@ typedef struct sample_ref {
 /* Opens the master file and validates every shard (present, format version, counts, index
  * checksums, blob size); verify_blobs also checks every blob's checksum (reads it all). */
 int dataset_open(const char *master_path, bool verify_blobs, dataset **out, cnn_err *e);
-/* ram_bytes: when all blobs together fit, they are read into memory at open (their crc32
- * checked on the way, so verify_blobs costs nothing more) and dataset_read is memcpy;
- * otherwise it preads. dataset_open uses DATASET_RAM_DEFAULT; 0 never caches. */
+/* ram_bytes: when all blobs together fit, they are read into memory at open (verify_blobs
+ * then checks their crc32 in memory) and dataset_read is memcpy; otherwise it preads.
+ * dataset_open uses DATASET_RAM_DEFAULT; 0 never caches. */
 #define DATASET_RAM_DEFAULT ((size_t)1 << 30)
+/* One cache per node instead of one per process: the processes of a node that open the
+ * same dataset with the same ram_bytes (the trainer's ranks) each read a part into memory
+ * they all map, then read samples from all of it. cnn_data does not link MPI: the caller
+ * supplies the collectives (src/comm: comm_shm_map, comm_shm_agree). Both are collective
+ * over the `size` processes, which must call dataset_open_with in the same order; they are
+ * used only inside it. */
+typedef struct dataset_shared {
+    int rank, size; /* this process among those sharing (node-local rank and size) */
+    void *ctx;
+    /* bytes of memory mapped in every process (the same pages), or NULL in every process
+     * when any passed 0 or another count or could not map; each unmaps it with munmap. */
+    void *(*map)(void *ctx, size_t bytes);
+    /* The lowest rc over the processes; also a barrier. */
+    int (*agree)(void *ctx, int rc);
+} dataset_shared;
 typedef struct dataset_open_opts {
     bool verify_blobs;
     size_t ram_bytes;
+    const dataset_shared *shared; /* NULL: a private cache (borrowed, used during open) */
 } dataset_open_opts;
 int dataset_open_with(const char *master_path, const dataset_open_opts *o, dataset **out,
                       cnn_err *e);
@@ -148,6 +166,9 @@ typedef struct mnist_set {
 /* Reads an idx3 image file and its idx1 label file (magic, counts and sizes checked). */
 int mnist_read(const char *images, const char *labels, mnist_set *out, cnn_err *e);
 void mnist_free(mnist_set *s);
+/* Image i as an 8-bit gray PNG (lossless, cnn-pack mnist --mode encoded) in a malloc'ed
+ * buffer the caller frees; image_decode(want_c=1) gives back the idx bytes. */
+int mnist_encode_png(const mnist_set *s, int64_t i, uint8_t **out, size_t *len, cnn_err *e);
 
 /* ---- cnn-pack's image sources (pack_images.c): imagefolder, imagenet-val, segmentation.
  * argv holds the command's arguments after the command name; returns 0, or a CNN_E* code

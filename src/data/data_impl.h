@@ -37,6 +37,16 @@ void data_index_free(data_index *x); /* frees the arrays and zeroes x */
 /* "PREFIX-SSSSS-of-NNNNN.h5", malloc'ed; base_only drops the prefix's directory. */
 char *data_shard_name(const char *prefix, int shard, int n_shards, bool base_only);
 
+/* ---- the dataset's RAM cache (dataset_cache.c) ---- */
+typedef struct data_cache {
+    uint8_t *base; /* size bytes mapped (munmap), or NULL */
+    size_t size;
+} data_cache;
+/* Private memory of at least bytes for the cache, 2 MiB aligned and faulted in; CNN_ENOMEM
+ * when there is none. */
+int data_cache_alloc(data_cache *c, size_t bytes, cnn_err *e);
+void data_cache_free(data_cache *c); /* tolerates a zeroed c */
+
 /* ---- one shard file (dataset_shard.c reads and validates, pack_files.c writes) ---- */
 /* What a shard must hold; n < 0 and !has_index_crc skip those checks (cnn-pack info on a
  * shard alone). */

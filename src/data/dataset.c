@@ -3,31 +3,16 @@
  * O_RDONLY descriptor per shard and the blob's file offset. dataset_read is then pread()
  * only: lock-free, thread-safe, no libhdf5 call, which serialises everything behind one
  * global lock. Small datasets (all blobs <= ram_bytes) are read whole at open instead: one
- * pread per tiny sample is syscall-bound, a memcpy is not. Shard files are named relative
- * to the master's directory. */
+ * pread per tiny sample is syscall-bound, a memcpy is not (dataset_cache.c: the memory).
+ * Shard files are named relative to the master's directory. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#include "data_impl.h"
+#include "dataset_impl.h"
 
-typedef struct shard_r {
-    char *path;
-    int fd;
-    int64_t first; /* global index of its sample 0 */
-    data_shard s;
-    uint8_t *mem; /* the blob, inside dataset.cache, when cached */
-} shard_r;
-
-struct dataset {
-    dataset_info info;
-    shard_r *sh;
-    uint8_t *cache; /* every blob, one after the other, or NULL */
-    size_t cache_size;
-};
 
 typedef struct master {
     char **files;
@@ -170,49 +155,21 @@ static int open_shard(dataset *ds, const master *m, int s, cnn_err *e)
     return CNN_OK;
 }
 
-/* Reads the blob into sh->mem when it is set (one pread), else streams it when verify. */
-static int check_blob(shard_r *sh, uint32_t want, bool verify, cnn_err *e)
+/* When verify, the blob's crc32: from memory when cached, else streamed from the file. It
+ * is not taken unasked: at zlib's 0.3-1 GB/s it would cost more than reading the blob. */
+static int check_blob(const shard_r *sh, uint32_t want, bool verify, cnn_err *e)
 {
-    uint32_t crc = 0;
-    if (sh->mem) {
-        int r = io_pread_all(sh->fd, sh->mem, (size_t)sh->s.blob_size, (off_t)sh->s.blob_off);
-        if (r != 0)
-            return CNN_ERR(e, CNN_EIO, "reading the blob of %s failed: %s", sh->path,
-                           r > 0 ? "the file is truncated" : strerror(errno));
-        crc = data_crc32(data_crc32(0, NULL, 0), sh->mem, (size_t)sh->s.blob_size);
-    } else if (verify) {
-        CNN_TRY(e, data_blob_crc32(sh->fd, sh->path, &sh->s, &crc, e));
-    } else {
+    if (!verify)
         return CNN_OK;
-    }
+    uint32_t crc = 0;
+    if (sh->mem)
+        crc = data_crc32(data_crc32(0, NULL, 0), sh->mem, (size_t)sh->s.blob_size);
+    else
+        CNN_TRY(e, data_blob_crc32(sh->fd, sh->path, &sh->s, &crc, e));
     if (crc != want)
         return CNN_ERR(e, CNN_EINVAL, "shard file %s: the blob's checksum is %08x, expected "
                        "%08x: the file is corrupt; repack or restore it", sh->path, crc, want);
     return CNN_OK;
-}
-
-/* Every blob in memory when they fit in ram_bytes together and mmap agrees; else none. */
-static void plan_cache(dataset *ds, size_t ram_bytes)
-{
-    uint64_t total = 0;
-    for (int s = 0; s < ds->info.n_shards; s++)
-        total += (uint64_t)ds->sh[s].s.blob_size;
-    if (total == 0 || total > ram_bytes)
-        return;
-    /* Populated at once: faulting fresh pages in one by one during the reads costs more
-     * than the reads (10x for 47 MB in a sandbox). No memory: pread as without a cache. */
-    void *p0 = mmap(NULL, (size_t)total, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (p0 == MAP_FAILED)
-        return;
-    ds->cache = p0;
-    ds->cache_size = (size_t)total;
-    ds->info.cached = true;
-    uint8_t *p = ds->cache;
-    for (int s = 0; s < ds->info.n_shards; s++) {
-        ds->sh[s].mem = ds->sh[s].s.blob_size ? p : NULL;
-        p += ds->sh[s].s.blob_size;
-    }
 }
 
 static void master_free(master *m, int ns)
@@ -254,8 +211,7 @@ int dataset_open_with(const char *master_path, const dataset_open_opts *o, datas
     int ns = ds->sh ? ds->info.n_shards : 0;
     for (int s = 0; s < ns && rc == CNN_OK; s++)
         rc = open_shard(ds, &m, s, e);
-    if (rc == CNN_OK)
-        plan_cache(ds, o->ram_bytes);
+    rc = dataset_cache_load(ds, o, rc, e); /* also on errors: it may call collectives */
     for (int s = 0; s < ns && rc == CNN_OK; s++)
         rc = check_blob(&ds->sh[s], m.blob_crc[s], o->verify_blobs, e);
     master_free(&m, ds->info.n_shards);
@@ -270,7 +226,7 @@ int dataset_open_with(const char *master_path, const dataset_open_opts *o, datas
 
 int dataset_open(const char *master_path, bool verify_blobs, dataset **out, cnn_err *e)
 {
-    dataset_open_opts o = {verify_blobs, DATASET_RAM_DEFAULT};
+    dataset_open_opts o = {verify_blobs, DATASET_RAM_DEFAULT, NULL};
     return dataset_open_with(master_path, &o, out, e);
 }
 
@@ -378,8 +334,7 @@ void dataset_close(dataset *ds)
         data_shard_free(&ds->sh[s].s);
     }
     free(ds->sh);
-    if (ds->cache && munmap(ds->cache, ds->cache_size) != 0)
-        cnn_fatal("munmap of the dataset cache failed: %s", strerror(errno));
+    data_cache_free(&ds->cache);
     for (int i = 0; i < ds->info.n_classes; i++)
         free(ds->info.classes[i]);
     free(ds->info.classes);

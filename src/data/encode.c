@@ -1,8 +1,9 @@
 /* Encoders for cnn-pack: JPEG (libjpeg, quality as PIL's save(quality=...), 4:2:0 for RGB,
- * as libjpeg's defaults and Pillow's) for --resize in encoded mode, and 8-bit gray PNG for
- * segmentation masks, so the loader's image_decode(want_c=1) returns the class ids as they
- * are whatever the source mask's format (palette, 1/2/4-bit). Errors longjmp into our
- * handlers and come back as CNN_E* with the library's message. */
+ * as libjpeg's defaults and Pillow's) for --resize in encoded mode, and 8-bit gray PNG,
+ * lossless, for MNIST's images in encoded mode and for segmentation masks, so the loader's
+ * image_decode(want_c=1) returns the class ids as they are whatever the source mask's
+ * format (palette, 1/2/4-bit). Errors longjmp into our handlers and come back as CNN_E*
+ * with the library's message. */
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,7 +130,7 @@ int encode_png_gray(const image *im, uint8_t **out, size_t *len, cnn_err *e)
     }
     int rc = CNN_OK;
     if (setjmp(png_jmpbuf(p))) {
-        rc = CNN_ERR(e, CNN_EIO, "PNG encoding of a %dx%d mask failed: %s", im->w, im->h,
+        rc = CNN_ERR(e, CNN_EIO, "PNG encoding of a %dx%d gray image failed: %s", im->w, im->h,
                      j.msg);
     } else {
         png_set_write_fn(p, &j, png_on_write, png_on_flush);

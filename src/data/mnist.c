@@ -1,13 +1,15 @@
 /* MNIST's idx files (http://yann.lecun.com/exdb/mnist/, also Fashion-MNIST): a big-endian
  * header (magic 0x00000803 images / 0x00000801 labels, then the dimensions) followed by
  * uint8 data. Read through zlib's gzopen, which reads plain and gzip'ed files alike. Every
- * count and size is checked against the file's length, so no input crashes us. */
+ * count and size is checked against the file's length, so no input crashes us. Encoded
+ * packing stores each image as a gray PNG (lossless, so raw and encoded sets hold the same
+ * pixels). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
-#include "data.h"
+#include "decode_impl.h"
 
 #define MNIST_MAX_SIDE 4096
 
@@ -109,4 +111,15 @@ void mnist_free(mnist_set *s)
     free(s->images);
     free(s->labels);
     memset(s, 0, sizeof *s);
+}
+
+int mnist_encode_png(const mnist_set *s, int64_t i, uint8_t **out, size_t *len, cnn_err *e)
+{
+    CNN_ASSERT(i >= 0 && i < s->n);
+    size_t px = (size_t)s->h * (size_t)s->w;
+    image im = {s->h, s->w, 1, s->images + (size_t)i * px};
+    int rc = encode_png_gray(&im, out, len, e);
+    if (rc < 0)
+        cnn_err_prefix(e, "MNIST image %lld: ", (long long)i);
+    return rc;
 }

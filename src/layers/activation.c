@@ -33,7 +33,7 @@ static int parse_sigmoid(layer *l, const cfg_node *n, cnn_err *e) { return act_p
 
 static int act_infer(layer *l, cnn_err *e)
 {
-    CNN_TRY(e, layer_expect_f32(l, 0, e));
+    CNN_TRY(e, layer_expect_float(l, 0, e));
     l->out = l->in[0];
     return CNN_OK;
 }

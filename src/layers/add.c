@@ -14,7 +14,7 @@ static int add_infer(layer *l, cnn_err *e)
 {
     char a[96], b[96];
     for (int i = 0; i < l->n_in; i++) {
-        CNN_TRY(e, layer_expect_f32(l, i, e));
+        CNN_TRY(e, layer_expect_float(l, i, e));
         if (!shape_eq(&l->in[i], &l->in[0]))
             return LAYER_ERR(l, e, "input %d has shape %s but input 0 has shape %s; add needs "
                              "identical shapes (use a 1x1 conv2d with stride on the shortcut "

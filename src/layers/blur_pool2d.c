@@ -36,7 +36,7 @@ static int blur_infer(layer *l, cnn_err *e)
     st->d.groups = (int)in->d[1];
     l->out = SHAPE(in->d[0], in->d[1], layer_window_out(in->d[2], 3, st->d.stride_h, 1, 1),
                    layer_window_out(in->d[3], 3, st->d.stride_w, 1, 1));
-    layer_declare(l, "filter", SLOT_CONST, DTYPE_F32, SHAPE(in->d[1], 1, 3, 3));
+    layer_declare(l, "filter", SLOT_CONST, l->in_dt[0], SHAPE(in->d[1], 1, 3, 3));
     return CNN_OK;
 }
 
@@ -51,8 +51,7 @@ static void blur_init(layer *l, backend *be, rng_key key)
         for (int i = 0; i < 3; i++)
             for (int j = 0; j < 3; j++)
                 h[k * 9 + i * 3 + j] = taps[i] * taps[j] / 16.0f;
-    backend_upload(be, t, h);
-    be->ops->sync(be);
+    layer_upload_f32(be, t, h);
     free(h);
 }
 

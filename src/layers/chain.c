@@ -19,7 +19,7 @@ static int resolve_refs(layer **ls, int i, cnn_err *e)
                      l->ref_name);
 }
 
-static int alloc_f32(backend *be, tensor *t, shape s, dtype dt, cnn_err *e)
+static int alloc_zeroed(backend *be, tensor *t, shape s, dtype dt, cnn_err *e)
 {
     *t = tensor_view(NULL, s, dt, be->ops->dev);
     CNN_TRY(e, backend_alloc_tensor(be, t, e));
@@ -43,9 +43,9 @@ int chain_setup(layer_chain *c, layer **ls, int n, backend *be, const shape *in,
     c->fwd_s = cnn_xcalloc((size_t)n, sizeof *c->fwd_s);
     c->bwd_s = cnn_xcalloc((size_t)n, sizeof *c->bwd_s);
     for (int i = 0; i < n_in; i++) {
-        CNN_TRY(e, alloc_f32(be, &c->in[i], in[i], in_dt[i], e));
-        if (in_dt[i] == DTYPE_F32)
-            CNN_TRY(e, alloc_f32(be, &c->din[i], in[i], in_dt[i], e));
+        CNN_TRY(e, alloc_zeroed(be, &c->in[i], in[i], in_dt[i], e));
+        if (dtype_is_float(in_dt[i]))
+            CNN_TRY(e, alloc_zeroed(be, &c->din[i], in[i], in_dt[i], e));
     }
     for (int i = 0; i < n; i++) {
         CNN_TRY(e, resolve_refs(ls, i, e));
@@ -54,8 +54,8 @@ int chain_setup(layer_chain *c, layer **ls, int n, backend *be, const shape *in,
         else
             CNN_TRY(e, layer_infer(ls[i], &ls[i - 1]->out, &ls[i - 1]->out_dt, 1, e));
         CNN_TRY(e, layer_alloc_standalone(ls[i], be, e));
-        CNN_TRY(e, alloc_f32(be, &c->act[i], ls[i]->out, ls[i]->out_dt, e));
-        CNN_TRY(e, alloc_f32(be, &c->dact[i], ls[i]->out, ls[i]->out_dt, e));
+        CNN_TRY(e, alloc_zeroed(be, &c->act[i], ls[i]->out, ls[i]->out_dt, e));
+        CNN_TRY(e, alloc_zeroed(be, &c->dact[i], ls[i]->out, ls[i]->out_dt, e));
     }
     return CNN_OK;
 }

@@ -15,7 +15,7 @@ static int concat_check_input(layer *l, int i, cnn_err *e)
 {
     const shape *s = &l->in[i], *s0 = &l->in[0];
     char a[96], b[96];
-    CNN_TRY(e, layer_expect_f32(l, i, e));
+    CNN_TRY(e, layer_expect_float(l, i, e));
     if (s->nd < 2)
         return LAYER_ERR(l, e, "input %d has shape %s; concat needs (N, C, ...) with at least "
                          "2 dimensions", i, shape_str(s, a, sizeof a));

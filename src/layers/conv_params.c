@@ -112,9 +112,10 @@ int conv_params_declare(layer *l, shape ws, bool bias, int64_t bias_len, cnn_err
                          shape_str(&l->in[0], a, sizeof a), shape_str(&ws, b, sizeof b),
                          shape_str(&old->t.s, c, sizeof c));
     }
-    layer_declare(l, "weight", SLOT_PARAM, DTYPE_F32, ws);
+    /* Working weights in the activations' precision (the net keeps f32 masters). */
+    layer_declare(l, "weight", SLOT_PARAM, l->in_dt[0], ws);
     if (bias)
-        layer_declare(l, "bias", SLOT_PARAM, DTYPE_F32, SHAPE(bias_len))->no_decay = true;
+        layer_declare(l, "bias", SLOT_PARAM, l->in_dt[0], SHAPE(bias_len))->no_decay = true;
     return CNN_OK;
 }
 

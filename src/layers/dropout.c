@@ -23,7 +23,7 @@ static int dropout_parse(layer *l, const cfg_node *n, cnn_err *e)
 
 static int dropout_infer(layer *l, cnn_err *e)
 {
-    CNN_TRY(e, layer_expect_f32(l, 0, e));
+    CNN_TRY(e, layer_expect_float(l, 0, e));
     l->out = l->in[0];
     layer_declare(l, "mask", SLOT_SAVED, DTYPE_U8, l->in[0]);
     return CNN_OK;

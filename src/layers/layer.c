@@ -69,7 +69,7 @@ int layer_infer(layer *l, const shape *in, const dtype *in_dt, int n_in, cnn_err
         l->in[i] = in[i];
         l->in_dt[i] = in_dt[i];
     }
-    l->out_dt = DTYPE_F32;
+    l->out_dt = n_in > 0 && dtype_is_float(in_dt[0]) ? in_dt[0] : DTYPE_F32;
     CNN_TRY(e, l->ops->infer(l, e));
     int64_t numel;
     if (shape_numel_checked(&l->out, &numel, e) < 0) {
@@ -152,13 +152,26 @@ void layer_free_standalone(layer *l, backend *be)
     }
 }
 
+void layer_upload_f32(backend *be, tensor *t, const float *host)
+{
+    if (t->dt == DTYPE_F32) {
+        backend_upload(be, t, host);
+    } else {
+        void *h = cnn_xmalloc(tensor_bytes(t));
+        dtype_convert_host(t->dt, h, DTYPE_F32, host, tensor_numel(t));
+        backend_upload(be, t, h);
+        be->ops->sync(be);
+        free(h);
+    }
+    be->ops->sync(be);
+}
+
 void layer_fill_uniform(backend *be, tensor *t, rng_key key, float lo, float hi)
 {
     size_t n = (size_t)tensor_numel(t);
     float *h = cnn_xmalloc(n * sizeof *h);
     rng_fill_uniform(key, 0, h, n, lo, hi);
-    backend_upload(be, t, h);
-    be->ops->sync(be);
+    layer_upload_f32(be, t, h);
     free(h);
 }
 
@@ -171,18 +184,23 @@ int64_t layer_window_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d)
     return num / s + 1;
 }
 
-int layer_expect_f32(layer *l, int i, cnn_err *e)
+int layer_expect_float(layer *l, int i, cnn_err *e)
 {
-    if (l->in_dt[i] == DTYPE_F32)
-        return CNN_OK;
-    if (l->ops->max_in == 1)
-        return LAYER_ERR(l, e, "input must be f32, got %s", dtype_name(l->in_dt[i]));
-    return LAYER_ERR(l, e, "input %d must be f32, got %s", i, dtype_name(l->in_dt[i]));
+    dtype dt = l->in_dt[i];
+    if (!dtype_is_float(dt)) {
+        if (l->ops->max_in == 1)
+            return LAYER_ERR(l, e, "input must be f32, f16 or bf16, got %s", dtype_name(dt));
+        return LAYER_ERR(l, e, "input %d must be f32, f16 or bf16, got %s", i, dtype_name(dt));
+    }
+    if (i > 0 && dt != l->in_dt[0])
+        return LAYER_ERR(l, e, "input %d is %s but input 0 is %s; they must be equal", i,
+                         dtype_name(dt), dtype_name(l->in_dt[0]));
+    return CNN_OK;
 }
 
 int layer_expect_input(layer *l, int i, unsigned ranks, const char *layout, cnn_err *e)
 {
-    CNN_TRY(e, layer_expect_f32(l, i, e));
+    CNN_TRY(e, layer_expect_float(l, i, e));
     if (ranks & LAYER_RANK(l->in[i].nd))
         return CNN_OK;
     char b[96];

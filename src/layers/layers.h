@@ -24,6 +24,9 @@ typedef struct exec {
     void (*reduce_sum)(void *ctx, tensor *t);
     void *reduce_ctx;
     double reduce_ranks; /* number of ranks summed by reduce_sum (1 when NULL) */
+    /* Mixed precision: f32 device tensor whose element 0 multiplies the loss gradient that
+     * backward starts from (dynamic loss scaling); NULL = 1. */
+    const tensor *loss_scale;
 } exec;
 
 typedef enum slot_kind {
@@ -130,19 +133,23 @@ void layer_free_standalone(layer *l, backend *be);
     (CNN_ERR(e, CNN_EINVAL, __VA_ARGS__),                                                \
      cnn_err_prefix(e, "layer '%s' (%s): ", (l)->name, (l)->ops->type), CNN_EINVAL)
 
-/* Input checks for infer, messages through LAYER_ERR. Input i must be f32: "input must be
- * f32, got i32" ("input 1 must be ..." for a type that takes several inputs). */
-int layer_expect_f32(layer *l, int i, cnn_err *e);
+/* Input checks for infer, messages through LAYER_ERR. Input i must be a float tensor (f32,
+ * f16 or bf16: the run's precision) of input 0's dtype: "input must be f32, f16 or bf16, got
+ * i32" ("input 1 must be ..." for a type that takes several inputs). layer_infer presets
+ * out_dt to input 0's float dtype, so activations keep the precision through the graph. */
+int layer_expect_float(layer *l, int i, cnn_err *e);
 /* Also its rank must have its bit set in ranks, which layout names for the user: "input must
  * be (N, C, H, W), got (4, 10)". */
 #define LAYER_RANK(r) (1u << (r))
 #define LAYER_RANK_MIN(r) (~0u << (r)) /* r or more dimensions */
 int layer_expect_input(layer *l, int i, unsigned ranks, const char *layout, cnn_err *e);
-/* The common case: input 0 is f32 (N, C, H, W). */
+/* The common case: input 0 is float (N, C, H, W). */
 int layer_expect_nchw(layer *l, cnn_err *e);
 /* "3" for a square pair, "[3, 2]" otherwise, as the user can write it in YAML; returns b. */
 const char *layer_pair_str(const int64_t v[2], char *b, size_t n);
 
+/* Upload f32 host values into t, rounded to t's float dtype; waits for the copy. */
+void layer_upload_f32(backend *be, tensor *t, const float *host);
 /* Fill a slot with uniform values in [lo, hi) from key (host generation, then upload). */
 void layer_fill_uniform(backend *be, tensor *t, rng_key key, float lo, float hi);
 /* Output size of a convolution/pooling window along one axis (may be <= 0: caller checks). */

@@ -47,8 +47,8 @@ static void linear_forward(layer *l, const tensor *const *in, tensor *out, exec 
     linear_state *st = l->state;
     int64_t N = l->in[0].d[0], F = linear_in(l);
     const tensor *w = layer_slot_t(l, "weight");
-    x->be->ops->gemm(x->be, false, true, N, st->out, F, 1.0f, in[0]->data, F, w->data, F, 0.0f,
-                     out->data, st->out);
+    x->be->ops->gemm(x->be, in[0]->dt, false, true, N, st->out, F, 1.0f, in[0]->data, F,
+                     w->data, F, 0.0f, out->data, st->out);
     if (st->bias)
         x->be->ops->bias_add(x->be, out, layer_slot_t(l, "bias"));
 }
@@ -62,9 +62,9 @@ static void linear_backward(layer *l, const tensor *const *in, const tensor *out
     int64_t N = l->in[0].d[0], F = linear_in(l), K = st->out;
     const tensor *w = layer_slot_t(l, "weight");
     if (din[0])
-        be->ops->gemm(be, false, false, N, F, K, 1.0f, dout->data, K, w->data, F, 0.0f,
-                      din[0]->data, F);
-    be->ops->gemm(be, true, false, K, F, N, 1.0f, dout->data, K, in[0]->data, F,
+        be->ops->gemm(be, dout->dt, false, false, N, F, K, 1.0f, dout->data, K, w->data, F,
+                      0.0f, din[0]->data, F);
+    be->ops->gemm(be, dout->dt, true, false, K, F, N, 1.0f, dout->data, K, in[0]->data, F,
                   x->param_grad_beta, conv_params_grad(l, "weight")->data, F);
     if (st->bias)
         be->ops->bias_grad(be, dout, conv_params_grad(l, "bias"), x->param_grad_beta);

@@ -31,7 +31,7 @@ static int unpool_infer(layer *l, cnn_err *e)
         return LAYER_ERR(l, e, "indices: '%s' is a layer of type %s; it must name a max_pool2d "
                          "layer",
                          l->ref_name, l->ref->ops->type);
-    CNN_TRY(e, layer_expect_f32(l, 0, e));
+    CNN_TRY(e, layer_expect_float(l, 0, e));
     if (!shape_eq(&l->in[0], &l->ref->out))
         return LAYER_ERR(l, e, "input %s does not match the output %s of max_pool2d '%s' "
                          "whose indices it uses", shape_str(&l->in[0], a, sizeof a),

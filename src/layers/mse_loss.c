@@ -14,14 +14,16 @@ static int mse_parse(layer *l, const cfg_node *n, cnn_err *e)
 static int mse_infer(layer *l, cnn_err *e)
 {
     char a[96], b[96];
-    for (int i = 0; i < 2; i++)
-        if (l->in_dt[i] != DTYPE_F32)
-            return LAYER_ERR(l, e, "input %d (%s) must be f32, got %s", i,
-                             i ? "target" : "pred", dtype_name(l->in_dt[i]));
+    if (!dtype_is_float(l->in_dt[0]))
+        return LAYER_ERR(l, e, "input 0 (pred) must be f32, f16 or bf16, got %s",
+                         dtype_name(l->in_dt[0]));
+    if (l->in_dt[1] != DTYPE_F32)
+        return LAYER_ERR(l, e, "input 1 (target) must be f32, got %s", dtype_name(l->in_dt[1]));
     if (!shape_eq(&l->in[0], &l->in[1]))
         return LAYER_ERR(l, e, "pred has shape %s but target has shape %s; they must be equal",
                          shape_str(&l->in[0], a, sizeof a), shape_str(&l->in[1], b, sizeof b));
     l->out = SHAPE(1);
+    l->out_dt = DTYPE_F32;
     return CNN_OK;
 }
 

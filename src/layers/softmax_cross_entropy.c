@@ -73,8 +73,10 @@ static int xent_infer(layer *l, cnn_err *e)
 {
     char a[96], b[96];
     const shape *x = &l->in[0], *y = &l->in[1];
-    if (l->in_dt[0] != DTYPE_F32)
-        return LAYER_ERR(l, e, "input 0 (logits) must be f32, got %s", dtype_name(l->in_dt[0]));
+    if (!dtype_is_float(l->in_dt[0]))
+        return LAYER_ERR(l, e, "input 0 (logits) must be f32, f16 or bf16, got %s",
+                         dtype_name(l->in_dt[0]));
+    l->out_dt = DTYPE_F32; /* the loss, whatever the logits' precision */
     ((xent_state *)l->state)->soft = false;
     if (l->in_dt[1] == DTYPE_F32)
         return soft_infer(l, e);

@@ -142,7 +142,7 @@ static int infer_all(net *n, const net_opts *o, cnn_err *e)
             int p = nd->in[j];
             in[j] = p == NET_INPUT ? n->in_shape : p == NET_TARGET ? n->target_shape
                                                                     : n->nodes[p].l->out;
-            dt[j] = p == NET_INPUT ? n->in_dt : p == NET_TARGET ? n->target_dt
+            dt[j] = p == NET_INPUT ? n->precision : p == NET_TARGET ? n->target_dt
                                                                  : n->nodes[p].l->out_dt;
         }
         if (layer_infer(nd->l, in, dt, nd->n_in, e) < 0) {
@@ -270,9 +270,13 @@ int net_create_opts(const cfg_node *model, int batch, const net_opts *o, net **o
     CNN_TRY(e, cfg_check_keys(model, keys, NULL, e));
     if (batch < 1)
         return CNN_ERR(e, CNN_EINVAL, "the batch per rank is %d; it must be at least 1", batch);
+    if (!dtype_is_float(o->precision))
+        return CNN_ERR(e, CNN_EINVAL, "net precision %s: use f32, f16 or bf16",
+                       dtype_name(o->precision));
     net *n = cnn_xcalloc(1, sizeof *n);
     n->batch = batch;
     n->in_dt = DTYPE_F32;
+    n->precision = o->precision;
     int rc = read_input(model, batch, &n->in_shape, e);
     if (rc >= 0)
         rc = build(n, model, e);

@@ -35,7 +35,12 @@ typedef struct net_node {
 typedef struct net_entry {
     char key[NET_KEY_MAX]; /* "layer1.0.bn1.running_var" */
     int node;
-    layer_slot *slot; /* borrowed: slot->t, and slot->grad for parameters */
+    layer_slot *slot; /* borrowed: the layer's working tensors (slot->t, slot->grad) */
+    /* Bound by net_alloc: the f32 master value and, for parameters, its f32 gradient: what
+     * the optimizer, comm and checkpoints read and write. In an f16/bf16 net the slot of a
+     * convolution or linear weight holds a working copy in that precision instead, which
+     * net_forward refreshes from the master and backward's gradient is added to grad from. */
+    tensor value, grad;
 } net_entry;
 
 /* Bytes, planned by net_create (nothing allocated yet), bound by net_alloc. */
@@ -46,13 +51,15 @@ typedef struct net_mem {
     size_t act_grads;   /* peak of the liveness-planned activation gradients */
     size_t scratch;     /* gradient of a fan-out input before it is added */
     size_t io;          /* input and target batches */
+    size_t lowp; /* f16/bf16 nets: working copies of the weights, their gradients, the input */
     size_t total;
 } net_mem;
 
 typedef struct net {
     int batch; /* per rank */
     shape in_shape, target_shape;
-    dtype in_dt, target_dt;
+    dtype in_dt, target_dt; /* of input and target as uploaded: f32 images, i32 or f32 */
+    dtype precision; /* of activations and working weights: f32, f16 or bf16 */
     net_node *nodes; /* (n_nodes) in execution order */
     int n_nodes;
     int output; /* node giving the model's output (logits, prediction) */
@@ -83,6 +90,10 @@ typedef struct net_opts {
      * (mixup, CutMix) instead of i32 labels; the loss is then the soft-target cross-entropy
      * (label_smoothing is applied by whoever builds the targets). */
     bool soft_targets;
+    /* Activations, their gradients and the working copies of convolution and linear weights
+     * in f16 or bf16 (mixed precision): norm parameters and statistics, losses and the
+     * masters of every parameter (net_entry.value, params_flat) stay f32. Zero means f32. */
+    dtype precision;
 } net_opts;
 int net_create_opts(const cfg_node *model, int batch, const net_opts *o, net **out,
                     cnn_err *e);
@@ -92,7 +103,9 @@ int net_alloc(net *n, backend *be, cnn_err *e);
  * rank and for every world size. */
 void net_init(net *n, rng_key key);
 /* Forward over every node; the loss node too when with_loss (n->target must hold labels).
- * x->training selects batch statistics and dropout. */
+ * x->training selects batch statistics and dropout. An f16/bf16 net first rounds the f32
+ * masters into the working weights and the input into its precision, so whoever changed
+ * params_flat (optimizer, EMA swap, checkpoint load, broadcast) needs no extra call. */
 void net_forward(net *n, exec *x, bool with_loss);
 /* Called after a node's backward once its parameter gradients are final (nodes with
  * parameters only, in backward order): grads_flat bytes [param_lo, param_hi) are ready, and
@@ -103,8 +116,8 @@ typedef void (*net_grad_hook)(void *ctx, const net *n, int node);
  * NULL. */
 void net_backward(net *n, exec *x, net_grad_hook hook, void *ctx);
 /* The same with the loss gradient seeded with dloss instead of 1: a rank's share of the
- * global mean loss (its counted elements / all ranks' counted elements) times the loss
- * scale, so that summing the ranks' gradients gives the exact global average. */
+ * global mean loss (its counted elements / all ranks' counted elements), so that summing the
+ * ranks' gradients gives the exact global average; times *x->loss_scale when that is set. */
 void net_backward_scaled(net *n, exec *x, float dloss, net_grad_hook hook, void *ctx);
 void net_destroy(net *n);
 

@@ -128,14 +128,21 @@ enum net_arena {
     NET_A_DACT,
     NET_A_SCRATCH,
     NET_A_IO,
+    NET_A_LOWP, /* f16/bf16 nets: working weights, their gradients, the input */
     NET_A_COUNT
 };
+/* Parameter slots start on this many elements in the f32 masters, so a working copy at
+ * half the byte offset keeps the same element offsets: one convert covers a node's
+ * gradients, or every weight. */
+#define NET_PARAM_ALIGN_ELEMS 64
 
 typedef struct net_plan_node {
     size_t act, dact;                 /* offsets of out and dout */
     size_t slot[LAYER_MAX_SLOTS];     /* offset in the slot's arena (params: grads too) */
     size_t scratch[LAYER_MAX_INPUTS]; /* for inputs with acc set */
     bool has_params;
+    bool lowp_params; /* its parameters' working copies are f16/bf16 (all of them) */
+    dtype lowp_dt;    /* their dtype */
     int live_from, live_to; /* backward steps (0 = the loss) during which dout is live */
 } net_plan_node;
 
@@ -143,9 +150,19 @@ typedef struct net_impl {
     net_plan_node *pn; /* (n_nodes) */
     size_t in_off, target_off;
     void *arena[NET_A_COUNT];
+    /* f16/bf16 nets (bound by net_alloc; data NULL for f32): every working weight and every
+     * working gradient as one flat tensor each, element offsets as params_flat; the input
+     * rounded to the net's precision. */
+    tensor lowp_params, lowp_grads, lowp_input;
 } net_impl;
 
 int net_plan(net *n, cnn_err *e);
 void net_unbind(net *n);
+/* Points parameter slots at the f32 masters (masters true: initialisers write them) or at
+ * the working copies (f16/bf16 nets; the state every other call expects). */
+void net_bind_params(net *n, bool masters);
+/* Views of a node's parameters or gradients, [param_lo, param_hi), in the masters (f32) or
+ * the working copies. */
+tensor net_param_range(const net *n, int node, bool grads, bool lowp);
 
 #endif

@@ -11,7 +11,10 @@
 
 #include "net_impl.h"
 
-static size_t align_up(size_t v) { return (v + NET_ALIGN - 1) & ~(size_t)(NET_ALIGN - 1); }
+#define PARAM_ALIGN (NET_PARAM_ALIGN_ELEMS * sizeof(float))
+
+static size_t align_to(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
+static size_t align_up(size_t v) { return align_to(v, NET_ALIGN); }
 
 static bool bytes_of(const tensor *t, size_t *b)
 {
@@ -25,30 +28,57 @@ static bool bytes_of(const tensor *t, size_t *b)
     return true;
 }
 
-/* Places a tensor of shape s at the aligned end of an arena; ok turns false on overflow. */
-static size_t take(size_t *cursor, const tensor *t, bool *ok)
+/* Places a tensor at the end of an arena (cursor a multiple of align, which stays so); ok
+ * turns false on overflow. */
+static size_t take_aligned(size_t *cursor, const tensor *t, size_t align, bool *ok)
 {
     size_t b = 0, off = *cursor;
     if (!bytes_of(t, &b) || b > SIZE_MAX / 4 - off) {
         *ok = false;
         return 0;
     }
-    *cursor = align_up(off + b);
+    *cursor = align_to(off + b, align);
     return off;
+}
+
+static size_t take(size_t *cursor, const tensor *t, bool *ok)
+{
+    return take_aligned(cursor, t, NET_ALIGN, ok);
+}
+
+/* Parameters are planned as their f32 masters; working copies mirror them (lowp). */
+static void plan_params(net *n, size_t *cp, bool *ok)
+{
+    net_impl *im = n->impl;
+    for (int i = n->n_nodes - 1; i >= 0; i--) { /* reverse: the last node's params first */
+        layer *l = n->nodes[i].l;
+        int n_lowp = 0, n_par = 0;
+        n->nodes[i].param_lo = *cp;
+        for (int s = 0; s < l->n_slots; s++) {
+            const layer_slot *sl = &l->slots[s];
+            if (sl->kind != SLOT_PARAM)
+                continue;
+            tensor master = tensor_view(NULL, sl->t.s, DTYPE_F32, DEVICE_CPU);
+            im->pn[i].slot[s] = take_aligned(cp, &master, PARAM_ALIGN, ok);
+            n_par++;
+            if (sl->t.dt != DTYPE_F32) {
+                n_lowp++;
+                im->pn[i].lowp_dt = sl->t.dt;
+            }
+        }
+        n->nodes[i].param_hi = *cp;
+        if (n_lowp && n_lowp != n_par)
+            cnn_fatal("layer '%s' (%s) declares parameters of different precisions; the net "
+                      "converts a node's gradients in one piece", l->name, l->ops->type);
+        im->pn[i].lowp_params = n_lowp > 0;
+    }
 }
 
 static void plan_slots(net *n, bool *ok)
 {
     net_impl *im = n->impl;
     size_t cp = 0, cb = 0, cs = 0;
-    for (int i = n->n_nodes - 1; i >= 0; i--) { /* reverse: the last node's params first */
-        layer *l = n->nodes[i].l;
-        n->nodes[i].param_lo = cp;
-        for (int s = 0; s < l->n_slots; s++)
-            if (l->slots[s].kind == SLOT_PARAM)
-                im->pn[i].slot[s] = take(&cp, &l->slots[s].t, ok);
-        n->nodes[i].param_hi = cp;
-    }
+    plan_params(n, &cp, ok);
     for (int i = 0; i < n->n_nodes; i++) {
         layer *l = n->nodes[i].l;
         for (int s = 0; s < l->n_slots; s++) {
@@ -183,13 +213,22 @@ int net_plan(net *n, cnn_err *e)
     im->in_off = take(&c, &ti, &ok);
     im->target_off = take(&c, &tt, &ok);
     n->mem.io = c;
+    n->mem.lowp = 0;
+    if (n->precision != DTYPE_F32) { /* working weights, their gradients (half the bytes
+                                        of the masters each), then the input */
+        tensor tl = tensor_view(NULL, n->in_shape, n->precision, DEVICE_CPU);
+        c = n->mem.params;
+        take(&c, &tl, &ok);
+        n->mem.lowp = c;
+    }
     liveness(n);
     plan_douts(n, &ok);
     plan_scratch(n, &ok);
     const size_t part[] = {n->mem.params, n->mem.grads, n->mem.buffers, n->mem.layer_state,
-                           n->mem.activations, n->mem.act_grads, n->mem.scratch, n->mem.io};
+                           n->mem.activations, n->mem.act_grads, n->mem.scratch, n->mem.io,
+                           n->mem.lowp};
     n->mem.total = 0;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 9; i++) {
         ok &= part[i] <= SIZE_MAX / 16 - n->mem.total;
         n->mem.total += ok ? part[i] : 0;
     }
@@ -203,13 +242,13 @@ int net_plan(net *n, cnn_err *e)
 
 static const char *const arena_name[NET_A_COUNT] = {
     "parameters", "gradients", "buffers", "layer state", "activations",
-    "activation gradients", "scratch", "input and target"};
+    "activation gradients", "scratch", "input and target", "working weights"};
 
 static size_t arena_size(const net *n, int a)
 {
     const size_t s[NET_A_COUNT] = {n->mem.params,      n->mem.grads,       n->mem.buffers,
                                    n->mem.layer_state, n->mem.activations, n->mem.act_grads,
-                                   n->mem.scratch,     n->mem.io};
+                                   n->mem.scratch,     n->mem.io,          n->mem.lowp};
     return s[a];
 }
 
@@ -226,6 +265,60 @@ static tensor flat(const net *n, int a)
              : tensor_view(NULL, SHAPE(1), DTYPE_F32, n->be->ops->dev);
 }
 
+/* The working copies of f32 master bytes [off, off + 4k) sit at off / 2 in NET_A_LOWP,
+ * their gradients mem.params / 2 further. */
+static tensor lowp_view(const net *n, size_t master_off, bool grad, shape s, dtype dt)
+{
+    return view(n, NET_A_LOWP, master_off / 2 + (grad ? n->mem.params / 2 : 0), s, dt);
+}
+
+void net_bind_params(net *n, bool masters)
+{
+    net_impl *im = n->impl;
+    for (int i = 0; i < n->n_nodes; i++) {
+        layer *l = n->nodes[i].l;
+        for (int s = 0; s < l->n_slots; s++) {
+            layer_slot *sl = &l->slots[s];
+            size_t off = im->pn[i].slot[s];
+            if (sl->kind != SLOT_PARAM)
+                continue;
+            if (masters || !im->pn[i].lowp_params) {
+                sl->t = view(n, NET_A_PARAMS, off, sl->t.s, DTYPE_F32);
+                sl->grad = view(n, NET_A_GRADS, off, sl->t.s, DTYPE_F32);
+            } else {
+                sl->t = lowp_view(n, off, false, sl->t.s, im->pn[i].lowp_dt);
+                sl->grad = lowp_view(n, off, true, sl->t.s, im->pn[i].lowp_dt);
+            }
+        }
+    }
+}
+
+tensor net_param_range(const net *n, int node, bool grads, bool lowp)
+{
+    const net_impl *im = n->impl;
+    size_t lo = n->nodes[node].param_lo, hi = n->nodes[node].param_hi;
+    shape s = SHAPE((int64_t)((hi - lo) / sizeof(float)));
+    if (lowp)
+        return lowp_view(n, lo, grads, s, im->pn[node].lowp_dt);
+    return view(n, grads ? NET_A_GRADS : NET_A_PARAMS, lo, s, DTYPE_F32);
+}
+
+static void bind_entries(net *n, net_entry *ents, int count)
+{
+    net_impl *im = n->impl;
+    for (int k = 0; k < count; k++) {
+        net_entry *en = &ents[k];
+        int s = (int)(en->slot - n->nodes[en->node].l->slots);
+        size_t off = im->pn[en->node].slot[s];
+        if (en->slot->kind == SLOT_PARAM) {
+            en->value = view(n, NET_A_PARAMS, off, en->slot->t.s, DTYPE_F32);
+            en->grad = view(n, NET_A_GRADS, off, en->slot->t.s, DTYPE_F32);
+        } else {
+            en->value = en->slot->t;
+        }
+    }
+}
+
 static void bind(net *n)
 {
     net_impl *im = n->impl;
@@ -237,20 +330,27 @@ static void bind(net *n)
                                   : tensor_view(NULL, l->out, l->out_dt, n->be->ops->dev);
         for (int s = 0; s < l->n_slots; s++) {
             layer_slot *sl = &l->slots[s];
-            size_t off = im->pn[i].slot[s];
-            int a = sl->kind == SLOT_PARAM    ? NET_A_PARAMS
-                    : sl->kind == SLOT_BUFFER ? NET_A_BUFFERS
-                                              : NET_A_STATE;
-            sl->t = view(n, a, off, sl->t.s, sl->t.dt);
-            if (sl->kind == SLOT_PARAM)
-                sl->grad = view(n, NET_A_GRADS, off, sl->t.s, sl->t.dt);
+            if (sl->kind != SLOT_PARAM)
+                sl->t = view(n, sl->kind == SLOT_BUFFER ? NET_A_BUFFERS : NET_A_STATE,
+                             im->pn[i].slot[s], sl->t.s, sl->t.dt);
         }
     }
+    net_bind_params(n, false);
+    bind_entries(n, n->params, n->n_params);
+    bind_entries(n, n->buffers, n->n_buffers);
     n->input = view(n, NET_A_IO, im->in_off, n->in_shape, n->in_dt);
     n->target = view(n, NET_A_IO, im->target_off, n->target_shape, n->target_dt);
     n->params_flat = flat(n, NET_A_PARAMS);
     n->grads_flat = flat(n, NET_A_GRADS);
     n->buffers_flat = flat(n, NET_A_BUFFERS);
+    if (n->mem.lowp) {
+        shape all = SHAPE((int64_t)(n->mem.params / sizeof(float)));
+        if (n->mem.params) {
+            im->lowp_params = lowp_view(n, 0, false, all, n->precision);
+            im->lowp_grads = lowp_view(n, 0, true, all, n->precision);
+        }
+        im->lowp_input = view(n, NET_A_LOWP, n->mem.params, n->in_shape, n->precision);
+    }
 }
 
 static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
@@ -278,8 +378,9 @@ int net_alloc(net *n, backend *be, cnn_err *e)
         }
     }
     n->be = be;
-    const int zero[] = {NET_A_PARAMS, NET_A_GRADS, NET_A_BUFFERS, NET_A_STATE};
-    for (int k = 0; k < 4; k++)
+    /* Zeros also in the gaps between parameters, which optimizer and all-reduce cover. */
+    const int zero[] = {NET_A_PARAMS, NET_A_GRADS, NET_A_BUFFERS, NET_A_STATE, NET_A_LOWP};
+    for (int k = 0; k < 5; k++)
         if (arena_size(n, zero[k])) {
             tensor t = flat(n, zero[k]);
             be->ops->fill(be, &t, 0.0);

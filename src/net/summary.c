@@ -239,9 +239,13 @@ static void print_totals(FILE *f, const net *n, const net_totals *t)
     fprintf(f, "Memory of one training step at batch %d per rank: total %.1f MiB\n", batch,
             mib(m->total));
     fprintf(f, "  params %.1f, grads %.1f, buffers %.1f, layer state %.1f, activations %.1f, "
-            "activation grads %.1f, scratch %.1f, input/target %.1f (MiB)\n",
+            "activation grads %.1f, scratch %.1f, input/target %.1f",
             mib(m->params), mib(m->grads), mib(m->buffers), mib(m->layer_state),
             mib(m->activations), mib(m->act_grads), mib(m->scratch), mib(m->io));
+    if (m->lowp)
+        fprintf(f, ", %s working weights/grads/input %.1f", dtype_name(n->precision),
+                mib(m->lowp));
+    fprintf(f, " (MiB)\n");
 }
 
 void net_summary_print(const net *n, FILE *f)

@@ -95,9 +95,9 @@ static int build(hid_t f, const net *n, const ckpt_meta *meta, const ckpt_tensor
 {
     CNN_TRY(e, write_meta(f, meta, config, e));
     for (int i = 0; i < n->n_params; i++)
-        CNN_TRY(e, place(f, n->params[i].key, H5P_DEFAULT, &n->params[i].slot->t, lay, e));
+        CNN_TRY(e, place(f, n->params[i].key, H5P_DEFAULT, &n->params[i].value, lay, e));
     for (int i = 0; i < n->n_buffers; i++)
-        CNN_TRY(e, place(f, n->buffers[i].key, H5P_DEFAULT, &n->buffers[i].slot->t, lay, e));
+        CNN_TRY(e, place(f, n->buffers[i].key, H5P_DEFAULT, &n->buffers[i].value, lay, e));
     /* torchvision's strict load wants it; PyTorch only reads it with momentum=None. */
     for (int i = 0; i < n->n_nodes; i++) {
         if (!ckpt_has_running_stats(n, i))

@@ -125,11 +125,11 @@ size_t ckpt_max_bytes(const net *n, const ckpt_tensor *extra, int n_extra)
 {
     size_t m = sizeof(int64_t);
     for (int i = 0; i < n->n_params; i++)
-        if (tensor_bytes(&n->params[i].slot->t) > m)
-            m = tensor_bytes(&n->params[i].slot->t);
+        if (tensor_bytes(&n->params[i].value) > m)
+            m = tensor_bytes(&n->params[i].value);
     for (int i = 0; i < n->n_buffers; i++)
-        if (tensor_bytes(&n->buffers[i].slot->t) > m)
-            m = tensor_bytes(&n->buffers[i].slot->t);
+        if (tensor_bytes(&n->buffers[i].value) > m)
+            m = tensor_bytes(&n->buffers[i].value);
     for (int i = 0; i < n_extra; i++)
         if (tensor_bytes(extra[i].t) > m)
             m = tensor_bytes(extra[i].t);

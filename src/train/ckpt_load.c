@@ -92,7 +92,7 @@ static int check_entries(hid_t f, const net *n, const net_entry **ents, int ne, 
         }
         char what[NET_KEY_MAX + 4];
         snprintf(what, sizeof what, "'%s'", key);
-        hid_t d = ckpt_open_f32(f, key, what, &ents[i]->slot->t.s, e);
+        hid_t d = ckpt_open_f32(f, key, what, &ents[i]->value.s, e);
         if (d < 0)
             return (int)d;
         H5Dclose(d);
@@ -191,8 +191,10 @@ static int read_all(hid_t f, net *n, const net_entry **ents, int ne, ckpt_tensor
     if (!host)
         return CNN_ERR(e, CNN_ENOMEM, "no host memory for a %zu-byte staging buffer", bytes);
     int rc = CNN_OK;
-    for (int i = 0; i < ne && rc == CNN_OK; i++)
-        rc = read_into(f, ents[i]->key, n->be, &ents[i]->slot->t, host, e);
+    for (int i = 0; i < ne && rc == CNN_OK; i++) {
+        tensor v = ents[i]->value; /* a view: the entry stays as it is, its memory changes */
+        rc = read_into(f, ents[i]->key, n->be, &v, host, e);
+    }
     for (int i = 0; i < n_extra && rc == CNN_OK; i++) {
         char path[2 * NET_KEY_MAX + 16];
         snprintf(path, sizeof path, "optimizer/%s/%s", extra[i].group, extra[i].key);

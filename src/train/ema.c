@@ -31,8 +31,8 @@ static void make_views(ema *m)
     for (int j = 0; j < m->n_ck; j++) {
         int k = j < n->n_params ? 0 : 1;
         const net_entry *en = k == 0 ? &n->params[j] : &n->buffers[j - n->n_params];
-        ptrdiff_t off = (const char *)en->slot->t.data - (const char *)live(m, k)->data;
-        m->views[j] = tensor_view((char *)m->avg[k].data + off, en->slot->t.s, DTYPE_F32,
+        ptrdiff_t off = (const char *)en->value.data - (const char *)live(m, k)->data;
+        m->views[j] = tensor_view((char *)m->avg[k].data + off, en->value.s, DTYPE_F32,
                                   m->avg[k].dev);
         m->ck[j] = (ckpt_tensor){"ema", en->key, &m->views[j], false};
     }

@@ -25,15 +25,20 @@ struct optim {
     bool nesterov;
     int n_state;         /* state arenas: 0 (plain SGD), 1 (momentum), 2 (AdamW m, v) */
     tensor state[2];     /* (numel of params_flat) each, owned */
-    tensor scal;         /* (3) owned: [sumsq, c, skip] */
+    tensor scal;         /* (6) owned: [sumsq, c, skip, scale used, loss scale, good steps] */
     tensor sumsq, coef;  /* views of scal: (1) and (2) */
+    tensor used;         /* (1) the loss scale the last step divided by (1 without one) */
+    tensor scale;        /* (2) fp16's dynamic loss scale [scale, good steps] */
+    tensor scale_now;    /* (1) view: the scale alone, for the loss gradient and grad_coef */
+    bool dynamic;        /* precision fp16: scale the loss, adapt the scale */
+    float growth, backoff;
+    int interval;
     optim_run *runs;
     int n_runs;
     tensor *views;       /* (n_params * n_state) state of each parameter, for checkpoints */
     ckpt_tensor *ck;     /* (n_params * n_state) */
     bool first;          /* SGD: the momentum buffer is empty (PyTorch's first step) */
     bool stepped;
-    float last_inv_scale;
 };
 
 static tensor flat_view(const tensor *flat, int64_t lo, int64_t hi)
@@ -44,7 +49,7 @@ static tensor flat_view(const tensor *flat, int64_t lo, int64_t hi)
 /* Element offset of a parameter in params_flat (and so in grads_flat and the state). */
 static int64_t param_off(const net *n, int i)
 {
-    return (int64_t)(((const char *)n->params[i].slot->t.data -
+    return (int64_t)(((const char *)n->params[i].value.data -
                       (const char *)n->params_flat.data) / (ptrdiff_t)sizeof(float));
 }
 
@@ -70,7 +75,7 @@ static void make_runs(optim *o, bool decay_all)
     for (int k = 0; k < n->n_params; k++) {
         int i = ord[k].i;
         bool decay = decay_all || !n->params[i].slot->no_decay;
-        int64_t lo = param_off(n, i), hi = lo + tensor_numel(&n->params[i].slot->t);
+        int64_t lo = param_off(n, i), hi = lo + tensor_numel(&n->params[i].value);
         if (o->n_runs && o->runs[o->n_runs - 1].decay == decay) {
             o->runs[o->n_runs - 1].hi = hi;
             continue;
@@ -95,11 +100,12 @@ static void make_ckpt_views(optim *o)
     net *n = o->n;
     size_t cnt = (size_t)n->n_params * (size_t)o->n_state;
     o->views = cnn_xcalloc(cnt ? cnt : 1, sizeof *o->views);
-    o->ck = cnn_xcalloc(cnt ? cnt : 1, sizeof *o->ck);
+    o->ck = cnn_xcalloc(cnt + 1, sizeof *o->ck);
+    o->ck[cnt] = (ckpt_tensor){"amp", "loss_scale", &o->scale, false}; /* when dynamic */
     for (int s = 0; s < o->n_state; s++)
         for (int i = 0; i < n->n_params; i++) {
             size_t k = (size_t)s * (size_t)n->n_params + (size_t)i;
-            const tensor *p = &n->params[i].slot->t;
+            const tensor *p = &n->params[i].value;
             o->views[k] = tensor_view((float *)o->state[s].data + param_off(n, i), p->s,
                                       DTYPE_F32, o->state[s].dev);
             o->ck[k] = (ckpt_tensor){groups[s], n->params[i].key, &o->views[k], false};
@@ -114,12 +120,29 @@ static int alloc_state(optim *o, cnn_err *e)
         CNN_TRY(e, backend_alloc_tensor(o->be, &o->state[s], e));
         o->be->ops->fill(o->be, &o->state[s], 0.0);
     }
-    o->scal = tensor_view(NULL, SHAPE(3), DTYPE_F32, o->be->ops->dev);
+    o->scal = tensor_view(NULL, SHAPE(6), DTYPE_F32, o->be->ops->dev);
     CNN_TRY(e, backend_alloc_tensor(o->be, &o->scal, e));
     o->be->ops->fill(o->be, &o->scal, 0.0);
     o->sumsq = flat_view(&o->scal, 0, 1);
     o->coef = flat_view(&o->scal, 1, 3);
+    o->used = flat_view(&o->scal, 3, 4);
+    o->scale = flat_view(&o->scal, 4, 6);
+    o->scale_now = flat_view(&o->scal, 4, 5);
+    o->be->ops->fill(o->be, &o->used, 1.0);
     return CNN_OK;
+}
+
+static void setup_loss_scale(optim *o, const run_config *rc)
+{
+    o->dynamic = rc->precision == RUN_FP16;
+    o->growth = (float)rc->amp.growth_factor;
+    o->backoff = (float)rc->amp.backoff_factor;
+    o->interval = (int)rc->amp.growth_interval;
+    if (o->dynamic) {
+        float init[2] = {(float)rc->amp.init_scale, 0.0f};
+        backend_upload(o->be, &o->scale, init);
+        o->be->ops->sync(o->be);
+    }
 }
 
 int optim_create(const run_config *rc, net *n, optim **out, cnn_err *e)
@@ -147,6 +170,7 @@ int optim_create(const run_config *rc, net *n, optim **out, cnn_err *e)
             optim_destroy(o);
             return rc_;
         }
+        setup_loss_scale(o, rc);
     }
     make_runs(o, rc->optim.decay_norm_and_bias);
     make_ckpt_views(o);
@@ -167,37 +191,55 @@ static void step_run(optim *o, optim_run *u, double lr, int64_t step)
     }
 }
 
-void optim_step(optim *o, double lr, int64_t step, float inv_loss_scale)
+void optim_step(optim *o, double lr, int64_t step)
 {
     CNN_ASSERT(step >= 1);
     if (o->n->n_params == 0)
         return;
     const backend_ops *ops = o->be->ops;
+    const tensor *scale = o->dynamic ? &o->scale_now : NULL;
     ops->sumsq(o->be, &o->n->grads_flat, &o->sumsq, 0.0f);
-    ops->grad_coef(o->be, &o->sumsq, o->grad_clip, inv_loss_scale, &o->coef);
+    ops->grad_coef(o->be, &o->sumsq, o->grad_clip, scale, &o->coef);
     for (int r = 0; r < o->n_runs; r++)
         step_run(o, &o->runs[r], lr, step);
+    if (o->dynamic) {
+        ops->convert(o->be, &o->scale_now, &o->used, 0.0f); /* for the norm, before it moves */
+        ops->loss_scale_update(o->be, &o->scale, &o->coef, o->growth, o->backoff, o->interval);
+    }
     /* A skipped first step leaves the buffer at zero, and m*0 + d == d: "first" may end. */
     o->first = false;
     o->stepped = true;
-    o->last_inv_scale = inv_loss_scale;
+}
+
+const tensor *optim_loss_scale(const optim *o)
+{
+    return o->dynamic ? &o->scale_now : NULL;
 }
 
 double optim_last_grad_norm(optim *o)
 {
     if (!o->stepped)
         return 0.0;
-    float ss;
-    backend_download(o->be, &o->sumsq, &ss);
-    if (!isfinite(ss))
+    float v[6];
+    backend_download(o->be, &o->scal, v); /* [sumsq, c, skip, used, ...] */
+    if (!isfinite(v[0]))
         return NAN;
-    return sqrt((double)ss) * (double)o->last_inv_scale;
+    return sqrt((double)v[0]) / (double)v[3];
+}
+
+double optim_loss_scale_value(optim *o)
+{
+    if (!o->dynamic || o->n->n_params == 0)
+        return 1.0;
+    float v[2];
+    backend_download(o->be, &o->scale, v);
+    return v[0];
 }
 
 ckpt_tensor *optim_state(optim *o, int *n_out)
 {
-    *n_out = o->n->n_params * o->n_state;
-    return o->ck;
+    *n_out = o->n->n_params * o->n_state + (o->dynamic ? 1 : 0);
+    return o->ck; /* the loss scale's entry follows the state's */
 }
 
 /* State the file did not have is zero (PyTorch: no entry in optimizer.state); momentum that

@@ -17,14 +17,23 @@ typedef struct optim optim;
 int optim_create(const run_config *rc, net *n, optim **out, cnn_err *e);
 /* One update of n->params_flat from n->grads_flat (already averaged over ranks): the
  * gradient multiplier is computed on device from the gradient norm (train.grad_clip) and
- * inv_loss_scale; a step whose gradients are not finite changes nothing (the caller may
- * lower the loss scale). step counts updates from 1 (AdamW's bias correction). */
-void optim_step(optim *o, double lr, int64_t step, float inv_loss_scale);
+ * the loss scale; a step whose gradients are not finite changes nothing. With precision
+ * fp16 the loss scale is dynamic (amp.*, PyTorch's GradScaler): lowered after such a step,
+ * raised after amp.growth_interval finite ones, all on device. step counts updates from 1
+ * (AdamW's bias correction; a skipped step still counts, unlike PyTorch, to keep the step
+ * free of host round trips). */
+void optim_step(optim *o, double lr, int64_t step);
+/* The loss scale for exec.loss_scale (device, f32), or NULL when the run uses none (fp32,
+ * bf16). */
+const tensor *optim_loss_scale(const optim *o);
+/* Its current value, downloaded (a host round trip: logging steps only); 1 without one. */
+double optim_loss_scale_value(optim *o);
 /* The last step's gradient L2 norm (before clipping, after unscaling), downloaded: a host
  * round trip, so only for logging steps. NaN when not finite. */
 double optim_last_grad_norm(optim *o);
 /* The state as checkpoint tensors ("momentum"/"adam_m"/"adam_v" groups, keyed by
- * parameter); valid while o lives. *n_out entries. After ckpt_load, call optim_loaded. */
+ * parameter, and "amp"/"loss_scale" with fp16); valid while o lives. *n_out entries. After
+ * ckpt_load, call optim_loaded. */
 ckpt_tensor *optim_state(optim *o, int *n_out);
 /* Tells o which of its state ckpt_load found (momentum absent = empty, as PyTorch). */
 void optim_loaded(optim *o);

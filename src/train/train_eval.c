@@ -32,6 +32,15 @@ static void add_denoise(trainer *t, const batch *b, int first, int count)
     metrics_add_denoise(t->val_metrics, t->eval_host, tg, valid, count, per, t->psnr_peak);
 }
 
+static void download_output(trainer *t, const tensor *out)
+{
+    if (t->eval_out.data) {
+        t->be->ops->convert(t->be, out, &t->eval_out, 0.0f);
+        out = &t->eval_out;
+    }
+    backend_download(t->be, out, t->eval_host);
+}
+
 static void eval_chunk(trainer *t, const batch *b, int first, int count)
 {
     net *n = t->n;
@@ -40,7 +49,7 @@ static void eval_chunk(trainer *t, const batch *b, int first, int count)
     const tensor *out = net_output(n);
     switch (t->task) {
     case TASK_CLASSIFY:
-        backend_download(t->be, out, t->eval_host);
+        download_output(t, out);
         metrics_add_classify(t->val_metrics, t->eval_host, b->labels + first, count);
         break;
     case TASK_SEGMENT: {
@@ -52,7 +61,7 @@ static void eval_chunk(trainer *t, const batch *b, int first, int count)
         break;
     }
     case TASK_DENOISE:
-        backend_download(t->be, out, t->eval_host);
+        download_output(t, out);
         add_denoise(t, b, first, count);
         return;
     }

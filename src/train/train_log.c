@@ -96,6 +96,7 @@ void trainer_log_step(trainer *t)
                    rs.exposed_seconds - t->exposed_log};
     t->exposed_log = rs.exposed_seconds;
     comm_allreduce_sum_f64(t->c, v, 3, "training loss");
+    double scale = optim_loss_scale_value(t->opt); /* the same on every rank */
     double now = now_s(), dt = now - t->t_log;
     double loss = v[0] / (double)(t->micro_since_log ? t->micro_since_log : 1);
     double wait = v[1] / t->world, exposed = v[2] / t->world;
@@ -115,6 +116,10 @@ void trainer_log_step(trainer *t)
                  "%.6g, \"img_per_s\": %.1f, \"data_wait_s\": %.4f, \"comm_exposed_s\": %.4f, "
                  "\"time_s\": %.3f", (long long)epoch, (long long)t->step, loss, t->lr, ips,
                  wait, exposed, now - t->t_start);
+        if (rc->precision == RUN_FP16) {
+            size_t len = strlen(buf);
+            snprintf(buf + len, sizeof buf - len, ", \"loss_scale\": %.9g", scale);
+        }
         trainer_jsonl(t, buf);
     }
     t->t_log = now;

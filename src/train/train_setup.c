@@ -57,7 +57,9 @@ static int setup_net(trainer *t, cnn_err *e)
     int rank_batch;
     CNN_TRY(e, run_config_rank_batch(rc, t->world, &rank_batch, e));
     t->soft = rc->train.mixup > 0 || rc->train.cutmix > 0;
-    net_opts no = {.soft_targets = t->soft};
+    static const dtype precision[] = {[RUN_FP32] = DTYPE_F32, [RUN_BF16] = DTYPE_BF16,
+                                      [RUN_FP16] = DTYPE_F16};
+    net_opts no = {.soft_targets = t->soft, .precision = precision[rc->precision]};
     CNN_TRY(e, net_create_opts(rc->model, rank_batch, &no, &t->n, e));
     read_task(t); /* net_create_opts refused soft targets for a non-classifier */
     CNN_TRY(e, net_alloc(t->n, t->be, e));
@@ -138,7 +140,7 @@ static void fill_augment(const trainer *t, const dataset_info *in, bool train, a
 /* Opens one split (path NULL: data.synthetic) and its loader; train_info supplies the
  * normalization for both splits. */
 static int open_split(trainer *t, const char *path, bool train, const dataset_info *train_info,
-                      split *sp, cnn_err *e)
+                      comm_shm *shm, split *sp, cnn_err *e)
 {
     const run_config *rc = t->rc;
     int64_t n = rc->data.synthetic;
@@ -146,6 +148,10 @@ static int open_split(trainer *t, const char *path, bool train, const dataset_in
     const dataset_info *in = &none;
     if (path) {
         dataset_open_opts oo = {.ram_bytes = (size_t)rc->data.cache_mb << 20};
+        /* Ranks sharing a node read one cache together, each a part of it (comm_shm.c). */
+        dataset_shared sh = {shm ? comm_shm_rank(shm) : 0, shm ? comm_shm_size(shm) : 1, shm,
+                             comm_shm_map, comm_shm_agree};
+        oo.shared = shm && comm_shm_size(shm) > 1 ? &sh : NULL;
         CNN_TRY(e, dataset_open_with(path, &oo, &sp->ds, e));
         CNN_TRY(e, check_dataset(t, path, sp->ds, e));
         in = dataset_get_info(sp->ds);
@@ -174,14 +180,29 @@ static int open_split(trainer *t, const char *path, bool train, const dataset_in
     return loader_create(&lo, &sp->ld, e);
 }
 
+/* Each stage's errors are agreed on before the next stage's collectives. */
+static int agreed(trainer *t, int rc, cnn_err *e)
+{
+    int all = comm_agree(t->c, rc);
+    if (all < 0 && rc >= 0)
+        return CNN_ERR(e, CNN_ESTATE, "another rank failed to start (see its message)");
+    return all < 0 ? rc : CNN_OK;
+}
+
 static int setup_data(trainer *t, cnn_err *e)
 {
     const run_config *rc = t->rc;
     bool synthetic = rc->data.synthetic > 0;
-    CNN_TRY(e, open_split(t, synthetic ? NULL : rc->data.train, true, NULL, &t->train, e));
-    if (!synthetic && rc->data.val && rc->eval.every > 0)
-        CNN_TRY(e, open_split(t, rc->data.val, false, dataset_get_info(t->train.ds), &t->val,
-                              e));
+    /* The opens' shared-cache collectives: every rank takes part in both or in neither, so
+     * the ranks agree on the first before the second. */
+    comm_shm *shm = t->world > 1 && !synthetic ? comm_shm_create(t->c) : NULL;
+    int r = open_split(t, synthetic ? NULL : rc->data.train, true, NULL, shm, &t->train, e);
+    if (shm)
+        r = agreed(t, r, e);
+    if (r == CNN_OK && !synthetic && rc->data.val && rc->eval.every > 0)
+        r = open_split(t, rc->data.val, false, dataset_get_info(t->train.ds), shm, &t->val, e);
+    comm_shm_destroy(shm);
+    CNN_TRY(e, r);
     t->micro_per_epoch = sampler_steps(&t->train.smp);
     t->steps_per_epoch = t->micro_per_epoch / rc->train.accum_steps;
     t->total_steps = rc->train.epochs * t->steps_per_epoch;
@@ -204,6 +225,10 @@ static int setup_buffers(trainer *t, cnn_err *e)
     t->be->ops->fill(t->be, &t->loss_acc, 0);
     const shape *out = &n->nodes[n->output].l->out;
     t->eval_host = cnn_xmalloc((size_t)shape_numel(out) * sizeof(float));
+    if (n->precision != DTYPE_F32) { /* an f16/bf16 output is downloaded through f32 */
+        t->eval_out = tensor_view(NULL, *out, DTYPE_F32, n->be->ops->dev);
+        CNN_TRY(e, backend_alloc_tensor(t->be, &t->eval_out, e));
+    }
     if (t->task == TASK_SEGMENT) {
         shape s = n->target_shape;
         t->eval_idx = cnn_xmalloc((size_t)shape_numel(&s) * sizeof(int32_t));
@@ -223,7 +248,7 @@ static int setup_training(trainer *t, cnn_err *e)
     if (t->world > 1) /* one rank has nothing to reduce */
         CNN_TRY(e, reducer_create(t->c, t->n, (size_t)(rc->comm.bucket_mb * 1048576.0),
                                   &t->red, e));
-    t->x = (exec){.be = t->be, .training = true};
+    t->x = (exec){.be = t->be, .training = true, .loss_scale = optim_loss_scale(t->opt)};
     if (rc->comm.sync_bn && t->world > 1) {
         t->sbn = (comm_sync_bn){.c = t->c, .be = t->be};
         t->x.reduce_sum = comm_sync_bn_reduce;
@@ -231,15 +256,6 @@ static int setup_training(trainer *t, cnn_err *e)
         t->x.reduce_ranks = t->world;
     }
     return CNN_OK;
-}
-
-/* Each stage's errors are agreed on before the next stage's collectives. */
-static int agreed(trainer *t, int rc, cnn_err *e)
-{
-    int all = comm_agree(t->c, rc);
-    if (all < 0 && rc >= 0)
-        return CNN_ERR(e, CNN_ESTATE, "another rank failed to start (see its message)");
-    return all < 0 ? rc : CNN_OK;
 }
 
 int trainer_setup(trainer *t, cnn_err *e)
@@ -282,6 +298,7 @@ void trainer_teardown(trainer *t)
     if (t->be) {
         backend_free_tensor(t->be, &t->loss_acc);
         backend_free_tensor(t->be, &t->eval_argmax);
+        backend_free_tensor(t->be, &t->eval_out);
     }
     free(t->stage_images);
     free(t->stage_target);

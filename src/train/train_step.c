@@ -130,7 +130,7 @@ bool trainer_step(trainer *t)
         reducer_finish(t->red);
     sync_buffers(t);
     t->lr = sched_lr(rc, t->step, t->steps_per_epoch);
-    optim_step(t->opt, t->lr, t->step + 1, 1.0f);
+    optim_step(t->opt, t->lr, t->step + 1);
     if (t->avg)
         ema_update(t->avg);
     t->step++;

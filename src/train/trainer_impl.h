@@ -50,6 +50,7 @@ typedef struct trainer {
     split train, val;
     metrics *val_metrics;
     float *eval_host;   /* downloaded outputs of one chunk */
+    tensor eval_out;    /* device f32 copy of an f16/bf16 output (data NULL for f32) */
     int32_t *eval_idx;  /* argmax of one chunk (segmentation) */
     tensor eval_argmax; /* device (batch, H, W) i32 */
 

@@ -2,12 +2,18 @@
  * (beta 0 and accumulating, sizes across the reduction's block counts; also run twice on
  * the device, which must give the same bits), grad_coef (clipping on and off, loss scales,
  * Inf and NaN), sgd_update (momentum on/off, Nesterov, first step, coef absent, on device,
- * or a skip) and adamw_update (steps 1 and 7, coef, skip). Outputs that an op overwrites are
- * poisoned with NaN on both sides first, so an element a kernel forgets fails.
+ * or a skip) and adamw_update (steps 1 and 7, coef, skip), and the mixed-precision ops:
+ * convert between every pair of f32/f16/bf16 (beta 0 and accumulating; inputs spread over
+ * 2^-20..2^20 with NaN, inf, f16 overflow, subnormals and rounding ties), scale_by in each
+ * dtype, and loss_scale_update over a sequence of skipped and good steps, checked also
+ * against a host model of PyTorch's GradScaler.update written here. Outputs that an op
+ * overwrites are poisoned with NaN on both sides first, so an element a kernel forgets fails.
  * Tolerance: the update kernels round every operation explicitly as the CPU's C code does
  * (no FMA), so they should agree bit for bit; we allow rtol 1e-6 + atol 1e-7 (a few ulps)
  * and print the max error. sumsq sums in double on both sides in different orders, then
- * rounds to float: within 1 ulp (rtol 2e-7 -> 1e-6).
+ * rounds to float: within 1 ulp (rtol 2e-7 -> 1e-6). convert, scale_by and loss_scale_update
+ * are one unfused f32 expression rounded once on both sides: bit-identical (NaN matches
+ * any NaN, the payload is not specified).
  * Usage: gpu_optim_vs_cpu [--self-check]: without a GPU it prints one line and exits 77;
  * --self-check runs the CPU backend on both sides (tests this harness without a GPU). */
 #include <math.h>
@@ -100,8 +106,10 @@ static void case_coef(float ss, float max_norm, float inv)
              (double)inv);
     tensor sr = dev_tensor(ref_be, &ss, 1), sd = dev_tensor(dev_be, &ss, 1);
     tensor cr = dev_tensor(ref_be, NULL, 2), cd = dev_tensor(dev_be, NULL, 2);
-    ref_be->ops->grad_coef(ref_be, &sr, max_norm, inv, &cr);
-    dev_be->ops->grad_coef(dev_be, &sd, max_norm, inv, &cd);
+    float scale = 1.0f / inv; /* the loss scale, a device scalar; 1 goes as NULL */
+    tensor kr = dev_tensor(ref_be, &scale, 1), kd = dev_tensor(dev_be, &scale, 1);
+    ref_be->ops->grad_coef(ref_be, &sr, max_norm, inv != 1.0f ? &kr : NULL, &cr);
+    dev_be->ops->grad_coef(dev_be, &sd, max_norm, inv != 1.0f ? &kd : NULL, &cd);
     float *hr = down(ref_be, &cr), *hd = down(dev_be, &cd);
     /* On skip, c is unused: compare only the flag. */
     int n = hr[1] != 0.0f ? 1 : 2;
@@ -111,6 +119,7 @@ static void case_coef(float ss, float max_norm, float inv)
     free(hd);
     release(&sr, &sd);
     release(&cr, &cd);
+    release(&kr, &kd);
 }
 
 /* coef_kind: 0 NULL, 1 [0.37, 0] on the device, 2 [0.37, 1] (skip). */
@@ -156,6 +165,185 @@ static void case_update(bool adamw, int64_t n, float momentum, bool nesterov, bo
     free(g);
     free(s0);
     free(s1);
+}
+
+/* ---- mixed precision: convert, scale_by, loss_scale_update ---- */
+
+/* A float tensor of dtype dt holding h (f32, rounded once on the host), or NaN when h is NULL. */
+static tensor dev_tensor_dt(backend *be, dtype dt, const float *h, int64_t n)
+{
+    tensor t = tensor_view(NULL, SHAPE(n), dt, be->ops->dev);
+    cnn_err e = {0};
+    CHECK(backend_alloc_tensor(be, &t, &e) == 0);
+    if (!h) {
+        be->ops->fill(be, &t, NAN);
+        return t;
+    }
+    void *raw = malloc(tensor_bytes(&t));
+    CHECK(raw);
+    dtype_convert_host(dt, raw, DTYPE_F32, h, n);
+    backend_upload(be, &t, raw);
+    free(raw);
+    return t;
+}
+
+static float *down_f32(backend *be, const tensor *t)
+{
+    int64_t n = tensor_numel(t);
+    float *h = malloc((size_t)n * sizeof *h);
+    void *raw = malloc(tensor_bytes(t));
+    CHECK(h && raw);
+    backend_download(be, t, raw);
+    dtype_convert_host(DTYPE_F32, h, t->dt, raw, n);
+    free(raw);
+    return h;
+}
+
+/* Bit-identical float arrays (any NaN matches any NaN). */
+static int same_bits(const char *what, const float *got, const float *ref, int64_t n)
+{
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if ((got[i] != got[i] && ref[i] != ref[i]) || !memcmp(&got[i], &ref[i], sizeof *got))
+            continue;
+        if (bad++ < 5)
+            fprintf(stderr, "  %s[%lld]: got %.9g, want %.9g\n", what, (long long)i,
+                    (double)got[i], (double)ref[i]);
+    }
+    printf("  %-40s n=%-7lld %s\n", what, (long long)n, bad ? "MISMATCH" : "bit-identical");
+    return bad == 0;
+}
+
+/* Values over 2^-20..2^20 of both signs, then the edge cases of 16-bit rounding. */
+static float *spread(uint64_t seed, int64_t n)
+{
+    float *h = randv(seed, n, -1.0f, 1.0f);
+    for (int64_t i = 0; i < n; i++)
+        h[i] = ldexpf(h[i], (int)(i * 7 % 41) - 20);
+    static const float edge[] = {NAN,   INFINITY, -INFINITY, 70000.0f, 65520.0f, 65504.0f,
+                                 1e-6f, 3e-8f,    -0.0f,     1.0f + 0x1p-8f, 1.0f + 0x3p-8f,
+                                 1.0f + 0x1p-11f, 1.0f + 0x3p-11f, 0x1p-133f};
+    for (int64_t i = 0; i < n && i < (int64_t)(sizeof edge / sizeof edge[0]); i++)
+        h[i] = edge[i];
+    return h;
+}
+
+static void case_convert(dtype xdt, dtype ydt, int64_t n, float beta)
+{
+    char what[96];
+    snprintf(what, sizeof what, "convert %s -> %s n=%lld beta=%g", dtype_name(xdt),
+             dtype_name(ydt), (long long)n, (double)beta);
+    float *x = spread(11, n), *y0 = beta != 0.0f ? spread(12, n) : NULL;
+    tensor xr = dev_tensor_dt(ref_be, xdt, x, n), xd = dev_tensor_dt(dev_be, xdt, x, n);
+    tensor yr = dev_tensor_dt(ref_be, ydt, y0, n), yd = dev_tensor_dt(dev_be, ydt, y0, n);
+    ref_be->ops->convert(ref_be, &xr, &yr, beta);
+    dev_be->ops->convert(dev_be, &xd, &yd, beta);
+    float *hr = down_f32(ref_be, &yr), *hd = down_f32(dev_be, &yd);
+    ok &= same_bits(what, hd, hr, n);
+    if (beta == 0.0f && xdt == DTYPE_F32) { /* independent truth: the host rounding */
+        void *raw = malloc((size_t)n * 4);
+        float *want = malloc((size_t)n * sizeof *want);
+        CHECK(raw && want);
+        dtype_convert_host(ydt, raw, DTYPE_F32, x, n);
+        dtype_convert_host(DTYPE_F32, want, ydt, raw, n);
+        ok &= same_bits("  (against float16.c)", hd, want, n);
+        free(raw);
+        free(want);
+    }
+    free(hr);
+    free(hd);
+    free(x);
+    free(y0);
+    release(&xr, &xd);
+    release(&yr, &yd);
+}
+
+static void case_scale_by(dtype dt, float k)
+{
+    char what[96];
+    const int64_t n = 70001;
+    snprintf(what, sizeof what, "scale_by %s k=%g", dtype_name(dt), (double)k);
+    float *y = spread(13, n);
+    tensor yr = dev_tensor_dt(ref_be, dt, y, n), yd = dev_tensor_dt(dev_be, dt, y, n);
+    tensor kr = dev_tensor(ref_be, &k, 1), kd = dev_tensor(dev_be, &k, 1);
+    ref_be->ops->scale_by(ref_be, &yr, &kr);
+    dev_be->ops->scale_by(dev_be, &yd, &kd);
+    float *hr = down_f32(ref_be, &yr), *hd = down_f32(dev_be, &yd);
+    ok &= same_bits(what, hd, hr, n);
+    free(hr);
+    free(hd);
+    free(y);
+    release(&yr, &yd);
+    release(&kr, &kd);
+}
+
+/* GradScaler.update on the host: the truth the backends are held to. */
+static void scaler_model(float *sc, float *good, bool skip, float growth, float backoff,
+                         int interval)
+{
+    if (skip) {
+        *sc *= backoff;
+        *good = 0.0f;
+        return;
+    }
+    *good += 1.0f;
+    if (*good >= (float)interval) {
+        *sc = *sc * growth > 0x1p126f ? 0x1p126f : *sc * growth;
+        *good = 0.0f;
+    }
+}
+
+/* skips: one char per step, '1' = the step was skipped (coef[1] = 1). */
+static void case_loss_scale(float scale0, const char *skips, float growth, float backoff,
+                            int interval)
+{
+    char what[128];
+    snprintf(what, sizeof what, "loss_scale_update from %g steps %s interval %d",
+             (double)scale0, skips, interval);
+    float st[2] = {scale0, 0.0f}, model[2] = {scale0, 0.0f};
+    tensor sr = dev_tensor(ref_be, st, 2), sd = dev_tensor(dev_be, st, 2);
+    int good = 1;
+    for (const char *p = skips; *p; p++) {
+        float coef[2] = {0.5f, *p == '1' ? 1.0f : 0.0f};
+        tensor cr = dev_tensor(ref_be, coef, 2), cd = dev_tensor(dev_be, coef, 2);
+        ref_be->ops->loss_scale_update(ref_be, &sr, &cr, growth, backoff, interval);
+        dev_be->ops->loss_scale_update(dev_be, &sd, &cd, growth, backoff, interval);
+        scaler_model(&model[0], &model[1], *p == '1', growth, backoff, interval);
+        float *hr = down(ref_be, &sr), *hd = down(dev_be, &sd);
+        if (memcmp(hr, hd, 2 * sizeof *hr) || memcmp(hd, model, sizeof model)) {
+            fprintf(stderr, "  %s: after step %d: dev [%g, %g], cpu [%g, %g], model [%g, %g]\n",
+                    what, (int)(p - skips), (double)hd[0], (double)hd[1], (double)hr[0],
+                    (double)hr[1], (double)model[0], (double)model[1]);
+            good = 0;
+        }
+        free(hr);
+        free(hd);
+        release(&cr, &cd);
+    }
+    printf("  %-40s %s (final scale %g)\n", what, good ? "ok" : "MISMATCH", (double)model[0]);
+    ok &= good;
+    release(&sr, &sd);
+}
+
+static void mixed_precision_cases(void)
+{
+    static const dtype fl[3] = {DTYPE_F32, DTYPE_F16, DTYPE_BF16};
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            case_convert(fl[i], fl[j], 100003, 0.0f);
+            case_convert(fl[i], fl[j], 1, 0.0f);
+            case_convert(fl[i], fl[j], 4099, 1.0f);
+        }
+    case_convert(DTYPE_F32, DTYPE_BF16, 4099, 0.5f);
+    case_convert(DTYPE_BF16, DTYPE_F32, 4099, -2.0f);
+    for (int i = 0; i < 3; i++) {
+        case_scale_by(fl[i], 1024.0f);
+        case_scale_by(fl[i], 1.0f / 65536.0f);
+        case_scale_by(fl[i], 3.0f);
+    }
+    case_loss_scale(65536.0f, "0010000110000000", 2.0f, 0.5f, 3);
+    case_loss_scale(0x1p125f, "000000000", 2.0f, 0.5f, 2);  /* growth stops at 2^126 */
+    case_loss_scale(1.0f, "1111", 2.0f, 0.25f, 2000);        /* backoff below 1 */
 }
 
 /* The cuda backend, or 77 when this machine has no GPU (as tests/gpu/gpu_vs_cpu.c). */
@@ -208,6 +396,7 @@ int main(int argc, char **argv)
     case_update(false, 70001, 0.9f, false, true, 1, 1);
     case_update(false, 70001, 0.0f, false, false, 1, 1);
     case_update(true, 3000017, 0.0f, false, false, 7, 1);
+    mixed_precision_cases();
     backend_destroy(dev_be);
     backend_destroy(ref_be);
     if (!ok) {

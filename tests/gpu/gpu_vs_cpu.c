@@ -6,10 +6,18 @@
  * Every output and gradient tensor (and every f32 saved tensor) is poisoned with NaN on BOTH
  * sides before each pass, so an element a kernel forgets to write fails the comparison.
  *
- * Usage: gpu_vs_cpu [--self-check] [--list] [CASE ...]    (CASE: a name or an index; none =
- * all). Without a GPU it prints one line and exits 77 (skipped). --self-check runs the CPU
- * backend on both sides and demands bit-identical results: it tests this harness (and the
- * CPU backend's determinism) on machines without a GPU.
+ * Every case runs in each precision (issue 3, section 2): fp32, then bf16 and fp16, where
+ * the chain's float inputs, activations, their gradients and the convolution/linear weights
+ * are in that dtype (norm parameters, statistics and losses stay f32, as the layers make
+ * them); the CPU backend's f16/bf16 emulation (f32 math, each output rounded once) is the
+ * reference. Inputs and parameters are drawn in f32 and rounded once on the host, so both
+ * sides start from the same 16-bit values.
+ *
+ * Usage: gpu_vs_cpu [--self-check] [--list] [--dtype fp32|bf16|fp16] [CASE ...]    (CASE: a
+ * name or an index; none = all; --dtype: only that precision). Without a GPU it prints one
+ * line and exits 77 (skipped). --self-check runs the CPU backend on both sides and demands
+ * bit-identical results: it tests this harness (and the CPU backend's determinism) on
+ * machines without a GPU.
  *
  * Tolerance (GPU): |gpu - cpu| <= ATOL * max(1, max|cpu| over the tensor) + RTOL * |cpu|.
  * Both sides compute in fp32 but sum in different orders (thousands of threads, atomics,
@@ -17,7 +25,18 @@
  * fp32 roundings of the summed terms: RTOL 1e-4 covers that relative to each element, and the
  * atol term covers elements that are near zero through cancellation, whose error scales with
  * the magnitude of the terms summed (hence scaled by the tensor's largest value), not with
- * their own value. TF32 tensor-core math (~1e-3 relative) would NOT pass: fp32 means fp32. */
+ * their own value. TF32 tensor-core math (~1e-3 relative) would NOT pass: fp32 means fp32.
+ * bf16/fp16: RTOL = ATOL = 2 eps, eps = the dtype's ulp at 1 (bf16 2^-7, fp16 2^-10). Both
+ * sides round the same f32 math once per output; the f32 results differ in accumulation
+ * order (tensor cores, per-block partials) and in libm vs CUDA exp/tanh by a few f32 ulps,
+ * which is ~2^-16 of a bf16 ulp, so most elements match bit for bit and a differing one
+ * flips one rounding: 1 ulp of itself (<= eps relative). A flipped intermediate feeds the
+ * next layer's sums as one term among many, and reductions over longer axes (weight
+ * gradients, norm statistics) average such flips rather than add them; the atol term,
+ * scaled by the tensor's largest value like fp32's, bounds them for elements near zero
+ * through cancellation. A wrong rounding mode, an unwritten element or a wrong formula
+ * still fails: errors from those are many ulps or NaN. The fraction of bit-identical
+ * elements is printed for each tensor. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,7 +52,9 @@
 #define SEED 20240603u
 
 /* inputs: space-separated, one per chain input: a kind letter and the shape, e.g.
- * "f2x3x8x8 l2x8x8". f: uniform in [-2, 2); d: distinct values (max pooling has no ties);
+ * "f2x3x8x8 l2x8x8". f: uniform in [-2, 2) in the run's precision; t: the same but always
+ * f32 (a loss's target); d: distinct values in f32 (max pooling has no ties; rounding to
+ * 16 bits can make ties, which both sides break alike: the first maximum wins);
  * l: i32 labels uniform in [0, classes), ignore_pct percent of them set to `ignore`.
  * Each entry starts on its own line with `    {"name",` (name: [a-z0-9_]+): tests/CMakeLists.txt
  * registers one test per case from those line starts. */
@@ -65,6 +86,9 @@ static const gcase cases[] = {
     {"conv_7x7_s2_p3", "{type: conv2d, name: c, out: 8, kernel: 7, stride: 2, pad: 3}",
      "f2x3x16x16", 1, 0, 0, 0},
     {"conv_wide", "{type: conv2d, name: c, out: 32, kernel: 3, pad: 1}", "f2x16x8x8", 1, 0, 0, 0},
+    /* 2 x 64 x 48 values per channel: the bias gradient's two-stage reduction */
+    {"conv_1x1_bias_long", "{type: conv2d, name: c, out: 3, kernel: 1}", "f2x5x64x48", 1, 0, 0,
+     0},
     {"conv_dil_groups_mixed", "{type: conv2d, name: c, out: 6, kernel: [3, 2], dilation: "
      "[1, 2], groups: 3, stride: [1, 2], pad: [1, 1]}", "f3x3x9x10", 1, 0, 0, 0},
     /* conv_transpose2d */
@@ -168,9 +192,9 @@ static const gcase cases[] = {
      "f1x3x6x5 l1x6x5", 1, 3, 0, 0},
     {"xent_seg_all_ignored", "{type: softmax_cross_entropy, ignore_index: 255}",
      "f2x3x4x4 l2x4x4", 1, 3, 255, 100},
-    {"mse_2d", "{type: mse_loss}", "f4x9 f4x9", 1, 0, 0, 0},
-    {"mse_4d", "{type: mse_loss}", "f2x3x5x4 f2x3x5x4", 1, 0, 0, 0},
-    {"mse_large", "{type: mse_loss}", "f4x8x33x31 f4x8x33x31", 1, 0, 0, 0},
+    {"mse_2d", "{type: mse_loss}", "f4x9 t4x9", 1, 0, 0, 0},
+    {"mse_4d", "{type: mse_loss}", "f2x3x5x4 t2x3x5x4", 1, 0, 0, 0},
+    {"mse_large", "{type: mse_loss}", "f4x8x33x31 t4x8x33x31", 1, 0, 0, 0},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -183,7 +207,7 @@ typedef struct side {
 } side;
 
 typedef struct input_desc {
-    char kind; /* f, d, l */
+    char kind; /* f, t, d, l */
     shape s;
 } input_desc;
 
@@ -194,6 +218,7 @@ typedef struct result {
 } result;
 
 static const gcase *cur;
+static dtype run_dt = DTYPE_F32; /* the precision of the case being run */
 
 static void die(const cnn_err *e)
 {
@@ -209,7 +234,7 @@ static int parse_inputs(const char *s, input_desc *in)
             s++;
         if (!*s)
             break;
-        if (n == LAYER_MAX_INPUTS || !strchr("fdl", *s))
+        if (n == LAYER_MAX_INPUTS || !strchr("ftdl", *s))
             goto bad;
         input_desc *d = &in[n++];
         d->kind = *s++;
@@ -260,7 +285,7 @@ static void build_side(side *sd, backend *be, const input_desc *in, int n_in)
     dtype dt[LAYER_MAX_INPUTS];
     for (int i = 0; i < n_in; i++) {
         s[i] = in[i].s;
-        dt[i] = in[i].kind == 'l' ? DTYPE_I32 : DTYPE_F32;
+        dt[i] = in[i].kind == 'l' ? DTYPE_I32 : in[i].kind == 't' ? DTYPE_F32 : run_dt;
     }
     if (chain_setup(&sd->c, sd->ls, n, be, s, dt, n_in, &e) < 0)
         die(&e);
@@ -278,15 +303,39 @@ static void free_side(side *sd)
 }
 
 /* ---- host data from the keyed RNG, uploaded identically to both sides ---- */
+/* h: i32 for integer tensors, else f32, rounded once on the host to a 16-bit float dtype. */
 static void upload_both(side *a, side *b, tensor *ta, tensor *tb, const void *h)
 {
+    void *tmp = NULL;
+    if (dtype_is_float(ta->dt) && ta->dt != DTYPE_F32) {
+        tmp = cnn_xmalloc(tensor_bytes(ta));
+        dtype_convert_host(ta->dt, tmp, DTYPE_F32, h, tensor_numel(ta));
+        h = tmp;
+    }
     backend_upload(a->be, ta, h);
     backend_upload(b->be, tb, h);
+    free(tmp);
+}
+
+/* A float tensor downloaded as f32 (exact: f16/bf16 values are f32 values). */
+static float *download_f32(backend *be, const tensor *t)
+{
+    int64_t n = tensor_numel(t);
+    float *out = cnn_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *out);
+    if (t->dt == DTYPE_F32) {
+        backend_download(be, t, out);
+        return out;
+    }
+    void *raw = cnn_xmalloc(tensor_bytes(t) ? tensor_bytes(t) : 1);
+    backend_download(be, t, raw);
+    dtype_convert_host(DTYPE_F32, out, t->dt, raw, n);
+    free(raw);
+    return out;
 }
 
 static void fill_input(const input_desc *d, rng_key k, void *h, size_t n)
 {
-    if (d->kind == 'f') {
+    if (d->kind == 'f' || d->kind == 't') {
         rng_fill_uniform(k, 0, h, n, -2.0f, 2.0f);
     } else if (d->kind == 'd') { /* a random permutation of n evenly spaced values */
         float *x = h;
@@ -313,7 +362,7 @@ static void fill_input(const input_desc *d, rng_key k, void *h, size_t n)
 
 static void poison(backend *be, tensor *t)
 {
-    if (t->data && t->dt == DTYPE_F32)
+    if (t->data && dtype_is_float(t->dt))
         be->ops->fill(be, t, NAN);
 }
 
@@ -321,24 +370,23 @@ static void poison(backend *be, tensor *t)
 static void compare(result *r, const char *what, side *ref, const tensor *tr, side *got,
                     const tensor *tg)
 {
-    if (!tr->data || tr->dt != DTYPE_F32)
+    if (!tr->data || !dtype_is_float(tr->dt))
         return;
     int64_t n = tensor_numel(tr);
     if (!shape_eq(&tr->s, &tg->s) || tr->dt != tg->dt) {
-        printf("  %-34s shapes differ  MISMATCH\n", what);
+        printf("  %-34s shapes or dtypes differ  MISMATCH\n", what);
         r->ok = 0;
         return;
     }
-    float *a = cnn_xmalloc(tensor_bytes(tr)), *b = cnn_xmalloc(tensor_bytes(tg));
-    backend_download(ref->be, tr, a);
-    backend_download(got->be, tg, b);
+    float *a = download_f32(ref->be, tr), *b = download_f32(got->be, tg);
     double scale = 0.0; /* max|cpu|, printed so that an all-zero tensor shows in the log */
     for (int64_t i = 0; i < n; i++)
         if (fabs(a[i]) > scale) /* false for NaN: counted below */
             scale = fabs(a[i]);
     double max_abs = 0, max_rel = 0;
-    int64_t bad = 0, nan = 0;
+    int64_t bad = 0, nan = 0, same = 0;
     for (int64_t i = 0; i < n; i++) {
+        same += memcmp(&a[i], &b[i], sizeof a[i]) == 0;
         double err = fabs((double)b[i] - (double)a[i]);
         if (err != err) { /* NaN on either side: unwritten (poisoned) or broken */
             nan++;
@@ -357,8 +405,9 @@ static void compare(result *r, const char *what, side *ref, const tensor *tr, si
         if (err > r->atol * fmax(scale, 1.0) && rel > max_rel)
             max_rel = rel;
     }
-    printf("  %-34s n=%-7lld max|cpu|=%-9.3g max_abs=%-9.3g max_rel=%-9.3g", what,
-           (long long)n, scale, max_abs, max_rel);
+    printf("  %-34s %s n=%-7lld max|cpu|=%-9.3g max_abs=%-9.3g max_rel=%-9.3g exact=%.1f%%",
+           what, dtype_name(tr->dt), (long long)n, scale, max_abs, max_rel,
+           n ? 100.0 * (double)same / (double)n : 100.0);
     if (bad)
         printf("  MISMATCH: %lld off (%lld NaN)", (long long)bad, (long long)nan);
     printf("\n");
@@ -380,7 +429,7 @@ static void set_params(result *r, side *a, side *b, rng_key k)
             snprintf(name, sizeof name, "init.%s.%s", a->ls[li]->name, sa->name);
             if (sa->kind != SLOT_SAVED)
                 compare(r, name, a, &sa->t, b, &sb->t);
-            if ((sa->kind != SLOT_PARAM && sa->kind != SLOT_BUFFER) || sa->t.dt != DTYPE_F32)
+            if ((sa->kind != SLOT_PARAM && sa->kind != SLOT_BUFFER) || !dtype_is_float(sa->t.dt))
                 continue;
             size_t n = (size_t)tensor_numel(&sa->t);
             float *h = cnn_xmalloc(n * sizeof *h);
@@ -455,22 +504,32 @@ static void compare_backward(result *r, side *a, side *b, const char *sfx)
     }
 }
 
-static int run_case(const gcase *gc, backend *be_ref, backend *be_test, int exact)
+/* The dtype's ulp at 1: the unit of the low-precision tolerance. */
+static double dtype_eps(dtype dt)
+{
+    return dt == DTYPE_BF16 ? 0x1p-7 : dt == DTYPE_F16 ? 0x1p-10 : 0x1p-23;
+}
+
+static int run_case(const gcase *gc, dtype dt, backend *be_ref, backend *be_test, int exact)
 {
     cur = gc;
+    run_dt = dt;
     input_desc in[LAYER_MAX_INPUTS];
     int n_in = parse_inputs(gc->inputs, in);
-    printf("%s: %s (%s)\n", gc->name, gc->spec, gc->training ? "train" : "eval");
+    printf("%s [%s]: %s (%s)\n", gc->name, dtype_name(dt), gc->spec,
+           gc->training ? "train" : "eval");
     side a, b; /* a: the reference (cpu), b: under test */
     build_side(&a, be_ref, in, n_in);
     build_side(&b, be_test, in, n_in);
-    result r = {.ok = 1, .rtol = exact ? 0.0 : RTOL, .atol = exact ? 0.0 : ATOL};
+    double rtol = dt == DTYPE_F32 ? RTOL : 2.0 * dtype_eps(dt);
+    double atol = dt == DTYPE_F32 ? ATOL : 2.0 * dtype_eps(dt);
+    result r = {.ok = 1, .rtol = exact ? 0.0 : rtol, .atol = exact ? 0.0 : atol};
     rng_key k = rng_fold_str(rng_key_from_seed(SEED), gc->name);
     set_params(&r, &a, &b, rng_fold(k, 1));
 
     for (int i = 0; i < n_in; i++) {
         size_t n = (size_t)shape_numel(&in[i].s);
-        void *h = cnn_xmalloc(n * 4);
+        void *h = cnn_xmalloc(n * 4); /* f32 or i32 */
         fill_input(&in[i], rng_fold(rng_fold(k, 2), (uint64_t)i), h, n);
         upload_both(&a, &b, &a.c.in[i], &b.c.in[i], h);
         free(h);
@@ -501,8 +560,9 @@ static int run_case(const gcase *gc, backend *be_ref, backend *be_test, int exac
         compare_backward(&r, &a, &b, pass ? " (accumulated)" : "");
     }
     free(dout);
-    printf("%s: %s  max_abs=%.3g max_rel=%.3g (rtol %g, atol %g x max(1, max|cpu|))\n",
-           gc->name, r.ok ? "ok" : "FAILED", r.max_abs, r.max_rel, r.rtol, r.atol);
+    printf("%s [%s]: %s  max_abs=%.3g max_rel=%.3g (rtol %g, atol %g x max(1, max|cpu|))\n",
+           gc->name, dtype_name(dt), r.ok ? "ok" : "FAILED", r.max_abs, r.max_rel, r.rtol,
+           r.atol);
     free_side(&a);
     free_side(&b);
     cur = NULL;
@@ -547,16 +607,28 @@ static int create_test_backend(backend **out)
 int main(int argc, char **argv)
 {
     int self_check = 0, list = 0, sel[N_CASES], n_sel = 0;
+    dtype dts[3] = {DTYPE_F32, DTYPE_BF16, DTYPE_F16};
+    int n_dt = 3;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--self-check")) {
             self_check = 1;
         } else if (!strcmp(argv[i], "--list")) {
             list = 1;
+        } else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (!strcmp(v, "fp32") || !strcmp(v, "bf16") || !strcmp(v, "fp16")) {
+                dts[0] = v[0] == 'b' ? DTYPE_BF16 : v[2] == '1' ? DTYPE_F16 : DTYPE_F32;
+            } else {
+                fprintf(stderr, "gpu_vs_cpu: --dtype takes fp32, bf16 or fp16, not '%s'\n", v);
+                return 2;
+            }
+            n_dt = 1;
         } else {
             int c = find_case(argv[i]);
             if (c < 0 || n_sel == N_CASES) {
                 fprintf(stderr, "gpu_vs_cpu: unknown case '%s' (--list shows them)\n"
-                        "usage: gpu_vs_cpu [--self-check] [--list] [CASE ...]\n", argv[i]);
+                        "usage: gpu_vs_cpu [--self-check] [--list] [--dtype fp32|bf16|fp16] "
+                        "[CASE ...]\n", argv[i]);
                 return 2;
             }
             sel[n_sel++] = c;
@@ -588,9 +660,11 @@ int main(int argc, char **argv)
     }
     int failed = 0;
     for (int i = 0; i < n_sel; i++)
-        failed += !run_case(&cases[sel[i]], ref, test, self_check);
-    if (n_sel > 1)
-        printf("%d of %d cases passed\n", n_sel - failed, n_sel);
+        for (int j = 0; j < n_dt; j++)
+            failed += !run_case(&cases[sel[i]], dts[j], ref, test, self_check);
+    if (n_sel * n_dt > 1)
+        printf("%d of %d runs (cases x precisions) passed\n", n_sel * n_dt - failed,
+               n_sel * n_dt);
     backend_destroy(test);
     backend_destroy(ref);
     return failed ? 1 : 0;

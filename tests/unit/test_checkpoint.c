@@ -26,7 +26,7 @@ static ckpt_tensor *make_extra(net *n, backend *be, rng_key key)
     for (int i = 0; i < n->n_params; i++) {
         tensor *t = malloc(sizeof *t);
         CHECK(t);
-        *t = n->params[i].slot->t;
+        *t = n->params[i].value;
         t->data = NULL;
         CHECK(backend_alloc_tensor(be, t, &e) == 0);
         size_t cnt = (size_t)tensor_numel(t);
@@ -64,9 +64,9 @@ static void check_layout(const char *path, net *n, int64_t step)
     CHECK_EQ(dims[1], 4);
     CHECK_EQ(dims[2], 3);
     CHECK(H5Tequal(t, H5T_IEEE_F32LE) > 0);
-    float *got = malloc(tensor_bytes(&w->slot->t)), *want = ck_host(n->be, &w->slot->t);
+    float *got = malloc(tensor_bytes(&w->value)), *want = ck_host(n->be, &w->value);
     CHECK(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, got) >= 0);
-    CHECK(memcmp(got, want, tensor_bytes(&w->slot->t)) == 0);
+    CHECK(memcmp(got, want, tensor_bytes(&w->value)) == 0);
     free(got);
     free(want);
     H5Tclose(t);
@@ -92,7 +92,7 @@ static void check_layout(const char *path, net *n, int64_t step)
 
 static void write_entry(hid_t f, const net_entry *en, backend *be)
 {
-    const tensor *t = &en->slot->t;
+    const tensor *t = &en->value;
     hsize_t dims[CNN_MAX_DIMS];
     for (int k = 0; k < t->s.nd; k++)
         dims[k] = (hsize_t)t->s.d[k];

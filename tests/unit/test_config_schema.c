@@ -161,7 +161,7 @@ static void test_errors(void)
                  "t.yaml:1:9: unknown key 'sched.zzzzzz'; valid keys in sched: name, "
                  "warmup_epochs, step_size, gamma, milestones, power, min_lr");
     expect_error("qqqqqqqqq: 1\n", RUN_FOR_INSPECTION, "valid keys at the top level: seed, "
-                                                       "device, threads, precision, data, "
+                                                       "device, threads, precision, amp, data, "
                                                        "train, optim, sched, eval, ckpt, log, "
                                                        "run, comm, cuda, model");
     /* Wrong types. */
@@ -207,8 +207,15 @@ static void test_errors(void)
     /* Cross-key rules. */
     expect_error("sched: {milestones: [30, 20]}\n", RUN_FOR_INSPECTION,
                  "t.yaml:1:26: sched.milestones must increase: 20 comes after 30");
-    expect_error("device: cpu\nprecision: bf16\n", RUN_FOR_INSPECTION,
-                 "t.yaml:2:12: precision bf16 needs a CUDA device, but device is cpu");
+    run_config rc;
+    cnn_err e = {0};
+    CHECK_EQ(load("device: cpu\nprecision: bf16\namp: {init_scale: 1024}\n",
+                  RUN_FOR_INSPECTION, &rc, &e), CNN_OK);
+    CHECK_EQ(rc.precision, RUN_BF16);
+    CHECK_NEAR(rc.amp.init_scale, 1024, 0);
+    CHECK_EQ(rc.amp.growth_interval, 2000);
+    run_config_free(&rc);
+    expect_error("amp: {backoff_factor: 0}\n", RUN_FOR_INSPECTION, "amp.backoff_factor");
     expect_error("optim: {nesterov: true, momentum: 0}\n", RUN_FOR_INSPECTION,
                  "optim.nesterov needs optim.momentum > 0");
     expect_error("optim: {lr: 0.01}\nsched: {min_lr: 0.1}\n", RUN_FOR_INSPECTION,

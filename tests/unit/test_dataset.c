@@ -51,7 +51,7 @@ static void check_read(const char *prefix, data_task task, bool raw, int n, size
     snprintf(path, sizeof path, "%s.h5", prefix);
     cnn_err e = {0};
     dataset *ds = NULL;
-    dataset_open_opts o = {true, ram_bytes};
+    dataset_open_opts o = {true, ram_bytes, NULL};
     int rc = dataset_open_with(path, &o, &ds, &e);
     if (rc)
         fprintf(stderr, "%s\n", e.msg);
@@ -153,7 +153,7 @@ static void check_threads(const char *prefix, int n, size_t ram_bytes)
     snprintf(path, sizeof path, "%s.h5", prefix);
     cnn_err e = {0};
     dataset *ds = NULL;
-    dataset_open_opts o = {false, ram_bytes};
+    dataset_open_opts o = {false, ram_bytes, NULL};
     CHECK_EQ(dataset_open_with(path, &o, &ds, &e), CNN_OK);
     CHECK_EQ(dataset_get_info(ds)->cached, ram_bytes > 0);
     uint8_t *seq = calloc((size_t)n, 60);
@@ -242,7 +242,7 @@ static void check_cache_limit(const char *prefix)
     cnn_err e = {0};
     for (size_t ram = 659; ram <= 660; ram++) {
         dataset *ds = NULL;
-        dataset_open_opts o = {false, ram};
+        dataset_open_opts o = {false, ram, NULL};
         CHECK_EQ(dataset_open_with(path, &o, &ds, &e), CNN_OK);
         CHECK_EQ(dataset_get_info(ds)->cached, ram == 660);
         dataset_close(ds);

@@ -1,6 +1,6 @@
 /* Bad datasets give a clear error naming the file and what is wrong, never a crash: missing,
  * truncated, non-HDF5 and foreign shards, a flipped byte in an index dataset (checksum), a
- * flipped blob byte (--verify, or always when the blobs are cached), wrong dtype and shape,
+ * flipped blob byte (verify, cached or not), wrong dtype and shape,
  * labels outside the classes; a shard cut after opening (pread fails, the cache does not
  * care); dataset_check reports every bad shard, not the first; and a
  * write that hits the file size limit (as a full disk) fails cleanly leaving no file. */
@@ -34,13 +34,12 @@ static void pack(int n)
     CHECK_EQ(pack_finish(w, m, s, &e), CNN_OK);
 }
 
-/* dataset_open must fail with a message holding both strings; ram_bytes 0 (no cache) shows
- * what the checks catch without the cache's checksum of every blob. */
+/* dataset_open must fail with a message holding both strings; ram_bytes 0 (no cache). */
 static void expect_error(const char *what, bool verify, const char *s1, const char *s2)
 {
     dataset *ds = NULL;
     cnn_err e = {0};
-    dataset_open_opts o = {verify, 0};
+    dataset_open_opts o = {verify, 0, NULL};
     int rc = dataset_open_with(master, &o, &ds, &e);
     printf("  %-22s -> %s\n", what, e.msg);
     CHECK(rc < 0);
@@ -121,17 +120,21 @@ static void fresh(void)
     pack(10); /* shard 1 holds samples 1, 4, 7 */
 }
 
-/* Without the cache only verify reads the blobs; the cache checks them whenever it loads. */
+/* Only verify checks the blobs' crc32, cached (in memory) or not (streamed from the file). */
 static void flipped_blob(void)
 {
+    for (int cached = 0; cached < 2; cached++) {
+        dataset *ds = NULL;
+        cnn_err e = {0};
+        dataset_open_opts o = {false, cached ? DATASET_RAM_DEFAULT : 0, NULL};
+        CHECK_EQ(dataset_open_with(master, &o, &ds, &e), CNN_OK);
+        CHECK_EQ(dataset_get_info(ds)->cached, cached);
+        dataset_close(ds);
+    }
+    expect_error("flipped blob byte", true, "d-00001-of-00003.h5", "blob's checksum");
     dataset *ds = NULL;
     cnn_err e = {0};
-    dataset_open_opts o = {false, 0};
-    CHECK_EQ(dataset_open_with(master, &o, &ds, &e), CNN_OK);
-    CHECK(!dataset_get_info(ds)->cached);
-    dataset_close(ds);
-    expect_error("flipped blob byte", true, "d-00001-of-00003.h5", "blob's checksum");
-    int rc = dataset_open(master, false, &ds, &e); /* default: cached, so checked */
+    int rc = dataset_open(master, true, &ds, &e); /* default: cached, checked in memory */
     printf("  %-22s -> %s\n", "flipped, cached", e.msg);
     CHECK(rc < 0 && ds == NULL);
     CHECK_STR_CONTAINS(e.msg, "d-00001-of-00003.h5");
@@ -145,7 +148,7 @@ static void cut_after_open(void)
     dataset *ds[2] = {NULL, NULL};
     cnn_err e = {0};
     for (int k = 0; k < 2; k++) {
-        dataset_open_opts o = {false, k ? DATASET_RAM_DEFAULT : 0};
+        dataset_open_opts o = {false, k ? DATASET_RAM_DEFAULT : 0, NULL};
         CHECK_EQ(dataset_open_with(master, &o, &ds[k], &e), CNN_OK);
         CHECK_EQ(dataset_get_info(ds[k])->cached, k == 1);
     }

@@ -22,8 +22,8 @@ static void check_mix(net *n, const float *a, const float *b, const float *live,
     int cnt = k ? n->n_buffers : n->n_params;
     const net_entry *ens = k ? n->buffers : n->params;
     for (int i = 0; i < cnt; i++) {
-        int64_t off = ((const char *)ens[i].slot->t.data - (const char *)f->data) / 4;
-        for (int64_t j = 0; j < tensor_numel(&ens[i].slot->t); j++) {
+        int64_t off = ((const char *)ens[i].value.data - (const char *)f->data) / 4;
+        for (int64_t j = 0; j < tensor_numel(&ens[i].value); j++) {
             double want = (double)d * a[off + j] + (1.0 - d) * b[off + j];
             CHECK_NEAR(live[off + j], want, 1e-6 * (1 + fabs(want)));
         }
@@ -49,10 +49,10 @@ int main(int argc, char **argv)
     CHECK(ema_create(n, 0.75, &avg, &e) == 0);
     ck_fill(n, rng_key_from_seed(2));
     float *b[2] = {ck_host(be, &n->params_flat), ck_host(be, &n->buffers_flat)};
-    void *views_before = n->params[0].slot->t.data;
+    void *views_before = n->params[0].value.data;
     ema_update(avg);
     ema_swap(avg);
-    CHECK(n->params[0].slot->t.data == views_before);
+    CHECK(n->params[0].value.data == views_before);
     float *mixed[2] = {ck_host(be, &n->params_flat), ck_host(be, &n->buffers_flat)};
     for (int k = 0; k < 2; k++)
         check_mix(n, a[k], b[k], mixed[k], k, 0.75f);
@@ -64,7 +64,7 @@ int main(int argc, char **argv)
         const net_entry *en = j < n->n_params ? &n->params[j] : &n->buffers[j - n->n_params];
         CHECK(!strcmp(st[j].group, "ema") && !strcmp(st[j].key, en->key));
         const tensor *f = j < n->n_params ? &n->params_flat : &n->buffers_flat;
-        int64_t off = ((const char *)en->slot->t.data - (const char *)f->data) / 4;
+        int64_t off = ((const char *)en->value.data - (const char *)f->data) / 4;
         float *h = ck_host(be, st[j].t);
         CHECK(!memcmp(h, b[j < n->n_params ? 0 : 1] + off, tensor_bytes(st[j].t)));
         free(h);

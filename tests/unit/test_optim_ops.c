@@ -60,28 +60,29 @@ static void check_sumsq(void)
     printf("sumsq: ok\n");
 }
 
-static void coef_of(backend *be, float ss, float max_norm, float inv, float *c)
+/* scale: the loss scale as a device scalar; 0 passes NULL (unscaled). */
+static void coef_of(backend *be, float ss, float max_norm, float scale, float *c)
 {
-    tensor ts = host(&ss, 1), tc = host(c, 2);
-    be->ops->grad_coef(be, &ts, max_norm, inv, &tc);
+    tensor ts = host(&ss, 1), tc = host(c, 2), tsc = host(&scale, 1);
+    be->ops->grad_coef(be, &ts, max_norm, scale != 0.0f ? &tsc : NULL, &tc);
 }
 
 static void check_grad_coef(void)
 {
     backend *be = cpu(1);
     float c[2];
-    coef_of(be, 25.0f, 1.0f, 0.5f, c); /* norm 5 scaled, 2.5 unscaled: clip to 1 */
+    coef_of(be, 25.0f, 1.0f, 2.0f, c); /* norm 5 scaled, 2.5 unscaled: clip to 1 */
     CHECK_NEAR(c[0], 0.5 / (2.5 + 1e-6), 1e-7);
     CHECK(c[1] == 0.0f);
-    coef_of(be, 25.0f, 10.0f, 0.5f, c); /* below the bound: only the loss scale */
+    coef_of(be, 25.0f, 10.0f, 2.0f, c); /* below the bound: only the loss scale */
     CHECK(c[0] == 0.5f && c[1] == 0.0f);
-    coef_of(be, 25.0f, 0.0f, 0.25f, c); /* max_norm 0: no clipping */
+    coef_of(be, 25.0f, 0.0f, 4.0f, c); /* max_norm 0: no clipping */
     CHECK(c[0] == 0.25f && c[1] == 0.0f);
-    coef_of(be, 4.0f, 1.0f, 1.0f, c); /* PyTorch: max_norm / (norm + 1e-6) */
+    coef_of(be, 4.0f, 1.0f, 0.0f, c); /* PyTorch: max_norm / (norm + 1e-6) */
     CHECK_NEAR(c[0], 1.0 / (2.0 + 1e-6), 1e-7);
-    coef_of(be, INFINITY, 1.0f, 1.0f, c);
+    coef_of(be, INFINITY, 1.0f, 0.0f, c);
     CHECK(c[1] == 1.0f);
-    coef_of(be, NAN, 0.0f, 1.0f, c);
+    coef_of(be, NAN, 0.0f, 1.0f, c); /* an explicit scale of 1 */
     CHECK(c[1] == 1.0f);
     backend_destroy(be);
     printf("grad_coef: ok\n");

@@ -1,4 +1,5 @@
-/* CPU backend object: memory, copies, and assembly of the ops table from its groups. */
+/* CPU backend object: memory, copies, and assembly of the ops table from its groups (the
+ * f16/bf16 wrappers of cpu_lowp.c go last, in front of the f32 kernels). */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@ static void cpu_destroy(backend *be)
         return;
     cpu_state *st = cpu_of(be);
     cpu_conv_cache_destroy(st->conv_cache);
+    cpu_lowp_free(st);
     free(st);
     free(be);
 }
@@ -62,6 +64,7 @@ int cpu_backend_create(int threads, backend **out, cnn_err *e)
     ops->copy = cpu_copy;
     ops->sync = cpu_sync;
     cpu_install_elementwise(ops);
+    cpu_install_cast(ops);
     cpu_install_act(ops);
     cpu_install_dense(ops);
     cpu_install_conv(ops);
@@ -70,6 +73,7 @@ int cpu_backend_create(int threads, backend **out, cnn_err *e)
     cpu_install_loss(ops);
     cpu_install_xent_soft(ops);
     cpu_install_optim(ops);
+    cpu_install_lowp(st);
     backend *be = cnn_xcalloc(1, sizeof *be);
     be->ops = ops;
     be->impl = st;

@@ -7,11 +7,16 @@
 
 #include "cpu_impl.h"
 
-static void cpu_gemm(backend *be, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
-                     float beta, float *c, int64_t ldc)
+/* f32 only: cpu_lowp.c converts f16/bf16 operands around this. */
+static void cpu_gemm(backend *be, dtype dt, bool trans_a, bool trans_b, int64_t m, int64_t n,
+                     int64_t k, float alpha, const void *av, int64_t lda, const void *bv,
+                     int64_t ldb, float beta, void *cv, int64_t ldc)
 {
     (void)be;
+    if (dt != DTYPE_F32)
+        cnn_fatal("cpu backend: gemm of dtype %s is not supported", dtype_name(dt));
+    const float *a = av, *b = bv;
+    float *c = cv;
     if (m <= 0 || n <= 0)
         return;
     if (k <= 0) {

@@ -1,4 +1,7 @@
-/* Elementwise CPU ops: fill, axpby, add, channel copies (concat and its gradient). */
+/* Elementwise CPU ops: fill, axpby, add, channel copies (concat and its gradient). fill and
+ * channel_copy take f16/bf16 themselves (a copy with beta 0 moves the 16-bit values as they
+ * are, and only the copied channels may be touched); axpby and add get theirs through
+ * cpu_lowp.c. */
 #include <string.h>
 
 #include "cpu_impl.h"
@@ -15,6 +18,15 @@ static void cpu_fill(backend *be, tensor *y, double v)
 #pragma omp parallel for schedule(static) if (n > 65536)
         for (int64_t i = 0; i < n; i++)
             p[i] = f;
+        break;
+    }
+    case DTYPE_F16:
+    case DTYPE_BF16: {
+        uint16_t *p = y->data, h;
+        cpu_store(y->dt, &h, 0, (float)v); /* NaN gives the dtype's NaN: poisoning works */
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (int64_t i = 0; i < n; i++)
+            p[i] = h;
         break;
     }
     case DTYPE_I32: {
@@ -72,19 +84,39 @@ static void cpu_add(backend *be, const tensor *a, const tensor *b, tensor *y)
         yp[i] = ap[i] + bp[i];
 }
 
+/* One (n) block of a channel copy in a 16-bit dtype: y = x + beta * y, rounded once. */
+static void copy_block16(dtype dt, const uint16_t *sp, uint16_t *dp, int64_t len, float beta)
+{
+    if (beta == 0.0f) {
+        memcpy(dp, sp, (size_t)len * sizeof *dp);
+        return;
+    }
+    for (int64_t j = 0; j < len; j++)
+        cpu_store(dt, dp, j, cpu_load(dt, sp, j) + beta * cpu_load(dt, dp, j));
+}
+
 static void cpu_channel_copy(backend *be, const tensor *src, int src_c0, tensor *dst,
                              int dst_c0, int nc, float beta)
 {
     (void)be;
-    CPU_EXPECT(src, DTYPE_F32);
-    CPU_EXPECT(dst, DTYPE_F32);
+    CPU_EXPECT_FLOAT("channel_copy", src);
+    CPU_EXPECT(dst, src->dt);
     int64_t n = src->s.d[0], cs = src->s.d[1], cd = dst->s.d[1];
     int64_t hw = shape_inner(&src->s, 2);
     CNN_ASSERT(dst->s.d[0] == n && shape_inner(&dst->s, 2) == hw);
     CNN_ASSERT(src_c0 >= 0 && dst_c0 >= 0 && src_c0 + nc <= cs && dst_c0 + nc <= cd);
+    int64_t len = nc * hw;
+    if (src->dt != DTYPE_F32) {
+        const uint16_t *s = src->data;
+        uint16_t *d = dst->data;
+#pragma omp parallel for schedule(static) if (n * len > 65536)
+        for (int64_t i = 0; i < n; i++)
+            copy_block16(src->dt, s + (i * cs + src_c0) * hw, d + (i * cd + dst_c0) * hw, len,
+                         beta);
+        return;
+    }
     const float *s = src->data;
     float *d = dst->data;
-    int64_t len = nc * hw;
 #pragma omp parallel for schedule(static) if (n * len > 65536)
     for (int64_t i = 0; i < n; i++) {
         const float *sp = s + (i * cs + src_c0) * hw;

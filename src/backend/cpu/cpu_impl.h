@@ -7,9 +7,19 @@
 
 typedef struct cpu_conv_cache cpu_conv_cache; /* oneDNN primitives per shape (cpu_conv.c) */
 
+/* Grow-only f32 buffers of the f16/bf16 emulation (cpu_lowp.c): an op converts each of its
+ * low-precision tensors into its own slot, so no call allocates once the sizes are seen. */
+#define CPU_SCRATCH_SLOTS 4
+typedef struct cpu_scratch {
+    float *p;
+    size_t n; /* floats */
+} cpu_scratch;
+
 typedef struct cpu_state {
     backend_ops ops; /* the table this backend's `ops` points at */
+    backend_ops f32; /* the f32 kernels behind it, which cpu_lowp.c's wrappers call */
     cpu_conv_cache *conv_cache;
+    cpu_scratch scratch[CPU_SCRATCH_SLOTS];
 } cpu_state;
 
 static inline cpu_state *cpu_of(backend *be) { return (cpu_state *)be->impl; }
@@ -24,6 +34,7 @@ static inline cpu_state *cpu_of(backend *be) { return (cpu_state *)be->impl; }
     } while (0)
 
 void cpu_install_elementwise(backend_ops *ops); /* fill, axpby, add, channel_copy */
+void cpu_install_cast(backend_ops *ops);        /* convert, scale_by */
 void cpu_install_act(backend_ops *ops);         /* act_*, dropout_* */
 void cpu_install_dense(backend_ops *ops);       /* gemm, bias_* */
 void cpu_install_conv(backend_ops *ops);        /* conv_* */
@@ -32,8 +43,37 @@ void cpu_install_resample(backend_ops *ops);    /* unpool_*, upsample_* */
 void cpu_install_norm(backend_ops *ops);        /* norm_* */
 void cpu_install_loss(backend_ops *ops);        /* xent_*, mse_* */
 void cpu_install_xent_soft(backend_ops *ops);   /* xent_soft_*, argmax_channel */
-void cpu_install_optim(backend_ops *ops);       /* sumsq, grad_coef, sgd_update, adamw_update */
+void cpu_install_optim(backend_ops *ops); /* sumsq, grad_coef, loss_scale_update, sgd, adamw */
+/* Last: keeps the f32 table in st->f32 and puts f16/bf16 wrappers in front of its ops. */
+void cpu_install_lowp(cpu_state *st);
+void cpu_lowp_free(cpu_state *st);
 
 void cpu_conv_cache_destroy(cpu_conv_cache *c);
+
+/* Element i of a float tensor's memory as f32, and a store rounded (nearest even) to dt. */
+static inline float cpu_load(dtype dt, const void *p, int64_t i)
+{
+    if (dt == DTYPE_F32)
+        return ((const float *)p)[i];
+    uint16_t h = ((const uint16_t *)p)[i];
+    return dt == DTYPE_F16 ? f16_to_f32(h) : bf16_to_f32(h);
+}
+
+static inline void cpu_store(dtype dt, void *p, int64_t i, float v)
+{
+    if (dt == DTYPE_F32)
+        ((float *)p)[i] = v;
+    else
+        ((uint16_t *)p)[i] = dt == DTYPE_F16 ? f32_to_f16(v) : f32_to_bf16(v);
+}
+
+/* A float tensor on this device, or a fault naming the op. */
+#define CPU_EXPECT_FLOAT(op, t)                                                          \
+    do {                                                                                 \
+        if ((t)->dev != DEVICE_CPU || !dtype_is_float((t)->dt) || !(t)->data)            \
+            cnn_fatal("cpu backend: %s: tensor '%s' is %s/%s%s, expected a cpu float "    \
+                      "tensor (f32, f16 or bf16)", op, #t, device_name((t)->dev),        \
+                      dtype_name((t)->dt), (t)->data ? "" : " (unbound)");               \
+    } while (0)
 
 #endif

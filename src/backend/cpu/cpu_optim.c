@@ -1,6 +1,7 @@
 /* Optimizer CPU ops: the gradient's sum of squares, the step's gradient multiplier, and the
  * fused SGD and AdamW updates of torch.optim (formulas in backend.h, operation order as in
- * PyTorch 1.13's single-tensor loops so float results agree to rounding).
+ * PyTorch 1.13's single-tensor loops so float results agree to rounding), and the dynamic
+ * loss scale's update.
  * sumsq is deterministic whatever the thread count: the vector is cut into at most
  * SUMSQ_BLOCKS blocks whose size depends only on n, each summed in double, and the block sums
  * are added in block order. The update kernels read coef = [c, skip] from memory and leave
@@ -40,15 +41,27 @@ static void cpu_sumsq(backend *be, const tensor *x, tensor *out, float beta)
     o[0] = beta == 0.0f ? (float)s : (float)s + beta * o[0];
 }
 
+/* 1 / scale[0] rounded to f32 (PyTorch's unscale takes the reciprocal in double, then float);
+ * NULL: 1. */
+static float inv_of(const tensor *scale)
+{
+    if (!scale)
+        return 1.0f;
+    CPU_EXPECT(scale, DTYPE_F32);
+    CNN_ASSERT(tensor_numel(scale) >= 1);
+    return (float)(1.0 / ((const float *)scale->data)[0]);
+}
+
 /* Computed in double and rounded once; PyTorch's clip_grad_norm_ computes the same
  * expression in float32 (a difference of an ulp or so in c). */
-static void cpu_grad_coef(backend *be, const tensor *sumsq, float max_norm, float inv_scale,
+static void cpu_grad_coef(backend *be, const tensor *sumsq, float max_norm, const tensor *scale,
                           tensor *coef)
 {
     (void)be;
     CPU_EXPECT(sumsq, DTYPE_F32);
     CPU_EXPECT(coef, DTYPE_F32);
     CNN_ASSERT(tensor_numel(sumsq) == 1 && tensor_numel(coef) == 2);
+    float inv_scale = inv_of(scale);
     double ss = ((const float *)sumsq->data)[0], c = inv_scale;
     float *o = coef->data;
     if (!isfinite(ss)) {
@@ -62,6 +75,29 @@ static void cpu_grad_coef(backend *be, const tensor *sumsq, float max_norm, floa
     }
     o[0] = (float)c;
     o[1] = 0.0f;
+}
+
+/* GradScaler.update (PyTorch 1.13 aten/src/ATen/native/cuda/AmpKernels.cu): growth is capped at
+ * 2^126 instead of being refused when it overflows, so the scale stays finite. */
+static void cpu_loss_scale_update(backend *be, tensor *scale, const tensor *coef, float growth,
+                                  float backoff, int interval)
+{
+    (void)be;
+    CPU_EXPECT(scale, DTYPE_F32);
+    CPU_EXPECT(coef, DTYPE_F32);
+    CNN_ASSERT(tensor_numel(scale) == 2 && tensor_numel(coef) == 2 && interval >= 1);
+    float *s = scale->data;
+    if (((const float *)coef->data)[1] != 0.0f) {
+        s[0] *= backoff;
+        s[1] = 0.0f;
+        return;
+    }
+    s[1] += 1.0f;
+    if (s[1] >= (float)interval) {
+        float grown = s[0] * growth;
+        s[0] = grown < 0x1p126f ? grown : 0x1p126f;
+        s[1] = 0.0f;
+    }
 }
 
 /* [c, skip] of a step; NULL means an unscaled gradient that is always applied. */
@@ -155,6 +191,7 @@ void cpu_install_optim(backend_ops *ops)
 {
     ops->sumsq = cpu_sumsq;
     ops->grad_coef = cpu_grad_coef;
+    ops->loss_scale_update = cpu_loss_scale_update;
     ops->sgd_update = cpu_sgd_update;
     ops->adamw_update = cpu_adamw_update;
 }

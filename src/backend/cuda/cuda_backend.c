@@ -238,8 +238,10 @@ int cuda_backend_create(int device, size_t workspace_limit, backend **out, cnn_e
     CNN_CUBLAS(cublasCreate(&st->cublas));
     CNN_CUBLAS(cublasSetStream(st->cublas, st->stream));
     /* fp32 stays IEEE fp32 (no TF32) so results match the CPU backend; mixed precision
-     * (bf16/fp16) is chosen explicitly by config. */
-    CNN_CUBLAS(cublasSetMathMode(st->cublas, CUBLAS_DEFAULT_MATH));
+     * (bf16/fp16, chosen by config) accumulates in f32 all the way: split-K reductions may
+     * not drop to the 16-bit output type (the flag changes nothing for fp32). */
+    CNN_CUBLAS(cublasSetMathMode(st->cublas, (cublasMath_t)(CUBLAS_DEFAULT_MATH |
+                                 CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
     install(&st->ops);
     backend *be = cnn_xcalloc(1, sizeof *be);
     be->ops = &st->ops;

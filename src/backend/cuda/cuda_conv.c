@@ -1,12 +1,15 @@
 /* CUDA convolutions on cuDNN 9's legacy convolution API (cross-correlation, groups on the
- * descriptor, CUDNN_FMA_MATH so fp32 stays IEEE fp32, no TF32). Everything that defines a
- * call (op, shapes, geometry) keys one cache entry holding its descriptors and the algorithm
- * measured once with cudnnFind*AlgorithmEx on the first call; later calls only launch. beta
- * is cuDNN's own (out = result + beta * out). Geometry follows the CPU backend (cpu_conv.c):
- * when the x side's shape is not what symmetric padding gives (a transposed convolution's
- * output_pad reaching a stride or more, possible only with dilation > stride), the entry
- * works on a zero-padded copy of the x side (padding 0 in cuDNN) and copies back the rows
- * the windows reach; the rest of dx receives no gradient (dx = beta * dx).
+ * descriptor, CUDNN_FMA_MATH so fp32 stays IEEE fp32, no TF32; f16/bf16 data are cuDNN's
+ * PSEUDO_HALF/PSEUDO_BFLOAT16 configurations: f32 compute type, tensor-op math allowed, and
+ * whichever algorithms cuDNN supports for them are found by measuring). Everything that
+ * defines a call (op, dtype, shapes, geometry) keys one cache entry holding its descriptors
+ * and the algorithm measured once with cudnnFind*AlgorithmEx on the first call (algorithms
+ * that do not support the dtype report so there and are skipped); later calls only launch.
+ * beta is cuDNN's own (out = result + beta * out). Geometry follows the CPU backend
+ * (cpu_conv.c): when the x side's shape is not what symmetric padding gives (a transposed
+ * convolution's output_pad reaching a stride or more, possible only with dilation > stride),
+ * the entry works on a zero-padded copy of the x side (padding 0 in cuDNN) and copies back
+ * the rows the windows reach; the rest of dx receives no gradient (dx = beta * dx).
  * On the first call with beta 0 the entry also searches the graph API's engine
  * configurations (cuda_conv_engine.c, as PyTorch does) and keeps the fastest plan where it
  * beats the legacy algorithm measured the same way; calls with beta != 0 (gradient
@@ -25,12 +28,14 @@ static const char *const op_names[] = {"conv_fwd", "conv_bwd_data", "conv_bwd_fi
 /* Compared with memcmp: no implicit padding (the static assert), zeroed before filled. */
 typedef struct conv_key {
     int32_t op;
+    int32_t dt;  /* float dtype of all three tensors */
     conv_desc d;
+    int32_t lay; /* the layout cuDNN is told: NCHW, the only one implemented (backend.h) */
     int64_t x[4]; /* x or dx (N, C, H, W) */
     int64_t w[4]; /* w or dw (K, C/groups, R, S) */
     int64_t y[4]; /* y or dy (N, K, P, Q) */
 } conv_key;
-_Static_assert(sizeof(conv_key) == sizeof(int32_t) + sizeof(conv_desc) + 12 * sizeof(int64_t),
+_Static_assert(sizeof(conv_key) == 3 * sizeof(int32_t) + sizeof(conv_desc) + 12 * sizeof(int64_t),
                "conv_key must have no implicit padding");
 
 typedef struct conv_entry {
@@ -40,6 +45,7 @@ typedef struct conv_entry {
     cudnnConvolutionDescriptor_t cd;
     int algo; /* -1 until measured */
     size_t algo_ws;
+    cudnnMathType_t math; /* the math type the algorithm was measured with */
     bool plan_tried;
     conv_plan *plan; /* NULL: the legacy algorithm is faster, or no plan runs */
     /* Padded mode: tmp (N, C, th, tw) holds x at row pad_h, column pad_w; the region of
@@ -47,7 +53,7 @@ typedef struct conv_entry {
      * inside tmp (tmp_view) and inside the caller's tensor (user_view). */
     bool padded;
     int64_t th, tw, ch, cw;
-    float *tmp;
+    void *tmp;
     cudnnTensorDescriptor_t tmp_view, user_view, user_full;
 } conv_entry;
 
@@ -58,13 +64,13 @@ struct cuda_conv_cache {
 
 static const char *key_str(const conv_key *k, char *b, size_t n)
 {
-    snprintf(b, n, "%s x (%lld, %lld, %lld, %lld) w (%lld, %lld, %lld, %lld) y (%lld, %lld, "
+    snprintf(b, n, "%s %s x (%lld, %lld, %lld, %lld) w (%lld, %lld, %lld, %lld) y (%lld, %lld, "
              "%lld, %lld) stride %dx%d pad %dx%d dilation %dx%d groups %d",
-             op_names[k->op], (long long)k->x[0], (long long)k->x[1], (long long)k->x[2],
-             (long long)k->x[3], (long long)k->w[0], (long long)k->w[1], (long long)k->w[2],
-             (long long)k->w[3], (long long)k->y[0], (long long)k->y[1], (long long)k->y[2],
-             (long long)k->y[3], k->d.stride_h, k->d.stride_w, k->d.pad_h, k->d.pad_w,
-             k->d.dil_h, k->d.dil_w, k->d.groups);
+             op_names[k->op], dtype_name((dtype)k->dt), (long long)k->x[0], (long long)k->x[1],
+             (long long)k->x[2], (long long)k->x[3], (long long)k->w[0], (long long)k->w[1],
+             (long long)k->w[2], (long long)k->w[3], (long long)k->y[0], (long long)k->y[1],
+             (long long)k->y[2], (long long)k->y[3], k->d.stride_h, k->d.stride_w, k->d.pad_h,
+             k->d.pad_w, k->d.dil_h, k->d.dil_w, k->d.groups);
     return b;
 }
 
@@ -122,12 +128,20 @@ static void geometry_init(conv_entry *en)
 
 /* ---- descriptors ---- */
 
-static cudnnTensorDescriptor_t tensor_desc(int64_t n, int64_t c, int64_t h, int64_t w,
-                                           int64_t row, int64_t plane)
+static cudnnDataType_t cudnn_type(int32_t dt)
+{
+    return dt == DTYPE_F16 ? CUDNN_DATA_HALF : dt == DTYPE_BF16 ? CUDNN_DATA_BFLOAT16
+                                                                : CUDNN_DATA_FLOAT;
+}
+
+static size_t esize(const conv_key *k) { return dtype_size((dtype)k->dt); }
+
+static cudnnTensorDescriptor_t tensor_desc(int32_t dt, int64_t n, int64_t c, int64_t h,
+                                           int64_t w, int64_t row, int64_t plane)
 {
     cudnnTensorDescriptor_t t;
     CNN_CUDNN(cudnnCreateTensorDescriptor(&t));
-    CNN_CUDNN(cudnnSetTensor4dDescriptorEx(t, CUDNN_DATA_FLOAT, (int)n, (int)c, (int)h, (int)w,
+    CNN_CUDNN(cudnnSetTensor4dDescriptorEx(t, cudnn_type(dt), (int)n, (int)c, (int)h, (int)w,
                                            (int)(c * plane), (int)plane, (int)row, 1));
     return t;
 }
@@ -138,23 +152,31 @@ static void descs_init(conv_entry *en)
     const conv_desc *d = &k->d;
     const int64_t *x = k->x, *y = k->y, *w = k->w;
     int64_t xh = en->padded ? en->th : x[2], xw = en->padded ? en->tw : x[3];
-    en->xd = tensor_desc(x[0], x[1], xh, xw, xw, xh * xw);
-    en->yd = tensor_desc(y[0], y[1], y[2], y[3], y[3], y[2] * y[3]);
+    en->xd = tensor_desc(k->dt, x[0], x[1], xh, xw, xw, xh * xw);
+    en->yd = tensor_desc(k->dt, y[0], y[1], y[2], y[3], y[3], y[2] * y[3]);
     CNN_CUDNN(cudnnCreateFilterDescriptor(&en->wd));
-    CNN_CUDNN(cudnnSetFilter4dDescriptor(en->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)w[0],
-                                         (int)w[1], (int)w[2], (int)w[3]));
+    CNN_CUDNN(cudnnSetFilter4dDescriptor(en->wd, cudnn_type(k->dt), CUDNN_TENSOR_NCHW,
+                                         (int)w[0], (int)w[1], (int)w[2], (int)w[3]));
     CNN_CUDNN(cudnnCreateConvolutionDescriptor(&en->cd));
     CNN_CUDNN(cudnnSetConvolution2dDescriptor(en->cd, en->padded ? 0 : d->pad_h,
                                               en->padded ? 0 : d->pad_w, d->stride_h,
                                               d->stride_w, d->dil_h, d->dil_w,
                                               CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     CNN_CUDNN(cudnnSetConvolutionGroupCount(en->cd, d->groups));
-    CNN_CUDNN(cudnnSetConvolutionMathType(en->cd, CUDNN_FMA_MATH));
+    /* f32 compute either way. fp32: FMA only (no TF32). Half: tensor ops allowed (they
+     * accumulate in f32). Bfloat16: the default math, which on sm_80+ admits its tensor-core
+     * kernels (what PyTorch's and Paddle's cuDNN paths set for bf16). choose_algo then sets
+     * the type the chosen algorithm was measured with: running it under another one is not
+     * what was timed (and gave NaN for bf16 in oneDNN's cuDNN backend, PR #1583). */
+    cudnnMathType_t math = k->dt == DTYPE_F32 ? CUDNN_FMA_MATH
+                           : k->dt == DTYPE_F16 ? CUDNN_TENSOR_OP_MATH : CUDNN_DEFAULT_MATH;
+    CNN_CUDNN(cudnnSetConvolutionMathType(en->cd, math));
     if (en->padded) {
-        en->user_full = tensor_desc(x[0], x[1], x[2], x[3], x[3], x[2] * x[3]);
+        en->user_full = tensor_desc(k->dt, x[0], x[1], x[2], x[3], x[3], x[2] * x[3]);
         if (en->ch > 0 && en->cw > 0) {
-            en->tmp_view = tensor_desc(x[0], x[1], en->ch, en->cw, en->tw, en->th * en->tw);
-            en->user_view = tensor_desc(x[0], x[1], en->ch, en->cw, x[3], x[2] * x[3]);
+            en->tmp_view = tensor_desc(k->dt, x[0], x[1], en->ch, en->cw, en->tw,
+                                       en->th * en->tw);
+            en->user_view = tensor_desc(k->dt, x[0], x[1], en->ch, en->cw, x[3], x[2] * x[3]);
         }
     }
 }
@@ -200,8 +222,8 @@ static conv_entry *cache_get(backend *be, const conv_key *k)
     descs_init(en);
     if (en->padded) {
         cnn_err e = {0};
-        size_t bytes = (size_t)(k->x[0] * k->x[1] * en->th * en->tw) * sizeof(float);
-        if (be->ops->alloc(be, bytes, (void **)&en->tmp, &e) < 0)
+        size_t bytes = (size_t)(k->x[0] * k->x[1] * en->th * en->tw) * esize(k);
+        if (be->ops->alloc(be, bytes, &en->tmp, &e) < 0)
             cnn_fatal("convolution padding buffer: %s", e.msg);
     }
     if (c->n == c->cap) {
@@ -217,17 +239,26 @@ static conv_entry *cache_get(backend *be, const conv_key *k)
 
 /* ---- algorithm choice ---- */
 
-/* The first (fastest) measured algorithm that ran, fits the workspace and is not a tensor-op
- * variant (fp32 must not drop to TF32); -1 if none. */
-#define PICK(perf, n, ws_bytes, out_algo, out_ws)                                        \
+/* Whether a measured algorithm's math keeps the dtype's contract: fp32 must not drop to TF32
+ * (no tensor-op variant); f16/bf16 may use tensor ops (they accumulate in f32) but must not
+ * convert down further. */
+static bool math_ok(int32_t dt, cudnnMathType_t m)
+{
+    if (m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH)
+        return true;
+    return dt != DTYPE_F32 && m == CUDNN_TENSOR_OP_MATH;
+}
+
+/* The first (fastest) measured algorithm that ran, fits the workspace and keeps math_ok;
+ * -1 if none. */
+#define PICK(perf, n, ws_bytes, en)                                                      \
     do {                                                                                 \
         for (int i_ = 0; i_ < (n); i_++)                                                 \
             if ((perf)[i_].status == CUDNN_STATUS_SUCCESS &&                             \
-                (perf)[i_].memory <= (ws_bytes) &&                                       \
-                ((perf)[i_].mathType == CUDNN_FMA_MATH ||                                \
-                 (perf)[i_].mathType == CUDNN_DEFAULT_MATH)) {                           \
-                (out_algo) = (int)(perf)[i_].algo;                                       \
-                (out_ws) = (perf)[i_].memory;                                            \
+                (perf)[i_].memory <= (ws_bytes) && math_ok(k->dt, (perf)[i_].mathType)) { \
+                (en)->algo = (int)(perf)[i_].algo;                                       \
+                (en)->algo_ws = (perf)[i_].memory;                                       \
+                (en)->math = (perf)[i_].mathType;                                        \
                 break;                                                                   \
             }                                                                            \
     } while (0)
@@ -248,9 +279,9 @@ static void choose_algo(backend *be, conv_entry *en, const void *in0, const void
     cudnnHandle_t h = st->cudnn;
     const conv_key *k = &en->key;
     const int64_t *o = k->op == CONV_FWD ? k->y : k->op == CONV_BWD_DATA ? k->x : k->w;
-    size_t out_bytes = (size_t)(o[0] * o[1] * o[2] * o[3]) * sizeof(float);
+    size_t out_bytes = (size_t)(o[0] * o[1] * o[2] * o[3]) * esize(k);
     if (k->op == CONV_BWD_DATA && en->padded)
-        out_bytes = (size_t)(k->x[0] * k->x[1] * en->th * en->tw) * sizeof(float);
+        out_bytes = (size_t)(k->x[0] * k->x[1] * en->th * en->tw) * esize(k);
     void *scratch_out, *ws;
     cnn_err e = {0};
     if (be->ops->alloc(be, out_bytes, &scratch_out, &e) < 0)
@@ -267,7 +298,7 @@ static void choose_algo(backend *be, conv_entry *en, const void *in0, const void
                                                          en->yd, scratch_out,
                                                          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n,
                                                          p, ws, ws_bytes));
-        PICK(p, n, ws_bytes, en->algo, en->algo_ws);
+        PICK(p, n, ws_bytes, en);
     } else if (k->op == CONV_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t p[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
         CNN_CUDNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(
@@ -277,7 +308,7 @@ static void choose_algo(backend *be, conv_entry *en, const void *in0, const void
         CNN_CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(
             h, en->wd, in1, en->yd, in0, en->cd, en->xd, scratch_out,
             CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, p, ws, ws_bytes));
-        PICK(p, n, ws_bytes, en->algo, en->algo_ws);
+        PICK(p, n, ws_bytes, en);
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t p[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
         CNN_CUDNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
@@ -287,31 +318,43 @@ static void choose_algo(backend *be, conv_entry *en, const void *in0, const void
         CNN_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(
             h, en->xd, in0, en->yd, in1, en->cd, en->wd, scratch_out,
             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, p, ws, ws_bytes));
-        PICK(p, n, ws_bytes, en->algo, en->algo_ws);
+        PICK(p, n, ws_bytes, en);
     }
     be->ops->free(be, scratch_out); /* back to the pool; stream order keeps reuse safe */
     if (en->algo < 0) {
         char b[512];
-        cnn_fatal("cuDNN found no fp32 (FMA) algorithm within the %.1f MiB workspace limit "
-                  "for %s; raise the workspace limit", (double)st->workspace_limit / (1 << 20),
-                  key_str(k, b, sizeof b));
+        cnn_fatal("cuDNN found no %s algorithm within the %.1f MiB workspace limit "
+                  "for %s; raise the workspace limit",
+                  k->dt == DTYPE_F32 ? "fp32 (FMA)" : "f32-accumulating",
+                  (double)st->workspace_limit / (1 << 20), key_str(k, b, sizeof b));
     }
+    /* 16-bit data run with the math type they were measured with (as PyTorch does; the
+     * descriptor's initial type only opens the search); fp32 stays FMA (no TF32). */
+    if (k->dt != DTYPE_F32)
+        CNN_CUDNN(cudnnSetConvolutionMathType(en->cd, en->math));
 }
 
 /* ---- execution ---- */
+
+/* Where tmp's reached region starts: row pad_h, column pad_w. */
+static void *tmp_origin(const conv_entry *en)
+{
+    const conv_key *k = &en->key;
+    return (char *)en->tmp + (size_t)(k->d.pad_h * en->tw + k->d.pad_w) * esize(k);
+}
 
 /* tmp = x zero-padded: the reached ch x cw region of x lands at (pad_h, pad_w). */
 static void pad_in(backend *be, const conv_entry *en, const void *x)
 {
     cuda_state *st = cuda_of(be);
     const conv_key *k = &en->key;
-    size_t bytes = (size_t)(k->x[0] * k->x[1] * en->th * en->tw) * sizeof(float);
+    size_t bytes = (size_t)(k->x[0] * k->x[1] * en->th * en->tw) * esize(k);
     CNN_CUDA(cudaMemsetAsync(en->tmp, 0, bytes, st->stream));
     if (!en->tmp_view)
         return;
     const float one = 1.0f, zero = 0.0f;
     CNN_CUDNN(cudnnTransformTensor(st->cudnn, &one, en->user_view, x, &zero, en->tmp_view,
-                                   en->tmp + k->d.pad_h * en->tw + k->d.pad_w));
+                                   tmp_origin(en)));
 }
 
 /* dx = (reached region of tmp) + beta * dx; rows/columns no window reaches get beta * dx. */
@@ -320,7 +363,7 @@ static void crop_out(backend *be, const conv_entry *en, void *dx, float beta)
     cuda_state *st = cuda_of(be);
     const conv_key *k = &en->key;
     if (beta == 0.0f) {
-        size_t bytes = (size_t)(k->x[0] * k->x[1] * k->x[2] * k->x[3]) * sizeof(float);
+        size_t bytes = (size_t)(k->x[0] * k->x[1] * k->x[2] * k->x[3]) * esize(k);
         CNN_CUDA(cudaMemsetAsync(dx, 0, bytes, st->stream));
     } else if (beta != 1.0f) {
         CNN_CUDNN(cudnnScaleTensor(st->cudnn, en->user_full, dx, &beta));
@@ -328,8 +371,7 @@ static void crop_out(backend *be, const conv_entry *en, void *dx, float beta)
     if (!en->tmp_view)
         return;
     const float one = 1.0f;
-    CNN_CUDNN(cudnnTransformTensor(st->cudnn, &one, en->tmp_view,
-                                   en->tmp + k->d.pad_h * en->tw + k->d.pad_w, &one,
+    CNN_CUDNN(cudnnTransformTensor(st->cudnn, &one, en->tmp_view, tmp_origin(en), &one,
                                    en->user_view, dx));
 }
 
@@ -395,6 +437,7 @@ static void choose_plan(backend *be, conv_entry *en, const void *in0, const void
     if (k->d.groups != 1)
         return;
     conv_plan_spec sp = {.op = (int)k->op,
+                         .dt = (int)cudnn_type(k->dt),
                          .pad = {en->padded ? 0 : k->d.pad_h, en->padded ? 0 : k->d.pad_w},
                          .stride = {k->d.stride_h, k->d.stride_w},
                          .dil = {k->d.dil_h, k->d.dil_w}};
@@ -446,12 +489,18 @@ static void conv_run(backend *be, const conv_key *k, const void *in0, const void
         crop_out(be, en, out, beta);
 }
 
+/* x, w and y (or their gradients) of one float dtype. */
 static conv_key make_key(conv_op op, const conv_desc *d, const tensor *x, const tensor *w,
                          const tensor *y)
 {
+    CUDA_EXPECT_FLOAT(x);
+    CUDA_EXPECT(w, x->dt);
+    CUDA_EXPECT(y, x->dt);
     conv_key k;
     memset(&k, 0, sizeof k);
     k.op = op;
+    k.dt = x->dt;
+    k.lay = LAYOUT_NCHW;
     k.d = *d;
     if (x->s.nd != 4 || w->s.nd != 4 || y->s.nd != 4)
         cnn_fatal("cuda backend: %s takes 4-d tensors, got x %dd, w %dd, y %dd", op_names[op],
@@ -465,9 +514,6 @@ static conv_key make_key(conv_op op, const conv_desc *d, const tensor *x, const 
 static void cuda_conv_fwd(backend *be, const conv_desc *d, const tensor *x, const tensor *w,
                           tensor *y, float beta)
 {
-    CUDA_EXPECT(x, DTYPE_F32);
-    CUDA_EXPECT(w, DTYPE_F32);
-    CUDA_EXPECT(y, DTYPE_F32);
     conv_key k = make_key(CONV_FWD, d, x, w, y);
     conv_run(be, &k, x->data, w->data, y->data, beta);
 }
@@ -475,9 +521,6 @@ static void cuda_conv_fwd(backend *be, const conv_desc *d, const tensor *x, cons
 static void cuda_conv_bwd_data(backend *be, const conv_desc *d, const tensor *dy,
                                const tensor *w, tensor *dx, float beta)
 {
-    CUDA_EXPECT(dy, DTYPE_F32);
-    CUDA_EXPECT(w, DTYPE_F32);
-    CUDA_EXPECT(dx, DTYPE_F32);
     conv_key k = make_key(CONV_BWD_DATA, d, dx, w, dy);
     conv_run(be, &k, dy->data, w->data, dx->data, beta);
 }
@@ -485,9 +528,6 @@ static void cuda_conv_bwd_data(backend *be, const conv_desc *d, const tensor *dy
 static void cuda_conv_bwd_filter(backend *be, const conv_desc *d, const tensor *x,
                                  const tensor *dy, tensor *dw, float beta)
 {
-    CUDA_EXPECT(x, DTYPE_F32);
-    CUDA_EXPECT(dy, DTYPE_F32);
-    CUDA_EXPECT(dw, DTYPE_F32);
     conv_key k = make_key(CONV_BWD_FILTER, d, x, dw, dy);
     conv_run(be, &k, x->data, dy->data, dw->data, beta);
 }

@@ -1,7 +1,9 @@
-/* cuDNN graph-API plans for one convolution: a one-operation graph, the engine configurations
- * heuristics mode A and the fallback list offer, minus those that would not be IEEE fp32
- * (tensor cores mean TF32 for fp32 data, down-conversion, reduced-precision reduction) and
- * those that compile at run time, each timed on the caller's buffers; the fastest is kept.
+/* cuDNN graph-API plans for one convolution: a one-operation graph (f32 compute type, data
+ * f32, half or bfloat16), the engine configurations heuristics mode A and the fallback list
+ * offer, minus those that would break the data type's numerics (fp32: tensor cores mean
+ * TF32, down-conversion; any type: reduced-precision reduction; tensor cores are what
+ * half/bfloat16 are for) and those that compile at run time, each timed on the caller's
+ * buffers; the fastest is kept.
  * An engine that rejects the shape is skipped, not a fault: only descriptor calls that
  * cannot fail on valid input go through CNN_CUDNN. */
 #include <stdint.h>
@@ -49,11 +51,12 @@ static void destroy(bdesc d)
         CNN_CUDNN(cudnnBackendDestroyDescriptor(d));
 }
 
-static bdesc tensor_of(cudnnStatus_t *s, int64_t uid, const int64_t d[4], int64_t align)
+static bdesc tensor_of(cudnnStatus_t *s, int64_t uid, const int64_t d[4], int64_t align,
+                       int dt)
 {
     bdesc t = create(s, CUDNN_BACKEND_TENSOR_DESCRIPTOR);
     int64_t strides[4] = {d[1] * d[2] * d[3], d[2] * d[3], d[3], 1};
-    cudnnDataType_t f = CUDNN_DATA_FLOAT;
+    cudnnDataType_t f = (cudnnDataType_t)dt;
     set(s, t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &f);
     set(s, t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, d);
     set(s, t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides);
@@ -151,8 +154,9 @@ static int heuristics(bdesc g, cudnnBackendHeurMode_t mode, bdesc *cfg, int cap)
     return (int)n;
 }
 
-/* IEEE fp32 and precompiled: no tensor-core, down-converting or reduced-precision note. */
-static bool allowed(bdesc cfg)
+/* Precompiled, no reduced-precision reduction, and for fp32 data (f32 true) IEEE fp32: no
+ * tensor-core or down-converting note. */
+static bool allowed(bdesc cfg, bool f32)
 {
     cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
     bdesc e = create(&s, CUDNN_BACKEND_ENGINE_DESCRIPTOR);
@@ -175,9 +179,9 @@ static bool allowed(bdesc cfg)
     if (s != CUDNN_STATUS_SUCCESS)
         return false;
     for (int64_t i = 0; i < nn && i < CUDNN_NUMERICAL_NOTE_TYPE_COUNT; i++)
-        if (note[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
-            note[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
-            note[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION)
+        if (note[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION ||
+            (f32 && (note[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
+                     note[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS)))
             return false;
     for (int64_t i = 0; i < nb && i < CUDNN_BEHAVIOR_NOTE_TYPE_COUNT; i++)
         if (beh[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION)
@@ -255,14 +259,15 @@ static float time_plan(cuda_state *st, bdesc p, void *x, void *w, void *y, void 
 }
 
 /* Finalized plans of the allowed configurations within ws_limit into plan/pws. */
-static int make_plans(cudnnHandle_t h, bdesc g, size_t ws_limit, bdesc *plan, int64_t *pws)
+static int make_plans(cudnnHandle_t h, bdesc g, bool f32, size_t ws_limit, bdesc *plan,
+                      int64_t *pws)
 {
     bdesc cfg[MAX_CFGS];
     int n = heuristics(g, CUDNN_HEUR_MODE_A, cfg, MAX_CFGS);
     n += heuristics(g, CUDNN_HEUR_MODE_FALLBACK, cfg + n, MAX_CFGS - n);
     int np = 0;
     for (int i = 0; i < n; i++) {
-        bdesc p = allowed(cfg[i]) ? plan_of(h, cfg[i], &pws[np]) : NULL;
+        bdesc p = allowed(cfg[i], f32) ? plan_of(h, cfg[i], &pws[np]) : NULL;
         if (p && (uint64_t)pws[np] <= ws_limit)
             plan[np++] = p;
         else
@@ -281,15 +286,17 @@ conv_plan *conv_plan_find(backend *be, const conv_plan_spec *sp, void *x, void *
     al = align_of(y) < al ? align_of(y) : al;
     cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
     bdesc keep[N_KEEP] = {NULL};
-    keep[0] = tensor_of(&s, UID_X, sp->x, al);
-    keep[1] = tensor_of(&s, UID_W, sp->w, al);
-    keep[2] = tensor_of(&s, UID_Y, sp->y, al);
+    keep[0] = tensor_of(&s, UID_X, sp->x, al, sp->dt);
+    keep[1] = tensor_of(&s, UID_W, sp->w, al, sp->dt);
+    keep[2] = tensor_of(&s, UID_Y, sp->y, al, sp->dt);
     keep[3] = conv_of(&s, sp);
     keep[4] = op_of(&s, sp->op, keep, keep[3]);
     keep[5] = graph_of(&s, st->cudnn, keep[4]);
     bdesc plan[MAX_CFGS];
     int64_t pws[MAX_CFGS], max_ws = 0;
-    int np = s == CUDNN_STATUS_SUCCESS ? make_plans(st->cudnn, keep[5], ws_limit, plan, pws) : 0;
+    bool f32 = sp->dt == (int)CUDNN_DATA_FLOAT;
+    int np = s == CUDNN_STATUS_SUCCESS ? make_plans(st->cudnn, keep[5], f32, ws_limit, plan, pws)
+                                       : 0;
     for (int i = 0; i < np; i++)
         max_ws = pws[i] > max_ws ? pws[i] : max_ws;
     void *ws = NULL;

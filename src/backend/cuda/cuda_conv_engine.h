@@ -14,11 +14,13 @@ typedef struct conv_plan conv_plan;
  * b = w, c = dy), 2 backward filter (a = x, b = dw, c = dy); out = result (beta 0). */
 typedef struct conv_plan_spec {
     int op;
+    int dt; /* cudnnDataType_t of x, w and y (float, half or bfloat16); compute is f32 */
     int64_t x[4], w[4], y[4]; /* dense NCHW; w (K, C, R, S), groups 1 */
     int64_t pad[2], stride[2], dil[2];
 } conv_plan_spec;
 
-/* The fastest fp32 (no tensor-core, no down-conversion) plan within ws_limit bytes, timed
+/* The fastest plan within ws_limit bytes that keeps the dtype's numerics (fp32: no tensor
+ * core, no down-conversion; half/bfloat16: tensor cores, but no reduction in 16 bits), timed
  * on the caller's buffers (out is overwritten); NULL when the graph API offers none.
  * *ms: its time per call; *ws_bytes: the workspace it needs. */
 conv_plan *conv_plan_find(backend *be, const conv_plan_spec *sp, void *x, void *w, void *y,

@@ -9,13 +9,21 @@
 extern "C" {
 #endif
 
-/* y (N, C, inner) += b[c]. */
-void cuda_bias_add_launch(cudaStream_t s, float *y, const float *b, int64_t N, int64_t C,
-                          int64_t inner);
+/* y (N, C, inner) += b[c]; ydt, bdt: CU_* codes of y and b. */
+void cuda_bias_add_launch(cudaStream_t s, int ydt, void *y, int bdt, const void *b, int64_t N,
+                          int64_t C, int64_t inner);
+/* Pieces per channel of bias_grad: 1 (one block per channel) unless channels are few and
+ * long; then enough pieces to give about CUDA_BIAS_TARGET_BLOCKS blocks, none shorter than
+ * CUDA_BIAS_PIECE_MIN values. Depends only on the shape. */
+#define CUDA_BIAS_PIECE_MIN 4096
+#define CUDA_BIAS_TARGET_BLOCKS 2048
+#define CUDA_BIAS_PIECES_MAX 1024
+int64_t cuda_bias_grad_pieces(int64_t N, int64_t C, int64_t inner);
 /* db[c] = sum over n, i of dy[n, c, i] + beta * db[c]; beta 0 ignores old db (even NaN).
- * One block per channel: a fixed summation order, so the result is deterministic. */
-void cuda_bias_grad_launch(cudaStream_t s, const float *dy, float *db, int64_t N, int64_t C,
-                           int64_t inner, float beta);
+ * Deterministic (fixed summation order). part: C * cuda_bias_grad_pieces() floats of device
+ * scratch when that is above 1, else unused (may be NULL). */
+void cuda_bias_grad_launch(cudaStream_t s, int ydt, const void *dy, int bdt, void *db,
+                           int64_t N, int64_t C, int64_t inner, float beta, float *part);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,8 @@
 /* CUDA elementwise ops, activations and dropout: operand checks on the host, the kernels in
  * cuda_elementwise.cu, all on the backend's stream with no host round trip. Semantics are
  * those of the CPU reference (cpu_elementwise.c, cpu_act.c): beta 0 ignores old contents
- * (even NaN), fill covers the dtypes the CPU fill does, the dropout mask is bit-identical. */
+ * (even NaN), fill covers the dtypes the CPU fill does, the dropout mask is bit-identical.
+ * Float operands of one op share a dtype (f32, f16 or bf16); convert crosses dtypes. */
 #include "cuda_elementwise_kernels.h"
 #include "cuda_impl.h"
 
@@ -15,7 +16,9 @@ static void cuda_fill(backend *be, tensor *y, double v)
         return;
     switch (y->dt) {
     case DTYPE_F32:
-        cuew_fill_f32(s, y->data, n, (float)v);
+    case DTYPE_F16:
+    case DTYPE_BF16:
+        cuew_fill_float(s, cuda_fcode(y->dt), y->data, n, (float)v);
         break;
     case DTYPE_I32:
         cuew_fill_i32(s, y->data, n, (int32_t)v);
@@ -32,38 +35,67 @@ static void cuda_fill(backend *be, tensor *y, double v)
     CNN_CUDA_LAUNCHED("fill");
 }
 
+static void cuda_convert(backend *be, const tensor *x, tensor *y, float beta)
+{
+    CUDA_EXPECT_FLOAT(x);
+    CUDA_EXPECT_FLOAT(y);
+    int64_t n = tensor_numel(y);
+    CNN_ASSERT(tensor_numel(x) == n);
+    if (n == 0)
+        return;
+    cuew_convert(cuda_of(be)->stream, n, cuda_fcode(x->dt), x->data, cuda_fcode(y->dt), y->data,
+                 beta);
+    CNN_CUDA_LAUNCHED("convert");
+}
+
+static void cuda_scale_by(backend *be, tensor *y, const tensor *s)
+{
+    CUDA_EXPECT_FLOAT(y);
+    CUDA_EXPECT(s, DTYPE_F32);
+    CNN_ASSERT(tensor_numel(s) >= 1);
+    int64_t n = tensor_numel(y);
+    if (n == 0)
+        return;
+    cuew_scale_by(cuda_of(be)->stream, cuda_fcode(y->dt), n, y->data, s->data);
+    CNN_CUDA_LAUNCHED("scale_by");
+}
+
 static void cuda_axpby(backend *be, float a, const tensor *x, float b, tensor *y)
 {
-    CUDA_EXPECT(x, DTYPE_F32);
-    CUDA_EXPECT(y, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(y);
+    CUDA_EXPECT(x, y->dt);
     CNN_ASSERT(tensor_numel(x) == tensor_numel(y));
-    cuew_axpby(cuda_of(be)->stream, tensor_numel(y), a, x->data, b, y->data);
+    if (tensor_numel(y) == 0)
+        return;
+    cuew_axpby(cuda_of(be)->stream, cuda_fcode(y->dt), tensor_numel(y), a, x->data, b, y->data);
     CNN_CUDA_LAUNCHED("axpby");
 }
 
 static void cuda_add(backend *be, const tensor *a, const tensor *b, tensor *y)
 {
-    CUDA_EXPECT(a, DTYPE_F32);
-    CUDA_EXPECT(b, DTYPE_F32);
-    CUDA_EXPECT(y, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(y);
+    CUDA_EXPECT(a, y->dt);
+    CUDA_EXPECT(b, y->dt);
     int64_t n = tensor_numel(y);
     CNN_ASSERT(tensor_numel(a) == n && tensor_numel(b) == n);
-    cuew_add(cuda_of(be)->stream, n, a->data, b->data, y->data);
+    if (n == 0)
+        return;
+    cuew_add(cuda_of(be)->stream, cuda_fcode(y->dt), n, a->data, b->data, y->data);
     CNN_CUDA_LAUNCHED("add");
 }
 
 static void cuda_channel_copy(backend *be, const tensor *src, int src_c0, tensor *dst,
                               int dst_c0, int nc, float beta)
 {
-    CUDA_EXPECT(src, DTYPE_F32);
-    CUDA_EXPECT(dst, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(dst);
+    CUDA_EXPECT(src, dst->dt);
     int64_t n = src->s.d[0], cs = src->s.d[1], cd = dst->s.d[1];
     int64_t hw = shape_inner(&src->s, 2);
     CNN_ASSERT(dst->s.d[0] == n && shape_inner(&dst->s, 2) == hw);
     CNN_ASSERT(src_c0 >= 0 && dst_c0 >= 0 && nc >= 0 && src_c0 + nc <= cs &&
                dst_c0 + nc <= cd);
-    cuew_channel_copy(cuda_of(be)->stream, n, cs, cd, hw, src->data, src_c0, dst->data,
-                      dst_c0, nc, beta);
+    cuew_channel_copy(cuda_of(be)->stream, cuda_fcode(dst->dt), n, cs, cd, hw, src->data,
+                      src_c0, dst->data, dst_c0, nc, beta);
     CNN_CUDA_LAUNCHED("channel_copy");
 }
 
@@ -84,11 +116,14 @@ static int act_code(act_kind k)
 
 static void cuda_act_fwd(backend *be, act_kind k, float alpha, const tensor *x, tensor *y)
 {
-    CUDA_EXPECT(x, DTYPE_F32);
-    CUDA_EXPECT(y, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(x);
+    CUDA_EXPECT(y, x->dt);
     int64_t n = tensor_numel(x);
     CNN_ASSERT(tensor_numel(y) == n);
-    cuew_act_fwd(cuda_of(be)->stream, act_code(k), alpha, n, x->data, y->data);
+    if (n == 0)
+        return;
+    cuew_act_fwd(cuda_of(be)->stream, cuda_fcode(x->dt), act_code(k), alpha, n, x->data,
+                 y->data);
     CNN_CUDA_LAUNCHED("act_fwd");
 }
 
@@ -96,22 +131,25 @@ static void cuda_act_fwd(backend *be, act_kind k, float alpha, const tensor *x, 
 static void cuda_act_bwd(backend *be, act_kind k, float alpha, const tensor *x,
                          const tensor *y, const tensor *dy, tensor *dx)
 {
-    CUDA_EXPECT(dy, DTYPE_F32);
-    CUDA_EXPECT(dx, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(dy);
+    CUDA_EXPECT(dx, dy->dt);
     int64_t n = tensor_numel(dy);
     CNN_ASSERT(tensor_numel(dx) == n);
     int code = act_code(k);
-    const float *xp = NULL, *yp = NULL;
+    const void *xp = NULL, *yp = NULL;
     if (code == CUEW_RELU || code == CUEW_LEAKY_RELU) {
-        CUDA_EXPECT(x, DTYPE_F32);
+        CUDA_EXPECT(x, dy->dt);
         CNN_ASSERT(tensor_numel(x) == n);
         xp = x->data;
     } else {
-        CUDA_EXPECT(y, DTYPE_F32);
+        CUDA_EXPECT(y, dy->dt);
         CNN_ASSERT(tensor_numel(y) == n);
         yp = y->data;
     }
-    cuew_act_bwd(cuda_of(be)->stream, code, alpha, n, xp, yp, dy->data, dx->data);
+    if (n == 0)
+        return;
+    cuew_act_bwd(cuda_of(be)->stream, cuda_fcode(dy->dt), code, alpha, n, xp, yp, dy->data,
+                 dx->data);
     CNN_CUDA_LAUNCHED("act_bwd");
 }
 
@@ -121,13 +159,15 @@ static float dropout_scale(float p) { return p < 1.0f ? 1.0f / (1.0f - p) : 0.0f
 static void cuda_dropout_fwd(backend *be, rng_key key, float p, const tensor *x, tensor *y,
                              tensor *mask)
 {
-    CUDA_EXPECT(x, DTYPE_F32);
-    CUDA_EXPECT(y, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(x);
+    CUDA_EXPECT(y, x->dt);
     CUDA_EXPECT(mask, DTYPE_U8);
     int64_t n = tensor_numel(x);
     CNN_ASSERT(tensor_numel(y) == n && tensor_numel(mask) == n);
-    cuew_dropout_fwd(cuda_of(be)->stream, key.k[0], key.k[1], p, dropout_scale(p), n,
-                     x->data, y->data, mask->data);
+    if (n == 0)
+        return;
+    cuew_dropout_fwd(cuda_of(be)->stream, cuda_fcode(x->dt), key.k[0], key.k[1], p,
+                     dropout_scale(p), n, x->data, y->data, mask->data);
     CNN_CUDA_LAUNCHED("dropout_fwd");
 }
 
@@ -135,18 +175,22 @@ static void cuda_dropout_bwd(backend *be, float p, const tensor *mask, const ten
                              tensor *dx)
 {
     CUDA_EXPECT(mask, DTYPE_U8);
-    CUDA_EXPECT(dy, DTYPE_F32);
-    CUDA_EXPECT(dx, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(dy);
+    CUDA_EXPECT(dx, dy->dt);
     int64_t n = tensor_numel(dy);
     CNN_ASSERT(tensor_numel(dx) == n && tensor_numel(mask) == n);
-    cuew_dropout_bwd(cuda_of(be)->stream, dropout_scale(p), n, mask->data, dy->data,
-                     dx->data);
+    if (n == 0)
+        return;
+    cuew_dropout_bwd(cuda_of(be)->stream, cuda_fcode(dy->dt), dropout_scale(p), n, mask->data,
+                     dy->data, dx->data);
     CNN_CUDA_LAUNCHED("dropout_bwd");
 }
 
 void cuda_install_elementwise(backend_ops *ops)
 {
     ops->fill = cuda_fill;
+    ops->convert = cuda_convert;
+    ops->scale_by = cuda_scale_by;
     ops->axpby = cuda_axpby;
     ops->add = cuda_add;
     ops->channel_copy = cuda_channel_copy;

@@ -2,7 +2,10 @@
  * kernel is a grid-stride loop over int64 indices. Dropout draws its mask from the same
  * Philox4x32-10 as src/core/rng.c (rng_philox, rng_uniform): element i keeps iff word i%4 of
  * the block at counter (i/4 low, i/4 high, 0, 0) >> 8, scaled by 2^-24, is >= p, so the mask
- * is bit-identical to the CPU backend's. Formulas of the activations follow cpu_act.c. */
+ * is bit-identical to the CPU backend's. Formulas of the activations follow cpu_act.c. Every
+ * kernel is instantiated for f32, f16 and bf16 (cuda_dtype.cuh): f32 math, one rounding per
+ * output. convert and scale_by serve mixed precision (backend.h). */
+#include "cuda_dtype.cuh"
 #include "cuda_elementwise_kernels.h"
 
 #define GRID_STRIDE(i, n)                                                                \
@@ -15,77 +18,115 @@ template <typename T> __global__ void fill_kernel(T *y, int64_t n, T v)
     y[i] = v;
 }
 
-__global__ void axpby_kernel(int64_t n, float a, const float *x, float b, float *y)
+/* Floats: v rounded once on the device (stf), so f16/bf16 fills round as every kernel does. */
+template <typename T> __global__ void fill_float_kernel(T *y, int64_t n, float v)
 {
-    if (b == 0.0f) {
+    T t = stf<T>(v);
+    GRID_STRIDE(i, n)
+    y[i] = t;
+}
+
+/* y = x + beta * y between any float types, unfused (as the CPU's f32 expression). */
+template <typename TX, typename TY>
+__global__ void convert_kernel(int64_t n, const TX *x, TY *y, float beta)
+{
+    if (beta == 0.0f) {
         GRID_STRIDE(i, n)
-        y[i] = a * x[i];
+        y[i] = stf<TY>(ldf(x[i]));
     } else {
         GRID_STRIDE(i, n)
-        y[i] = a * x[i] + b * y[i];
+        y[i] = stf<TY>(__fadd_rn(ldf(x[i]), __fmul_rn(beta, ldf(y[i]))));
     }
 }
 
-__global__ void add_kernel(int64_t n, const float *a, const float *b, float *y)
+template <typename T> __global__ void scale_by_kernel(int64_t n, T *y, const float *s)
+{
+    float k = s[0];
+    GRID_STRIDE(i, n)
+    y[i] = stf<T>(ldf(y[i]) * k);
+}
+
+template <typename T>
+__global__ void axpby_kernel(int64_t n, float a, const T *x, float b, T *y)
+{
+    if (b == 0.0f) {
+        GRID_STRIDE(i, n)
+        y[i] = stf<T>(a * ldf(x[i]));
+    } else {
+        GRID_STRIDE(i, n)
+        y[i] = stf<T>(a * ldf(x[i]) + b * ldf(y[i]));
+    }
+}
+
+template <typename T> __global__ void add_kernel(int64_t n, const T *a, const T *b, T *y)
 {
     GRID_STRIDE(i, n)
-    y[i] = a[i] + b[i];
+    y[i] = stf<T>(ldf(a[i]) + ldf(b[i]));
 }
 
 /* One thread per copied element; len = nc*hw elements per batch item. */
+template <typename T>
 __global__ void channel_copy_kernel(int64_t total, int64_t len, int64_t cs, int64_t cd,
-                                    int64_t hw, const float *src, int64_t src_c0, float *dst,
+                                    int64_t hw, const T *src, int64_t src_c0, T *dst,
                                     int64_t dst_c0, float beta)
 {
     GRID_STRIDE(i, total)
     {
         int64_t b = i / len, r = i - b * len;
-        float v = src[(b * cs + src_c0) * hw + r];
-        float *d = dst + (b * cd + dst_c0) * hw + r;
-        *d = beta == 0.0f ? v : v + beta * *d;
+        float v = ldf(src[(b * cs + src_c0) * hw + r]);
+        T *d = dst + (b * cd + dst_c0) * hw + r;
+        *d = stf<T>(beta == 0.0f ? v : v + beta * ldf(*d));
     }
 }
 
-__global__ void act_fwd_kernel(int kind, float alpha, int64_t n, const float *x, float *y)
+template <typename T>
+__global__ void act_fwd_kernel(int kind, float alpha, int64_t n, const T *x, T *y)
 {
     GRID_STRIDE(i, n)
     {
-        float v = x[i];
+        float v = ldf(x[i]);
         switch (kind) {
         case CUEW_RELU:
-            y[i] = v > 0.0f ? v : 0.0f;
+            y[i] = stf<T>(v > 0.0f ? v : 0.0f);
             break;
         case CUEW_LEAKY_RELU:
-            y[i] = v > 0.0f ? v : alpha * v;
+            y[i] = stf<T>(v > 0.0f ? v : alpha * v);
             break;
         case CUEW_TANH:
-            y[i] = tanhf(v);
+            y[i] = stf<T>(tanhf(v));
             break;
         default:
-            y[i] = 1.0f / (1.0f + expf(-v));
+            y[i] = stf<T>(1.0f / (1.0f + expf(-v)));
             break;
         }
     }
 }
 
 /* neg: the slope below zero (0 for relu, alpha for leaky relu). */
-__global__ void relu_bwd_kernel(float neg, int64_t n, const float *x, const float *dy,
-                                float *dx)
+template <typename T>
+__global__ void relu_bwd_kernel(float neg, int64_t n, const T *x, const T *dy, T *dx)
 {
     GRID_STRIDE(i, n)
-    dx[i] = (x[i] > 0.0f ? 1.0f : neg) * dy[i];
+    dx[i] = stf<T>((ldf(x[i]) > 0.0f ? 1.0f : neg) * ldf(dy[i]));
 }
 
-__global__ void tanh_bwd_kernel(int64_t n, const float *y, const float *dy, float *dx)
+template <typename T> __global__ void tanh_bwd_kernel(int64_t n, const T *y, const T *dy, T *dx)
 {
     GRID_STRIDE(i, n)
-    dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+    {
+        float yi = ldf(y[i]);
+        dx[i] = stf<T>(ldf(dy[i]) * (1.0f - yi * yi));
+    }
 }
 
-__global__ void sigmoid_bwd_kernel(int64_t n, const float *y, const float *dy, float *dx)
+template <typename T>
+__global__ void sigmoid_bwd_kernel(int64_t n, const T *y, const T *dy, T *dx)
 {
     GRID_STRIDE(i, n)
-    dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+    {
+        float yi = ldf(y[i]);
+        dx[i] = stf<T>(ldf(dy[i]) * yi * (1.0f - yi));
+    }
 }
 
 /* Philox4x32-10; the constants and the round must stay identical to rng_philox in
@@ -119,8 +160,9 @@ __device__ __forceinline__ void philox(uint32_t k0, uint32_t k1, uint32_t c[4])
 
 /* One thread per Philox block of 4 elements. The 24-bit conversion is exact in float, as
  * in rng.c's u24, so the comparison with p matches the CPU's bit for bit. */
+template <typename T>
 __global__ void dropout_fwd_kernel(uint32_t k0, uint32_t k1, float p, float scale, int64_t n,
-                                   const float *x, float *y, uint8_t *mask)
+                                   const T *x, T *y, uint8_t *mask)
 {
     int64_t nblk = (n + 3) / 4;
     GRID_STRIDE(blk, nblk)
@@ -134,24 +176,25 @@ __global__ void dropout_fwd_kernel(uint32_t k0, uint32_t k1, float p, float scal
                 float u = (float)(w[j] >> 8) * (1.0f / 16777216.0f);
                 uint8_t keep = u >= p;
                 mask[i] = keep;
-                y[i] = keep ? x[i] * scale : 0.0f;
+                y[i] = stf<T>(keep ? ldf(x[i]) * scale : 0.0f);
             }
         }
     }
 }
 
-__global__ void dropout_bwd_kernel(float scale, int64_t n, const uint8_t *mask,
-                                   const float *dy, float *dx)
+template <typename T>
+__global__ void dropout_bwd_kernel(float scale, int64_t n, const uint8_t *mask, const T *dy,
+                                   T *dx)
 {
     GRID_STRIDE(i, n)
-    dx[i] = mask[i] ? dy[i] * scale : 0.0f;
+    dx[i] = stf<T>(mask[i] ? ldf(dy[i]) * scale : 0.0f);
 }
 
 extern "C" {
 
-void cuew_fill_f32(cudaStream_t s, float *y, int64_t n, float v)
+void cuew_fill_float(cudaStream_t s, int dt, void *y, int64_t n, float v)
 {
-    fill_kernel<float><<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(y, n, v);
+    CU_DISPATCH(dt, T, fill_float_kernel<T><<<cuda_blocks(n), CUDA_THREADS, 0, s>>>((T *)y, n, v));
 }
 
 void cuew_fill_i32(cudaStream_t s, int32_t *y, int64_t n, int32_t v)
@@ -164,56 +207,80 @@ void cuew_fill_i64(cudaStream_t s, int64_t *y, int64_t n, int64_t v)
     fill_kernel<int64_t><<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(y, n, v);
 }
 
-void cuew_axpby(cudaStream_t s, int64_t n, float a, const float *x, float b, float *y)
+void cuew_convert(cudaStream_t s, int64_t n, int xdt, const void *x, int ydt, void *y,
+                  float beta)
 {
-    axpby_kernel<<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(n, a, x, b, y);
+    CU_DISPATCH(xdt, TX, CU_DISPATCH(ydt, TY,
+        convert_kernel<TX, TY><<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(n, (const TX *)x,
+                                                                        (TY *)y, beta)));
 }
 
-void cuew_add(cudaStream_t s, int64_t n, const float *a, const float *b, float *y)
+void cuew_scale_by(cudaStream_t s, int dt, int64_t n, void *y, const float *k)
 {
-    add_kernel<<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(n, a, b, y);
+    CU_DISPATCH(dt, T, scale_by_kernel<T><<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(n, (T *)y, k));
 }
 
-void cuew_channel_copy(cudaStream_t s, int64_t n, int64_t cs, int64_t cd, int64_t hw,
-                       const float *src, int64_t src_c0, float *dst, int64_t dst_c0,
+void cuew_axpby(cudaStream_t s, int dt, int64_t n, float a, const void *x, float b, void *y)
+{
+    CU_DISPATCH(dt, T, axpby_kernel<T><<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(
+                           n, a, (const T *)x, b, (T *)y));
+}
+
+void cuew_add(cudaStream_t s, int dt, int64_t n, const void *a, const void *b, void *y)
+{
+    CU_DISPATCH(dt, T, add_kernel<T><<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(
+                           n, (const T *)a, (const T *)b, (T *)y));
+}
+
+void cuew_channel_copy(cudaStream_t s, int dt, int64_t n, int64_t cs, int64_t cd, int64_t hw,
+                       const void *src, int64_t src_c0, void *dst, int64_t dst_c0,
                        int64_t nc, float beta)
 {
     int64_t len = nc * hw, total = n * len;
     if (total == 0)
         return;
-    channel_copy_kernel<<<cuda_blocks(total), CUDA_THREADS, 0, s>>>(
-        total, len, cs, cd, hw, src, src_c0, dst, dst_c0, beta);
+    CU_DISPATCH(dt, T, channel_copy_kernel<T><<<cuda_blocks(total), CUDA_THREADS, 0, s>>>(
+                           total, len, cs, cd, hw, (const T *)src, src_c0, (T *)dst, dst_c0,
+                           beta));
 }
 
-void cuew_act_fwd(cudaStream_t s, int kind, float alpha, int64_t n, const float *x, float *y)
+void cuew_act_fwd(cudaStream_t s, int dt, int kind, float alpha, int64_t n, const void *x,
+                  void *y)
 {
-    act_fwd_kernel<<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(kind, alpha, n, x, y);
+    CU_DISPATCH(dt, T, act_fwd_kernel<T><<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(
+                           kind, alpha, n, (const T *)x, (T *)y));
 }
 
-void cuew_act_bwd(cudaStream_t s, int kind, float alpha, int64_t n, const float *x,
-                  const float *y, const float *dy, float *dx)
+void cuew_act_bwd(cudaStream_t s, int dt, int kind, float alpha, int64_t n, const void *x,
+                  const void *y, const void *dy, void *dx)
 {
     unsigned g = cuda_blocks(n);
-    if (kind == CUEW_RELU || kind == CUEW_LEAKY_RELU)
-        relu_bwd_kernel<<<g, CUDA_THREADS, 0, s>>>(kind == CUEW_RELU ? 0.0f : alpha, n, x,
-                                                    dy, dx);
-    else if (kind == CUEW_TANH)
-        tanh_bwd_kernel<<<g, CUDA_THREADS, 0, s>>>(n, y, dy, dx);
-    else
-        sigmoid_bwd_kernel<<<g, CUDA_THREADS, 0, s>>>(n, y, dy, dx);
+    CU_DISPATCH(dt, T, {
+        if (kind == CUEW_RELU || kind == CUEW_LEAKY_RELU)
+            relu_bwd_kernel<T><<<g, CUDA_THREADS, 0, s>>>(kind == CUEW_RELU ? 0.0f : alpha, n,
+                                                           (const T *)x, (const T *)dy,
+                                                           (T *)dx);
+        else if (kind == CUEW_TANH)
+            tanh_bwd_kernel<T><<<g, CUDA_THREADS, 0, s>>>(n, (const T *)y, (const T *)dy,
+                                                           (T *)dx);
+        else
+            sigmoid_bwd_kernel<T><<<g, CUDA_THREADS, 0, s>>>(n, (const T *)y, (const T *)dy,
+                                                              (T *)dx);
+    });
 }
 
-void cuew_dropout_fwd(cudaStream_t s, uint32_t k0, uint32_t k1, float p, float scale,
-                      int64_t n, const float *x, float *y, uint8_t *mask)
+void cuew_dropout_fwd(cudaStream_t s, int dt, uint32_t k0, uint32_t k1, float p, float scale,
+                      int64_t n, const void *x, void *y, uint8_t *mask)
 {
-    dropout_fwd_kernel<<<cuda_blocks((n + 3) / 4), CUDA_THREADS, 0, s>>>(k0, k1, p, scale, n,
-                                                                          x, y, mask);
+    CU_DISPATCH(dt, T, dropout_fwd_kernel<T><<<cuda_blocks((n + 3) / 4), CUDA_THREADS, 0, s>>>(
+                           k0, k1, p, scale, n, (const T *)x, (T *)y, mask));
 }
 
-void cuew_dropout_bwd(cudaStream_t s, float scale, int64_t n, const uint8_t *mask,
-                      const float *dy, float *dx)
+void cuew_dropout_bwd(cudaStream_t s, int dt, float scale, int64_t n, const uint8_t *mask,
+                      const void *dy, void *dx)
 {
-    dropout_bwd_kernel<<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(scale, n, mask, dy, dx);
+    CU_DISPATCH(dt, T, dropout_bwd_kernel<T><<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(
+                           scale, n, mask, (const T *)dy, (T *)dx));
 }
 
 } /* extern "C" */

@@ -1,6 +1,6 @@
-/* Launchers of cuda_elementwise.cu (fill, axpby, add, channel copy, activations, dropout),
- * called from cuda_elementwise.c. Stream first, then device pointers and int64 sizes; none
- * allocates or synchronises. */
+/* Launchers of cuda_elementwise.cu (fill, convert, scale_by, axpby, add, channel copy,
+ * activations, dropout), called from cuda_elementwise.c. Stream first, then device pointers
+ * and int64 sizes; none allocates or synchronises. */
 #ifndef CNN_BACKEND_CUDA_ELEMENTWISE_KERNELS_H
 #define CNN_BACKEND_CUDA_ELEMENTWISE_KERNELS_H
 
@@ -14,27 +14,34 @@ extern "C" {
  * the .cu needs no C header of the core). */
 enum { CUEW_RELU, CUEW_LEAKY_RELU, CUEW_TANH, CUEW_SIGMOID };
 
-void cuew_fill_f32(cudaStream_t s, float *y, int64_t n, float v);
+/* Float tensors: dt is a CU_* code, pointers are to elements of that type. */
+void cuew_fill_float(cudaStream_t s, int dt, void *y, int64_t n, float v);
 void cuew_fill_i32(cudaStream_t s, int32_t *y, int64_t n, int32_t v);
 void cuew_fill_i64(cudaStream_t s, int64_t *y, int64_t n, int64_t v);
+/* y (ydt) = x (xdt) + beta * y in f32, one rounding; beta == 0 never reads y. */
+void cuew_convert(cudaStream_t s, int64_t n, int xdt, const void *x, int ydt, void *y,
+                  float beta);
+/* y *= k[0], k a device f32 scalar. */
+void cuew_scale_by(cudaStream_t s, int dt, int64_t n, void *y, const float *k);
 /* y = a*x + b*y; b == 0 never reads y. */
-void cuew_axpby(cudaStream_t s, int64_t n, float a, const float *x, float b, float *y);
-void cuew_add(cudaStream_t s, int64_t n, const float *a, const float *b, float *y);
+void cuew_axpby(cudaStream_t s, int dt, int64_t n, float a, const void *x, float b, void *y);
+void cuew_add(cudaStream_t s, int dt, int64_t n, const void *a, const void *b, void *y);
 /* dst[n, dst_c0 + c, :] = src[n, src_c0 + c, :] + beta * dst[...] for c < nc; hw = H*W;
  * beta == 0 never reads dst. */
-void cuew_channel_copy(cudaStream_t s, int64_t n, int64_t cs, int64_t cd, int64_t hw,
-                       const float *src, int64_t src_c0, float *dst, int64_t dst_c0,
+void cuew_channel_copy(cudaStream_t s, int dt, int64_t n, int64_t cs, int64_t cd, int64_t hw,
+                       const void *src, int64_t src_c0, void *dst, int64_t dst_c0,
                        int64_t nc, float beta);
-void cuew_act_fwd(cudaStream_t s, int kind, float alpha, int64_t n, const float *x, float *y);
+void cuew_act_fwd(cudaStream_t s, int dt, int kind, float alpha, int64_t n, const void *x,
+                  void *y);
 /* relu and leaky relu read x; tanh and sigmoid read y (the other may be NULL). */
-void cuew_act_bwd(cudaStream_t s, int kind, float alpha, int64_t n, const float *x,
-                  const float *y, const float *dy, float *dx);
+void cuew_act_bwd(cudaStream_t s, int dt, int kind, float alpha, int64_t n, const void *x,
+                  const void *y, const void *dy, void *dx);
 /* keep[i] = rng_uniform(key, i) >= p, y = keep ? x * scale : 0 (scale from the host, as the
  * CPU computes it). */
-void cuew_dropout_fwd(cudaStream_t s, uint32_t k0, uint32_t k1, float p, float scale,
-                      int64_t n, const float *x, float *y, uint8_t *mask);
-void cuew_dropout_bwd(cudaStream_t s, float scale, int64_t n, const uint8_t *mask,
-                      const float *dy, float *dx);
+void cuew_dropout_fwd(cudaStream_t s, int dt, uint32_t k0, uint32_t k1, float p, float scale,
+                      int64_t n, const void *x, void *y, uint8_t *mask);
+void cuew_dropout_bwd(cudaStream_t s, int dt, float scale, int64_t n, const uint8_t *mask,
+                      const void *dy, void *dx);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@
 #include <cudnn.h>
 
 #include "cuda.h"
+#include "cuda_kernels.h"
 
 typedef struct cuda_pool cuda_pool;             /* cuda_backend.c */
 typedef struct cuda_conv_cache cuda_conv_cache; /* cuda_conv.c */
@@ -62,20 +63,47 @@ static inline cuda_state *cuda_of(backend *be) { return (cuda_state *)be->impl; 
                       (t)->data ? "" : " (unbound)", dtype_name(want_dt));               \
     } while (0)
 
+/* A CUDA op's float tensor (f32, f16 or bf16) on this device, bound; else a fault naming
+ * the op's function and the tensor's dtype. */
+#define CUDA_EXPECT_FLOAT(t)                                                             \
+    do {                                                                                 \
+        if ((t)->dev != DEVICE_CUDA || !dtype_is_float((t)->dt) || !(t)->data)           \
+            cnn_fatal("cuda backend: %s: tensor '%s' is %s/%s%s, expected a cuda float "  \
+                      "tensor (f32, f16 or bf16)", __func__, #t, device_name((t)->dev),  \
+                      dtype_name((t)->dt), (t)->data ? "" : " (unbound)");               \
+    } while (0)
+
+/* The kernels' element code (CU_F32, CU_F16, CU_BF16) of a float dtype. */
+static inline int cuda_fcode(dtype dt)
+{
+    switch (dt) {
+    case DTYPE_F32:
+        return CU_F32;
+    case DTYPE_F16:
+        return CU_F16;
+    case DTYPE_BF16:
+        return CU_BF16;
+    default:
+        cnn_fatal("cuda backend: dtype %s is not a float dtype", dtype_name(dt));
+    }
+}
+
 /* At least `bytes` of device scratch owned by the backend, valid until the next call that
  * asks for scratch (ops on one stream run in order, so reuse is safe). */
 void *cuda_scratch(backend *be, size_t bytes);
 /* The convolution workspace, grown up to the limit; returns the bytes available. */
 size_t cuda_workspace(backend *be, size_t want, void **ws);
 
-void cuda_install_elementwise(backend_ops *ops); /* fill, axpby, add, channel_copy, act_*, dropout_* */
+/* fill, convert, scale_by, axpby, add, channel_copy, act_*, dropout_* */
+void cuda_install_elementwise(backend_ops *ops);
 void cuda_install_dense(backend_ops *ops);       /* gemm, bias_* */
 void cuda_install_conv(backend_ops *ops);        /* conv_* */
 void cuda_install_pool(backend_ops *ops);        /* pool_*, unpool_*, upsample_* */
 void cuda_install_norm(backend_ops *ops);        /* norm_* */
 void cuda_install_loss(backend_ops *ops);        /* xent_*, mse_* */
 void cuda_install_xent_soft(backend_ops *ops);   /* xent_soft_*, argmax_channel */
-void cuda_install_optim(backend_ops *ops);       /* sumsq, grad_coef, sgd_update, adamw_update */
+/* sumsq, grad_coef, loss_scale_update, sgd_update, adamw_update */
+void cuda_install_optim(backend_ops *ops);
 void cuda_conv_cache_destroy(cuda_conv_cache *c);
 
 #endif

@@ -12,6 +12,11 @@
 extern "C" {
 #endif
 
+/* Element types of float tensors as the kernels see them: launchers take one of these codes
+ * and void pointers (cuda_impl.h's cuda_fcode maps a dtype onto it), and cuda_dtype.cuh
+ * instantiates the kernel for the matching C++ type. */
+enum { CU_F32, CU_F16, CU_BF16 };
+
 /* Threads per block and the grid for n elements (capped; kernels use grid-stride loops). */
 #define CUDA_THREADS 256
 static inline unsigned cuda_blocks(int64_t n)

@@ -2,6 +2,8 @@
  * softmax cross-entropy over dim 1 with label smoothing and ignore index, and mean squared
  * error. The loss stays in a (1) device tensor; the counted pixels are counted on the device
  * in forward and again in backward (cuda_scratch does not survive other ops in between).
+ * Logits and predictions (and their gradients) may be f16/bf16, prob and losses stay f32; mse
+ * takes a target of any float dtype (the layer swaps pred and target for d/dtarget).
  * Known cost (TODO(#3)): a label outside [0, C) that is not the ignore index is flagged on
  * the device, and xent_fwd waits for the stream to read that flag, one small sync per step. */
 #include "cuda_impl.h"
@@ -48,15 +50,15 @@ static void xent_check_labels(backend *be, const tensor *logits, const tensor *l
 static void cuda_xent_fwd_op(backend *be, const tensor *logits, const tensor *labels,
                              float smoothing, int ignore, tensor *prob, tensor *loss)
 {
-    CUDA_EXPECT(logits, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(logits);
     CUDA_EXPECT(labels, DTYPE_I32);
     CUDA_EXPECT(prob, DTYPE_F32);
     CUDA_EXPECT(loss, DTYPE_F32);
     cuda_xent_geom g = xent_geometry(logits, labels);
     CNN_ASSERT(tensor_numel(prob) == tensor_numel(logits) && tensor_numel(loss) == 1);
     void *scratch = cuda_scratch(be, CUDA_LOSS_SCRATCH);
-    cuda_xent_fwd(cuda_of(be)->stream, g, logits->data, labels->data, smoothing, ignore,
-                  prob->data, scratch, loss->data);
+    cuda_xent_fwd(cuda_of(be)->stream, cuda_fcode(logits->dt), g, logits->data, labels->data,
+                  smoothing, ignore, prob->data, scratch, loss->data);
     CNN_CUDA_LAUNCHED("cuda_xent_fwd");
     xent_check_labels(be, logits, labels, ignore);
 }
@@ -67,25 +69,26 @@ static void cuda_xent_bwd_op(backend *be, const tensor *prob, const tensor *labe
     CUDA_EXPECT(prob, DTYPE_F32);
     CUDA_EXPECT(labels, DTYPE_I32);
     CUDA_EXPECT(dloss, DTYPE_F32);
-    CUDA_EXPECT(dlogits, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(dlogits);
     cuda_xent_geom g = xent_geometry(prob, labels);
     CNN_ASSERT(tensor_numel(dlogits) == tensor_numel(prob) && tensor_numel(dloss) >= 1);
     void *scratch = cuda_scratch(be, CUDA_LOSS_SCRATCH);
-    cuda_xent_bwd(cuda_of(be)->stream, g, prob->data, labels->data, smoothing, ignore,
-                  dloss->data, scratch, dlogits->data);
+    cuda_xent_bwd(cuda_of(be)->stream, cuda_fcode(dlogits->dt), g, prob->data, labels->data,
+                  smoothing, ignore, dloss->data, scratch, dlogits->data);
     CNN_CUDA_LAUNCHED("cuda_xent_bwd");
 }
 
 static void cuda_mse_fwd_op(backend *be, const tensor *pred, const tensor *target,
                             tensor *loss)
 {
-    CUDA_EXPECT(pred, DTYPE_F32);
-    CUDA_EXPECT(target, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(pred);
+    CUDA_EXPECT_FLOAT(target);
     CUDA_EXPECT(loss, DTYPE_F32);
     int64_t n = tensor_numel(pred);
     CNN_ASSERT(tensor_numel(target) == n && tensor_numel(loss) == 1);
     void *scratch = cuda_scratch(be, CUDA_LOSS_SCRATCH);
-    cuda_mse_fwd(cuda_of(be)->stream, n, pred->data, target->data, scratch, loss->data);
+    cuda_mse_fwd(cuda_of(be)->stream, cuda_fcode(pred->dt), cuda_fcode(target->dt), n,
+                 pred->data, target->data, scratch, loss->data);
     CNN_CUDA_LAUNCHED("cuda_mse_fwd");
 }
 
@@ -93,13 +96,14 @@ static void cuda_mse_fwd_op(backend *be, const tensor *pred, const tensor *targe
 static void cuda_mse_bwd_op(backend *be, const tensor *pred, const tensor *target,
                             const tensor *dloss, tensor *dpred)
 {
-    CUDA_EXPECT(pred, DTYPE_F32);
-    CUDA_EXPECT(target, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(pred);
+    CUDA_EXPECT_FLOAT(target);
     CUDA_EXPECT(dloss, DTYPE_F32);
-    CUDA_EXPECT(dpred, DTYPE_F32);
+    CUDA_EXPECT(dpred, pred->dt);
     int64_t n = tensor_numel(pred);
     CNN_ASSERT(tensor_numel(target) == n && tensor_numel(dpred) == n);
-    cuda_mse_bwd(cuda_of(be)->stream, n, pred->data, target->data, dloss->data, dpred->data);
+    cuda_mse_bwd(cuda_of(be)->stream, cuda_fcode(pred->dt), cuda_fcode(target->dt), n,
+                 pred->data, target->data, dloss->data, dpred->data);
     CNN_CUDA_LAUNCHED("cuda_mse_bwd");
 }
 

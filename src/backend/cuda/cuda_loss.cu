@@ -5,11 +5,15 @@
  * the max; sums of exponentials and losses accumulate in double. Reductions: per-block
  * partials in a grid sized from the shape only, then one block in a fixed order (no atomics
  * on values). Bad labels: the smallest offending pixel goes to a __device__ flag (atomicMin),
- * read back by cuda_loss.c after xent_fwd. */
+ * read back by cuda_loss.c after xent_fwd. Logits, predictions and their gradients are of
+ * element type T (cuda_dtype.cuh: read into f32, one rounding per gradient element); prob,
+ * losses and dloss are f32; mse's target may be of any float type (the layer swaps pred and
+ * target for d/dtarget). */
 #include <math.h>
 
-#include "cuda_loss_kernels.h"
 #include "cuda_block_sum.cuh"
+#include "cuda_dtype.cuh"
+#include "cuda_loss_kernels.h"
 
 #define NO_BAD 0xffffffffffffffffull
 
@@ -45,8 +49,8 @@ static unsigned red_blocks(int64_t threads)
 
 /* Softmax of each pixel into prob; block partials of the loss of counted pixels and of
  * their number. nll = lse - x_y, smooth = lse - mean_k x_k, lse = m + log(s). */
-template <int T>
-__global__ void xent_fwd_kernel(cuda_xent_geom g, const float *x, const int32_t *lab, float eps,
+template <int T, typename E>
+__global__ void xent_fwd_kernel(cuda_xent_geom g, const E *x, const int32_t *lab, float eps,
                                 int ignore, float *prob, double *psum, long long *pcnt)
 {
     int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
@@ -56,17 +60,17 @@ __global__ void xent_fwd_kernel(cuda_xent_geom g, const float *x, const int32_t 
     long long cnt = 0;
     for (int64_t q = tid / T; q < npix; q += teams) {
         int64_t base = (q / g.hw) * g.c * g.hw + q % g.hw;
-        const float *xb = x + base;
+        const E *xb = x + base;
         float *pb = prob + base;
         float m = -INFINITY;
         for (int64_t k = lane; k < g.c; k += T) {
-            float v = xb[k * g.hw];
+            float v = ldf(xb[k * g.hw]);
             m = v > m ? v : m;
         }
         m = team_max<T>(m);
         double s = 0.0, dev = 0.0;
         for (int64_t k = lane; k < g.c; k += T) {
-            float d = xb[k * g.hw] - m;
+            float d = ldf(xb[k * g.hw]) - m;
             dev -= d;
             float e = expf(d < -87.0f ? -87.0f : d);
             pb[k * g.hw] = e;
@@ -85,7 +89,7 @@ __global__ void xent_fwd_kernel(cuda_xent_geom g, const float *x, const int32_t 
             continue;
         }
         double lg = log(s);
-        double nll = (double)m - (double)xb[(int64_t)y * g.hw] + lg;
+        double nll = (double)m - (double)ldf(xb[(int64_t)y * g.hw]) + lg;
         double smooth = dev / (double)g.c + lg;
         acc += eps > 0.0f ? (1.0 - eps) * nll + eps * smooth : nll;
         cnt++;
@@ -117,23 +121,24 @@ __global__ void loss_final_kernel(int nb, const double *psum, const long long *p
     }
 }
 
-extern "C" void cuda_xent_fwd(cudaStream_t st, cuda_xent_geom g, const float *x,
+extern "C" void cuda_xent_fwd(cudaStream_t st, int dt, cuda_xent_geom g, const void *x,
                               const int32_t *labels, float smoothing, int ignore, float *prob,
                               void *scratch, float *loss)
 {
     double *psum = (double *)scratch;
     long long *pcnt = (long long *)(psum + CUDA_LOSS_RED_BLOCKS);
     int64_t npix = g.n * g.hw;
-    unsigned nb;
-    if (g.hw == 1) {
-        nb = red_blocks(npix * 32);
-        xent_fwd_kernel<32><<<nb, CUDA_THREADS, 0, st>>>(g, x, labels, smoothing, ignore, prob,
-                                                         psum, pcnt);
-    } else {
-        nb = red_blocks(npix);
-        xent_fwd_kernel<1><<<nb, CUDA_THREADS, 0, st>>>(g, x, labels, smoothing, ignore, prob,
-                                                        psum, pcnt);
-    }
+    unsigned nb = red_blocks(g.hw == 1 ? npix * 32 : npix);
+    CU_DISPATCH(dt, E, {
+        if (g.hw == 1)
+            xent_fwd_kernel<32, E><<<nb, CUDA_THREADS, 0, st>>>(g, (const E *)x, labels,
+                                                                smoothing, ignore, prob, psum,
+                                                                pcnt);
+        else
+            xent_fwd_kernel<1, E><<<nb, CUDA_THREADS, 0, st>>>(g, (const E *)x, labels,
+                                                               smoothing, ignore, prob, psum,
+                                                               pcnt);
+    });
     loss_final_kernel<<<1, CUDA_THREADS, 0, st>>>((int)nb, psum, pcnt, 0, loss);
 }
 
@@ -162,9 +167,9 @@ __global__ void xent_scale_kernel(int nb, const long long *pcnt, const float *dl
 }
 
 /* d x_k = w (p_k - eps / C) - [k == y] w (1 - eps); w = scale, or 0 for an ignored pixel. */
-template <int T>
+template <int T, typename E>
 __global__ void xent_bwd_kernel(cuda_xent_geom g, const float *prob, const int32_t *lab,
-                                float off, float hit, int ignore, const float *scale, float *d)
+                                float off, float hit, int ignore, const float *scale, E *d)
 {
     int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
     int64_t teams = (int64_t)gridDim.x * blockDim.x / T, npix = g.n * g.hw;
@@ -181,14 +186,14 @@ __global__ void xent_bwd_kernel(cuda_xent_geom g, const float *prob, const int32
             float v = w * (prob[i] - off);
             if (k == y && y != ignore)
                 v -= w * hit;
-            d[i] = v;
+            d[i] = stf<E>(v);
         }
     }
 }
 
-extern "C" void cuda_xent_bwd(cudaStream_t st, cuda_xent_geom g, const float *prob,
+extern "C" void cuda_xent_bwd(cudaStream_t st, int dt, cuda_xent_geom g, const float *prob,
                               const int32_t *labels, float smoothing, int ignore,
-                              const float *dloss, void *scratch, float *dlogits)
+                              const float *dloss, void *scratch, void *dlogits)
 {
     long long *pcnt = (long long *)scratch;
     float *scale = (float *)(pcnt + CUDA_LOSS_RED_BLOCKS);
@@ -197,12 +202,14 @@ extern "C" void cuda_xent_bwd(cudaStream_t st, cuda_xent_geom g, const float *pr
     xent_count_kernel<<<nb, CUDA_THREADS, 0, st>>>(npix, labels, ignore, pcnt);
     cuda_loss_count_scale(st, (int)nb, pcnt, dloss, scale);
     float off = smoothing / (float)g.c, hit = 1.0f - smoothing;
-    if (g.hw == 1)
-        xent_bwd_kernel<32><<<cuda_blocks(npix * 32), CUDA_THREADS, 0, st>>>(
-            g, prob, labels, off, hit, ignore, scale, dlogits);
-    else
-        xent_bwd_kernel<1><<<cuda_blocks(npix), CUDA_THREADS, 0, st>>>(
-            g, prob, labels, off, hit, ignore, scale, dlogits);
+    CU_DISPATCH(dt, E, {
+        if (g.hw == 1)
+            xent_bwd_kernel<32, E><<<cuda_blocks(npix * 32), CUDA_THREADS, 0, st>>>(
+                g, prob, labels, off, hit, ignore, scale, (E *)dlogits);
+        else
+            xent_bwd_kernel<1, E><<<cuda_blocks(npix), CUDA_THREADS, 0, st>>>(
+                g, prob, labels, off, hit, ignore, scale, (E *)dlogits);
+    });
 }
 
 extern "C" void cuda_loss_count_scale(cudaStream_t st, int nb, const long long *pcnt,
@@ -222,12 +229,13 @@ extern "C" cudaError_t cuda_xent_bad_label(cudaStream_t st, long long *pos)
     return rc;
 }
 
-__global__ void mse_fwd_kernel(int64_t n, const float *a, const float *t, double *psum)
+template <typename E, typename F>
+__global__ void mse_fwd_kernel(int64_t n, const E *a, const F *t, double *psum)
 {
     double s = 0.0;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x) {
-        double df = (double)a[i] - (double)t[i];
+        double df = (double)ldf(a[i]) - (double)ldf(t[i]);
         s += df * df;
     }
     s = block_sum(s);
@@ -235,26 +243,30 @@ __global__ void mse_fwd_kernel(int64_t n, const float *a, const float *t, double
         psum[blockIdx.x] = s;
 }
 
-extern "C" void cuda_mse_fwd(cudaStream_t st, int64_t n, const float *pred, const float *target,
-                             void *scratch, float *loss)
+extern "C" void cuda_mse_fwd(cudaStream_t st, int dt, int tdt, int64_t n, const void *pred,
+                             const void *target, void *scratch, float *loss)
 {
     double *psum = (double *)scratch;
     unsigned nb = red_blocks(n);
-    mse_fwd_kernel<<<nb, CUDA_THREADS, 0, st>>>(n, pred, target, psum);
+    CU_DISPATCH(dt, E, CU_DISPATCH(tdt, F,
+        mse_fwd_kernel<E, F><<<nb, CUDA_THREADS, 0, st>>>(n, (const E *)pred,
+                                                          (const F *)target, psum)));
     loss_final_kernel<<<1, CUDA_THREADS, 0, st>>>((int)nb, psum, NULL, (long long)n, loss);
 }
 
-__global__ void mse_bwd_kernel(int64_t n, const float *a, const float *t, const float *dloss,
-                               float *d)
+template <typename E, typename F>
+__global__ void mse_bwd_kernel(int64_t n, const E *a, const F *t, const float *dloss, E *d)
 {
     float scale = (float)(2.0 * (double)dloss[0] / (double)n);
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
-        d[i] = scale * (a[i] - t[i]);
+        d[i] = stf<E>(scale * (ldf(a[i]) - ldf(t[i])));
 }
 
-extern "C" void cuda_mse_bwd(cudaStream_t st, int64_t n, const float *pred, const float *target,
-                             const float *dloss, float *dpred)
+extern "C" void cuda_mse_bwd(cudaStream_t st, int dt, int tdt, int64_t n, const void *pred,
+                             const void *target, const float *dloss, void *dpred)
 {
-    mse_bwd_kernel<<<cuda_blocks(n), CUDA_THREADS, 0, st>>>(n, pred, target, dloss, dpred);
+    CU_DISPATCH(dt, E, CU_DISPATCH(tdt, F,
+        mse_bwd_kernel<E, F><<<cuda_blocks(n), CUDA_THREADS, 0, st>>>(
+            n, (const E *)pred, (const F *)target, dloss, (E *)dpred)));
 }

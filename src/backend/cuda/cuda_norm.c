@@ -12,7 +12,7 @@
 
 static cuda_norm_geom norm_geometry(norm_mode m, const tensor *x)
 {
-    CUDA_EXPECT(x, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(x);
     CNN_ASSERT(x->s.nd >= 2);
     cuda_norm_geom g = {.c = x->s.d[1], .len = shape_inner(&x->s, 2)};
     g.planes = x->s.d[0] * g.c;
@@ -47,13 +47,21 @@ static void check_affine(const tensor *gamma, const tensor *beta, int64_t c)
         norm_check(beta, c);
 }
 
-static void norm_reduce(backend *be, const cuda_norm_geom *g, const float *x, const float *dy,
+/* Activations x (and dy) of one float dtype; the rest f32. */
+static void act_check(const tensor *t, const tensor *x)
+{
+    CUDA_EXPECT(t, x->dt);
+    CNN_ASSERT(tensor_numel(t) == tensor_numel(x));
+}
+
+static void norm_reduce(backend *be, const cuda_norm_geom *g, const tensor *x, const void *dy,
                         const float *mean, const float *var, float eps, float *out0,
                         float *out1)
 {
     int64_t pieces = norm_pieces(g);
     void *part = pieces > 1 ? cuda_scratch(be, (size_t)(g->groups * pieces) * 16) : NULL;
-    cuda_norm_reduce(cuda_of(be)->stream, *g, pieces, x, dy, mean, var, eps, part, out0, out1);
+    cuda_norm_reduce(cuda_of(be)->stream, cuda_fcode(x->dt), *g, pieces, x->data, dy, mean,
+                     var, eps, part, out0, out1);
     CNN_CUDA_LAUNCHED("cuda_norm_reduce");
 }
 
@@ -63,7 +71,7 @@ static void cuda_norm_stats(backend *be, norm_mode m, const tensor *x, tensor *m
     cuda_norm_geom g = norm_geometry(m, x);
     norm_check(mean, g.groups);
     norm_check(var, g.groups);
-    norm_reduce(be, &g, x->data, NULL, NULL, NULL, 0.0f, mean->data, var->data);
+    norm_reduce(be, &g, x, NULL, NULL, NULL, 0.0f, mean->data, var->data);
 }
 
 static void cuda_norm_bwd_reduce(backend *be, norm_mode m, const tensor *dy, const tensor *x,
@@ -71,12 +79,12 @@ static void cuda_norm_bwd_reduce(backend *be, norm_mode m, const tensor *dy, con
                                  tensor *sum_dy, tensor *sum_dy_xhat)
 {
     cuda_norm_geom g = norm_geometry(m, x);
-    norm_check(dy, tensor_numel(x));
+    act_check(dy, x);
     norm_check(mean, g.groups);
     norm_check(var, g.groups);
     norm_check(sum_dy, g.groups);
     norm_check(sum_dy_xhat, g.groups);
-    norm_reduce(be, &g, x->data, dy->data, mean->data, var->data, eps, sum_dy->data,
+    norm_reduce(be, &g, x, dy->data, mean->data, var->data, eps, sum_dy->data,
                 sum_dy_xhat->data);
 }
 
@@ -94,7 +102,8 @@ static void norm_pointwise(backend *be, const cuda_norm_geom *g, cuda_norm_pw ki
                     beta ? beta->data : NULL, sdy ? sdy->data : NULL,
                     sdyx ? sdyx->data : NULL, count, coef);
     CNN_CUDA_LAUNCHED("cuda_norm_coefs");
-    cuda_norm_pointwise(st, *g, coef, x->data, dy ? dy->data : NULL, out->data);
+    cuda_norm_pointwise(st, cuda_fcode(x->dt), *g, coef, x->data, dy ? dy->data : NULL,
+                        out->data);
     CNN_CUDA_LAUNCHED("cuda_norm_pointwise");
 }
 
@@ -105,7 +114,7 @@ static void cuda_norm_apply(backend *be, norm_mode m, const tensor *x, const ten
     cuda_norm_geom g = norm_geometry(m, x);
     norm_check(mean, g.groups);
     norm_check(var, g.groups);
-    norm_check(y, tensor_numel(x));
+    act_check(y, x);
     check_affine(gamma, beta, g.c);
     norm_pointwise(be, &g, CUDA_NORM_APPLY, x, NULL, mean, var, eps, gamma, beta, NULL, NULL,
                    1.0, y);
@@ -118,8 +127,8 @@ static void cuda_norm_bwd_data(backend *be, norm_mode m, const tensor *dy, const
                                tensor *dx)
 {
     cuda_norm_geom g = norm_geometry(m, x);
-    norm_check(dy, tensor_numel(x));
-    norm_check(dx, tensor_numel(x));
+    act_check(dy, x);
+    act_check(dx, x);
     norm_check(mean, g.groups);
     norm_check(var, g.groups);
     check_affine(gamma, NULL, g.c);

@@ -4,9 +4,12 @@
  * dy and dy * (x - mean)); every statistic is cut into a fixed number of ranges that depend
  * only on the shape, each reduced by one block in a fixed tree, and the ranges are summed in
  * order by a second kernel: no atomics, bitwise reproducible. Pointwise passes use a
- * per-statistic coefficient table (mean, xs, ds, add) computed once in double. */
-#include "cuda_norm_kernels.h"
+ * per-statistic coefficient table (mean, xs, ds, add) computed once in double. x, y, dy and
+ * dx are of element type T (cuda_dtype.cuh: f32 math, one rounding per output); statistics,
+ * sums, gamma and beta are always f32. */
 #include "cuda_block_sum.cuh"
+#include "cuda_dtype.cuh"
+#include "cuda_norm_kernels.h"
 
 #define NORM_CHUNK 2048 /* elements of one plane per block item on the chunked path */
 #define NORM_GRID_MAX (65535 * 8)
@@ -33,20 +36,20 @@ __device__ static void reduce_finish(int64_t s, double n, double shift, double a
     }
 }
 
-template <bool BWD>
-__device__ static double reduce_shift(const cuda_norm_geom &g, int64_t s, const float *x,
+template <bool BWD, typename T>
+__device__ static double reduce_shift(const cuda_norm_geom &g, int64_t s, const T *x,
                                       const float *mean)
 {
-    return BWD ? (double)mean[s] : (double)x[s * g.len];
+    return BWD ? (double)mean[s] : (double)ldf(x[s * g.len]);
 }
 
-template <bool BWD>
-__device__ static inline void reduce_add(const float *x, const float *dy, int64_t i,
-                                         double shift, double *a, double *b)
+template <bool BWD, typename T>
+__device__ static inline void reduce_add(const T *x, const T *dy, int64_t i, double shift,
+                                         double *a, double *b)
 {
-    double d = (double)x[i] - shift;
+    double d = (double)ldf(x[i]) - shift;
     if (BWD) {
-        double gy = (double)dy[i];
+        double gy = (double)ldf(dy[i]);
         *a += gy;
         *b += gy * d;
     } else {
@@ -58,16 +61,16 @@ __device__ static inline void reduce_add(const float *x, const float *dy, int64_
 /* Block item = (statistic s, piece p): elements [L p / P, L (p + 1) / P) of the statistic's
  * L = nseg * len, walked segment by segment so reads stay contiguous (short planes
  * element by element instead, so the threads are not idle). */
-template <bool BWD>
-__global__ void norm_reduce_kernel(cuda_norm_geom g, int64_t pieces, const float *x,
-                                   const float *dy, const float *mean, const float *var,
+template <bool BWD, typename T>
+__global__ void norm_reduce_kernel(cuda_norm_geom g, int64_t pieces, const T *x,
+                                   const T *dy, const float *mean, const float *var,
                                    float eps, double2 *part, float *out0, float *out1)
 {
     int64_t total = g.groups * pieces, l = g.nseg * g.len;
     for (int64_t item = blockIdx.x; item < total; item += gridDim.x) {
         int64_t s = item / pieces, p = item % pieces;
         int64_t k0 = l * p / pieces, k1 = l * (p + 1) / pieces;
-        double shift = reduce_shift<BWD>(g, s, x, mean);
+        double shift = reduce_shift<BWD, T>(g, s, x, mean);
         double a = 0.0, b = 0.0;
         if (g.len >= NORM_SHORT) {
             for (int64_t seg = k0 / g.len; seg < g.nseg && seg * g.len < k1; seg++) {
@@ -76,13 +79,13 @@ __global__ void norm_reduce_kernel(cuda_norm_geom g, int64_t pieces, const float
                 j0 = j0 > 0 ? j0 : 0;
                 j1 = j1 < g.len ? j1 : g.len;
                 for (int64_t j = j0 + threadIdx.x; j < j1; j += blockDim.x)
-                    reduce_add<BWD>(x, dy, base + j, shift, &a, &b);
+                    reduce_add<BWD, T>(x, dy, base + j, shift, &a, &b);
             }
         } else { /* short planes (BatchNorm1d: len 1): threads across segments */
             for (int64_t k = k0 + threadIdx.x; k < k1; k += blockDim.x) {
                 int64_t seg = k / g.len;
-                reduce_add<BWD>(x, dy, (s + seg * g.c) * g.len + (k - seg * g.len), shift, &a,
-                                &b);
+                reduce_add<BWD, T>(x, dy, (s + seg * g.c) * g.len + (k - seg * g.len), shift,
+                                   &a, &b);
             }
         }
         a = block_sum(a);
@@ -97,8 +100,8 @@ __global__ void norm_reduce_kernel(cuda_norm_geom g, int64_t pieces, const float
 }
 
 /* One thread per statistic sums its pieces in order. */
-template <bool BWD>
-__global__ void norm_reduce_final_kernel(cuda_norm_geom g, int64_t pieces, const float *x,
+template <bool BWD, typename T>
+__global__ void norm_reduce_final_kernel(cuda_norm_geom g, int64_t pieces, const T *x,
                                          const float *mean, const float *var, float eps,
                                          const double2 *part, float *out0, float *out1)
 {
@@ -110,32 +113,36 @@ __global__ void norm_reduce_final_kernel(cuda_norm_geom g, int64_t pieces, const
             a += v.x;
             b += v.y;
         }
-        reduce_finish<BWD>(s, (double)(g.nseg * g.len), reduce_shift<BWD>(g, s, x, mean), a,
-                           b, var, eps, out0, out1);
+        reduce_finish<BWD>(s, (double)(g.nseg * g.len), reduce_shift<BWD, T>(g, s, x, mean),
+                           a, b, var, eps, out0, out1);
     }
 }
 
-extern "C" void cuda_norm_reduce(cudaStream_t st, cuda_norm_geom g, int64_t pieces,
-                                 const float *x, const float *dy, const float *mean,
+extern "C" void cuda_norm_reduce(cudaStream_t st, int dt, cuda_norm_geom g, int64_t pieces,
+                                 const void *xv, const void *dyv, const float *mean,
                                  const float *var, float eps, void *part, float *out0,
                                  float *out1)
 {
     double2 *pt = (double2 *)part;
     unsigned grid = grid_for(g.groups * pieces);
-    if (dy)
-        norm_reduce_kernel<true><<<grid, CUDA_THREADS, 0, st>>>(g, pieces, x, dy, mean, var,
-                                                                eps, pt, out0, out1);
-    else
-        norm_reduce_kernel<false><<<grid, CUDA_THREADS, 0, st>>>(g, pieces, x, dy, mean, var,
-                                                                 eps, pt, out0, out1);
-    if (pieces == 1)
-        return;
-    if (dy)
-        norm_reduce_final_kernel<true><<<cuda_blocks(g.groups), CUDA_THREADS, 0, st>>>(
-            g, pieces, x, mean, var, eps, pt, out0, out1);
-    else
-        norm_reduce_final_kernel<false><<<cuda_blocks(g.groups), CUDA_THREADS, 0, st>>>(
-            g, pieces, x, mean, var, eps, pt, out0, out1);
+    CU_DISPATCH(dt, T, {
+        const T *x = (const T *)xv, *dy = (const T *)dyv;
+        if (dy)
+            norm_reduce_kernel<true, T><<<grid, CUDA_THREADS, 0, st>>>(g, pieces, x, dy, mean,
+                                                                       var, eps, pt, out0, out1);
+        else
+            norm_reduce_kernel<false, T><<<grid, CUDA_THREADS, 0, st>>>(
+                g, pieces, x, dy, mean, var, eps, pt, out0, out1);
+        if (pieces > 1) {
+            unsigned fg = cuda_blocks(g.groups);
+            if (dy)
+                norm_reduce_final_kernel<true, T><<<fg, CUDA_THREADS, 0, st>>>(
+                    g, pieces, x, mean, var, eps, pt, out0, out1);
+            else
+                norm_reduce_final_kernel<false, T><<<fg, CUDA_THREADS, 0, st>>>(
+                    g, pieces, x, mean, var, eps, pt, out0, out1);
+        }
+    });
 }
 
 /* cpu_norm.c pw_coefficients: forward xs = gamma*invstd, add = beta; backward with batch
@@ -176,20 +183,22 @@ extern "C" void cuda_norm_coefs(cudaStream_t st, cuda_norm_geom g, cuda_norm_pw 
 }
 
 /* With both xs and add zero (eval backward) x is not read, as on the CPU. */
-__device__ static inline float pw_one(float4 k, const float *x, const float *dy, int64_t i)
+template <typename T>
+__device__ static inline T pw_one(float4 k, const T *x, const T *dy, int64_t i)
 {
     if (!dy)
-        return (x[i] - k.x) * k.y + k.w;
+        return stf<T>((ldf(x[i]) - k.x) * k.y + k.w);
     if (k.y == 0.0f && k.w == 0.0f)
-        return dy[i] * k.z;
-    return (x[i] - k.x) * k.y + dy[i] * k.z + k.w;
+        return stf<T>(ldf(dy[i]) * k.z);
+    return stf<T>((ldf(x[i]) - k.x) * k.y + ldf(dy[i]) * k.z + k.w);
 }
 
 /* Planes of len >= NORM_CHUNK / 8 go by (plane, chunk) block items, one coefficient load
  * per item; shorter planes (BatchNorm1d's len 1 included) go element by element. The
  * statistic of plane p is p % groups for both modes (batch: p % C; instance: p). */
-__global__ void norm_pointwise_kernel(cuda_norm_geom g, const float4 *coef, const float *x,
-                                      const float *dy, float *out)
+template <typename T>
+__global__ void norm_pointwise_kernel(cuda_norm_geom g, const float4 *coef, const T *x,
+                                      const T *dy, T *out)
 {
     if (g.len >= NORM_CHUNK / 8) {
         int64_t nchunk = (g.len + NORM_CHUNK - 1) / NORM_CHUNK, items = g.planes * nchunk;
@@ -210,15 +219,17 @@ __global__ void norm_pointwise_kernel(cuda_norm_geom g, const float4 *coef, cons
         out[i] = pw_one(coef[(i / g.len) % g.groups], x, dy, i);
 }
 
-extern "C" void cuda_norm_pointwise(cudaStream_t st, cuda_norm_geom g, const float *coef,
-                                    const float *x, const float *dy, float *out)
+extern "C" void cuda_norm_pointwise(cudaStream_t st, int dt, cuda_norm_geom g,
+                                    const float *coef, const void *x, const void *dy,
+                                    void *out)
 {
     unsigned grid;
     if (g.len >= NORM_CHUNK / 8)
         grid = grid_for(g.planes * ((g.len + NORM_CHUNK - 1) / NORM_CHUNK));
     else
         grid = cuda_blocks(g.planes * g.len);
-    norm_pointwise_kernel<<<grid, CUDA_THREADS, 0, st>>>(g, (const float4 *)coef, x, dy, out);
+    CU_DISPATCH(dt, T, norm_pointwise_kernel<T><<<grid, CUDA_THREADS, 0, st>>>(
+                           g, (const float4 *)coef, (const T *)x, (const T *)dy, (T *)out));
 }
 
 __global__ void norm_stats_sums_kernel(bool to_sums, const float *shift, double count,

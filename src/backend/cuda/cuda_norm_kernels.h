@@ -1,7 +1,8 @@
 /* Launchers of the batch/instance normalisation kernels (cuda_norm.cu), called from
  * cuda_norm.c. A statistic s of g.groups is the elements of nseg planes of len elements:
  * planes s, s + C, ... (batch: s = c, nseg = N) or the one plane s (instance: nseg = 1);
- * channel of statistic s is s % C. None allocates or synchronises. */
+ * channel of statistic s is s % C. None allocates or synchronises. dt is the CU_* code of
+ * x, dy and the pointwise output; statistics, sums and coefficients are f32. */
 #ifndef CNN_BACKEND_CUDA_NORM_KERNELS_H
 #define CNN_BACKEND_CUDA_NORM_KERNELS_H
 
@@ -28,9 +29,9 @@ typedef enum cuda_norm_pw { CUDA_NORM_APPLY, CUDA_NORM_BWD_BATCH, CUDA_NORM_BWD_
  * out0 = sum dy, out1 = sum dy (x - mean) / sqrt(var + eps). Each statistic is cut into
  * `pieces` fixed ranges; with pieces > 1, part holds groups * pieces double2 partials
  * (device scratch), summed in a fixed order by a second kernel. */
-void cuda_norm_reduce(cudaStream_t st, cuda_norm_geom g, int64_t pieces, const float *x,
-                      const float *dy, const float *mean, const float *var, float eps,
-                      void *part, float *out0, float *out1);
+void cuda_norm_reduce(cudaStream_t st, int dt, cuda_norm_geom g, int64_t pieces,
+                      const void *x, const void *dy, const float *mean, const float *var,
+                      float eps, void *part, float *out0, float *out1);
 
 /* coef (groups x 4 floats, device, 16-byte aligned) = mean, xs, ds, add per statistic, so
  * that out = (x - mean) * xs + dy * ds + add (cpu_norm.c pw_coefficients). gamma and beta
@@ -40,8 +41,8 @@ void cuda_norm_coefs(cudaStream_t st, cuda_norm_geom g, cuda_norm_pw kind, const
                      const float *sdy, const float *sdyx, double count, float *coef);
 
 /* out = (x - mean) * xs + dy * ds + add elementwise, dy NULL for the forward apply. */
-void cuda_norm_pointwise(cudaStream_t st, cuda_norm_geom g, const float *coef, const float *x,
-                         const float *dy, float *out);
+void cuda_norm_pointwise(cudaStream_t st, int dt, cuda_norm_geom g, const float *coef,
+                         const void *x, const void *dy, void *out);
 
 /* stats (2, c) in place, as backend.h norm_stats_sums; shift (c) may be NULL. */
 void cuda_norm_stats_sums(cudaStream_t st, bool to_sums, const float *shift, double count,

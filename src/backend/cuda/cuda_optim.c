@@ -16,14 +16,30 @@ static void cuda_sumsq_op(backend *be, const tensor *x, tensor *out, float beta)
     CNN_CUDA_LAUNCHED("cuda_optim_sumsq");
 }
 
-static void cuda_grad_coef_op(backend *be, const tensor *sumsq, float max_norm, float inv_scale,
-                              tensor *coef)
+static void cuda_grad_coef_op(backend *be, const tensor *sumsq, float max_norm,
+                              const tensor *scale, tensor *coef)
 {
     CUDA_EXPECT(sumsq, DTYPE_F32);
     CUDA_EXPECT(coef, DTYPE_F32);
     CNN_ASSERT(tensor_numel(sumsq) == 1 && tensor_numel(coef) == 2);
-    cuda_optim_grad_coef(cuda_of(be)->stream, sumsq->data, max_norm, inv_scale, coef->data);
+    if (scale) {
+        CUDA_EXPECT(scale, DTYPE_F32);
+        CNN_ASSERT(tensor_numel(scale) >= 1);
+    }
+    cuda_optim_grad_coef(cuda_of(be)->stream, sumsq->data, max_norm,
+                         scale ? scale->data : NULL, coef->data);
     CNN_CUDA_LAUNCHED("cuda_optim_grad_coef");
+}
+
+static void cuda_loss_scale_update_op(backend *be, tensor *scale, const tensor *coef,
+                                      float growth, float backoff, int interval)
+{
+    CUDA_EXPECT(scale, DTYPE_F32);
+    CUDA_EXPECT(coef, DTYPE_F32);
+    CNN_ASSERT(tensor_numel(scale) == 2 && tensor_numel(coef) == 2 && interval >= 1);
+    cuda_optim_loss_scale_update(cuda_of(be)->stream, scale->data, coef->data, growth, backoff,
+                                 interval);
+    CNN_CUDA_LAUNCHED("cuda_optim_loss_scale_update");
 }
 
 static const float *coef_ptr(const tensor *coef)
@@ -81,6 +97,7 @@ void cuda_install_optim(backend_ops *ops)
 {
     ops->sumsq = cuda_sumsq_op;
     ops->grad_coef = cuda_grad_coef_op;
+    ops->loss_scale_update = cuda_loss_scale_update_op;
     ops->sgd_update = cuda_sgd_update_op;
     ops->adamw_update = cuda_adamw_update_op;
 }

@@ -1,8 +1,9 @@
 /* Optimizer kernels, matching cpu_optim.c operation for operation: sumsq as a deterministic
  * two-level reduction (per-block double partials over a grid sized from n only, then one
- * block adding them in a fixed order; no atomics), the step's gradient multiplier, and the
- * fused SGD and AdamW updates. The update kernels read coef = [c, skip] from device memory
- * and return at once when skip is set, so a non-finite step costs no host round trip. */
+ * block adding them in a fixed order; no atomics), the step's gradient multiplier, the
+ * dynamic loss scale's update (GradScaler.update) and the fused SGD and AdamW updates. The
+ * update kernels read coef = [c, skip] from device memory and return at once when skip is
+ * set, so a non-finite step costs no host round trip. */
 #include <math.h>
 
 #include "cuda_optim_kernels.h"
@@ -63,9 +64,12 @@ extern "C" void cuda_optim_sumsq(cudaStream_t s, int64_t n, const float *x, doub
     sumsq_final_kernel<<<1, CUDA_THREADS, 0, s>>>((int)nb, scratch, out, beta);
 }
 
-__global__ void grad_coef_kernel(const float *sumsq, float max_norm, float inv_scale,
+/* inv_scale = 1 / scale[0] (scale NULL: 1), divided in double and rounded to float as
+ * cpu_optim.c does; the rest in double. */
+__global__ void grad_coef_kernel(const float *sumsq, float max_norm, const float *scale,
                                  float *coef)
 {
+    float inv_scale = scale ? (float)(1.0 / (double)scale[0]) : 1.0f;
     double ss = sumsq[0], c = inv_scale;
     if (!isfinite(ss)) {
         coef[0] = 0.0f;
@@ -81,9 +85,34 @@ __global__ void grad_coef_kernel(const float *sumsq, float max_norm, float inv_s
 }
 
 extern "C" void cuda_optim_grad_coef(cudaStream_t s, const float *sumsq, float max_norm,
-                                     float inv_scale, float *coef)
+                                     const float *scale, float *coef)
 {
-    grad_coef_kernel<<<1, 1, 0, s>>>(sumsq, max_norm, inv_scale, coef);
+    grad_coef_kernel<<<1, 1, 0, s>>>(sumsq, max_norm, scale, coef);
+}
+
+/* GradScaler.update: scale = [scale, good steps]; growth capped at 2^126 (stays finite). */
+__global__ void loss_scale_update_kernel(float *scale, const float *coef, float growth,
+                                         float backoff, int interval)
+{
+    float sc = scale[0], good = scale[1];
+    if (coef[1] != 0.0f) {
+        sc = __fmul_rn(sc, backoff);
+        good = 0.0f;
+    } else {
+        good = __fadd_rn(good, 1.0f);
+        if (good >= (float)interval) {
+            sc = fminf(__fmul_rn(sc, growth), 0x1p126f);
+            good = 0.0f;
+        }
+    }
+    scale[0] = sc;
+    scale[1] = good;
+}
+
+extern "C" void cuda_optim_loss_scale_update(cudaStream_t s, float *scale, const float *coef,
+                                             float growth, float backoff, int interval)
+{
+    loss_scale_update_kernel<<<1, 1, 0, s>>>(scale, coef, growth, backoff, interval);
 }
 
 __global__ void sgd_kernel(int64_t n, float *w, const float *g, float *mom, float lr, float m,

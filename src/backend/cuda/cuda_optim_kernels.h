@@ -1,4 +1,4 @@
-/* Launchers of cuda_optim.cu (sumsq, grad_coef, SGD and AdamW updates), called from
+/* Launchers of cuda_optim.cu (sumsq, grad_coef, loss scale, SGD and AdamW updates), called from
  * cuda_optim.c. Stream first, then device pointers and sizes; none allocates or
  * synchronises; the step's coef = [c, skip] stays on the device. */
 #ifndef CNN_BACKEND_CUDA_OPTIM_KERNELS_H
@@ -18,8 +18,12 @@ extern "C" {
 /* out[0] = sum x^2 (+ beta * out[0]); scratch: CUDA_OPTIM_RED_BLOCKS doubles. */
 void cuda_optim_sumsq(cudaStream_t s, int64_t n, const float *x, double *scratch, float *out,
                       float beta);
-void cuda_optim_grad_coef(cudaStream_t s, const float *sumsq, float max_norm, float inv_scale,
-                          float *coef);
+/* coef = [c, skip] as backend.h grad_coef; scale (device f32 scalar) may be NULL (1). */
+void cuda_optim_grad_coef(cudaStream_t s, const float *sumsq, float max_norm,
+                          const float *scale, float *coef);
+/* scale (2) = [scale, good steps] updated from coef[1] (skip), as backend.h says. */
+void cuda_optim_loss_scale_update(cudaStream_t s, float *scale, const float *coef,
+                                  float growth, float backoff, int interval);
 /* coef NULL = [1, 0]; mom NULL when momentum is 0. */
 void cuda_optim_sgd(cudaStream_t s, int64_t n, float *w, const float *g, float *mom, float lr,
                     float momentum, float wd, bool nesterov, bool first, const float *coef);

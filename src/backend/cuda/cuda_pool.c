@@ -43,32 +43,34 @@ static cupool_geom pool_geom(const pool_desc *d, const tensor *x, const tensor *
 static void cuda_pool_fwd(backend *be, const pool_desc *d, const tensor *x, tensor *y,
                           tensor *idx)
 {
-    CUDA_EXPECT(x, DTYPE_F32);
-    CUDA_EXPECT(y, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(x);
+    CUDA_EXPECT(y, x->dt);
     cupool_geom g = pool_geom(d, x, y, idx);
     if (g.planes == 0)
         return;
     cudaStream_t s = cuda_of(be)->stream;
+    int dt = cuda_fcode(x->dt);
     if (d->kind == POOL_MAX)
-        cupool_max_fwd(s, g, x->data, y->data, idx->data);
+        cupool_max_fwd(s, dt, g, x->data, y->data, idx->data);
     else
-        cupool_avg_fwd(s, g, x->data, y->data);
+        cupool_avg_fwd(s, dt, g, x->data, y->data);
     CNN_CUDA_LAUNCHED("pool_fwd");
 }
 
 static void cuda_pool_bwd(backend *be, const pool_desc *d, const tensor *dy, const tensor *idx,
                           tensor *dx)
 {
-    CUDA_EXPECT(dy, DTYPE_F32);
-    CUDA_EXPECT(dx, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(dy);
+    CUDA_EXPECT(dx, dy->dt);
     cupool_geom g = pool_geom(d, dx, dy, idx);
     if (g.planes == 0)
         return;
     cudaStream_t s = cuda_of(be)->stream;
+    int dt = cuda_fcode(dy->dt);
     if (d->kind == POOL_MAX)
-        cupool_max_bwd(s, g, dy->data, idx->data, dx->data);
+        cupool_max_bwd(s, dt, g, dy->data, idx->data, dx->data);
     else
-        cupool_avg_bwd(s, g, dy->data, dx->data);
+        cupool_avg_bwd(s, dt, g, dy->data, dx->data);
     CNN_CUDA_LAUNCHED("pool_bwd");
 }
 
@@ -92,28 +94,37 @@ static int64_t unpool_geom(const tensor *x, const tensor *idx, const tensor *y,
  * from pool_fwd), the kernels skip it, since reporting it would need a host round trip. */
 static void cuda_unpool_fwd(backend *be, const tensor *x, const tensor *idx, tensor *y)
 {
-    CUDA_EXPECT(x, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(x);
     CUDA_EXPECT(idx, DTYPE_I32);
-    CUDA_EXPECT(y, DTYPE_F32);
+    CUDA_EXPECT(y, x->dt);
     int64_t in_sz, out_sz, planes = unpool_geom(x, idx, y, &in_sz, &out_sz);
     if (planes * out_sz == 0)
         return;
     cudaStream_t s = cuda_of(be)->stream;
-    CNN_CUDA(cudaMemsetAsync(y->data, 0xFF, tensor_bytes(y), s)); /* int32 -1: unclaimed */
-    cupool_unpool_fwd(s, planes, in_sz, out_sz, x->data, idx->data, y->data);
+    int dt = cuda_fcode(x->dt);
+    /* int32 claims, -1 (all bytes 0xFF) = unclaimed: in y for f32, else in scratch */
+    int *claims = NULL;
+    if (dt == CU_F32) {
+        CNN_CUDA(cudaMemsetAsync(y->data, 0xFF, tensor_bytes(y), s));
+    } else {
+        size_t bytes = (size_t)(planes * out_sz) * sizeof(int);
+        claims = cuda_scratch(be, bytes);
+        CNN_CUDA(cudaMemsetAsync(claims, 0xFF, bytes, s));
+    }
+    cupool_unpool_fwd(s, dt, planes, in_sz, out_sz, x->data, idx->data, y->data, claims);
     CNN_CUDA_LAUNCHED("unpool_fwd");
 }
 
 static void cuda_unpool_bwd(backend *be, const tensor *dy, const tensor *idx, tensor *dx)
 {
-    CUDA_EXPECT(dy, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(dy);
     CUDA_EXPECT(idx, DTYPE_I32);
-    CUDA_EXPECT(dx, DTYPE_F32);
+    CUDA_EXPECT(dx, dy->dt);
     int64_t in_sz, out_sz, planes = unpool_geom(dx, idx, dy, &in_sz, &out_sz);
     if (planes * in_sz == 0)
         return;
-    cupool_unpool_bwd(cuda_of(be)->stream, planes, in_sz, out_sz, dy->data, idx->data,
-                      dx->data);
+    cupool_unpool_bwd(cuda_of(be)->stream, cuda_fcode(dy->dt), planes, in_sz, out_sz, dy->data,
+                      idx->data, dx->data);
     CNN_CUDA_LAUNCHED("unpool_bwd");
 }
 
@@ -139,27 +150,27 @@ static up_geom up_geometry(const tensor *x, const tensor *y)
 
 static void cuda_upsample_fwd(backend *be, upsample_mode m, const tensor *x, tensor *y)
 {
-    CUDA_EXPECT(x, DTYPE_F32);
-    CUDA_EXPECT(y, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(x);
+    CUDA_EXPECT(y, x->dt);
     CNN_ASSERT(m == UPSAMPLE_NEAREST || m == UPSAMPLE_BILINEAR);
     up_geom g = up_geometry(x, y);
     if (g.planes == 0)
         return;
-    cupool_upsample_fwd(cuda_of(be)->stream, m == UPSAMPLE_BILINEAR, g.planes, g.H, g.W, g.fh,
-                        g.fw, x->data, y->data);
+    cupool_upsample_fwd(cuda_of(be)->stream, cuda_fcode(x->dt), m == UPSAMPLE_BILINEAR,
+                        g.planes, g.H, g.W, g.fh, g.fw, x->data, y->data);
     CNN_CUDA_LAUNCHED("upsample_fwd");
 }
 
 static void cuda_upsample_bwd(backend *be, upsample_mode m, const tensor *dy, tensor *dx)
 {
-    CUDA_EXPECT(dy, DTYPE_F32);
-    CUDA_EXPECT(dx, DTYPE_F32);
+    CUDA_EXPECT_FLOAT(dy);
+    CUDA_EXPECT(dx, dy->dt);
     CNN_ASSERT(m == UPSAMPLE_NEAREST || m == UPSAMPLE_BILINEAR);
     up_geom g = up_geometry(dx, dy);
     if (g.planes == 0)
         return;
-    cupool_upsample_bwd(cuda_of(be)->stream, m == UPSAMPLE_BILINEAR, g.planes, g.H, g.W, g.fh,
-                        g.fw, dy->data, dx->data);
+    cupool_upsample_bwd(cuda_of(be)->stream, cuda_fcode(dy->dt), m == UPSAMPLE_BILINEAR,
+                        g.planes, g.H, g.W, g.fh, g.fw, dy->data, dx->data);
     CNN_CUDA_LAUNCHED("upsample_bwd");
 }
 

@@ -3,7 +3,10 @@
  * per input element over the outputs that read it, so no atomics are needed and the sums run
  * in the CPU's (row-major output) order. Max pooling: first maximum in row-major window order,
  * NaN propagates (a later NaN takes the index, as on the CPU), padding never wins. Unpooling's
- * scatter keeps the later input of a shared index through atomicMax on the input position. */
+ * scatter keeps the later input of a shared index through atomicMax on the input position.
+ * Every kernel is a template on the element type (cuda_dtype.cuh): f32 math, one rounding
+ * per output; max pooling compares the stored values, so it picks what the CPU picks. */
+#include "cuda_dtype.cuh"
 #include "cuda_pool_kernels.h"
 
 #define GRID_STRIDE(i, n)                                                                \
@@ -38,7 +41,8 @@ __device__ __forceinline__ float avg_scale(const cupool_geom &g, const window &w
     return v / (float)div;
 }
 
-__global__ void max_fwd_kernel(cupool_geom g, const float *x, float *y, int32_t *idx)
+template <typename T>
+__global__ void max_fwd_kernel(cupool_geom g, const T *x, T *y, int32_t *idx)
 {
     int64_t out_sz = (int64_t)g.P * g.Q, n = g.planes * out_sz;
     GRID_STRIDE(i, n)
@@ -46,23 +50,24 @@ __global__ void max_fwd_kernel(cupool_geom g, const float *x, float *y, int32_t 
         int64_t pl = i / out_sz;
         int r = (int)(i - pl * out_sz), p = r / g.Q, q = r - p * g.Q;
         window w = window_of(g, p, q);
-        const float *xs = x + pl * g.H * g.W;
+        const T *xs = x + pl * g.H * g.W;
         int mi = w.hs * g.W + w.ws;
-        float m = xs[mi];
+        float m = ldf(xs[mi]);
         for (int h = w.hs; h < w.he; h++)
             for (int c = w.ws; c < w.we; c++) {
-                float v = xs[h * g.W + c];
+                float v = ldf(xs[h * g.W + c]);
                 if (v > m || v != v) {
                     m = v;
                     mi = h * g.W + c;
                 }
             }
-        y[i] = m;
+        y[i] = stf<T>(m);
         idx[i] = mi;
     }
 }
 
-__global__ void avg_fwd_kernel(cupool_geom g, const float *x, float *y)
+template <typename T>
+__global__ void avg_fwd_kernel(cupool_geom g, const T *x, T *y)
 {
     int64_t out_sz = (int64_t)g.P * g.Q, n = g.planes * out_sz;
     GRID_STRIDE(i, n)
@@ -70,12 +75,12 @@ __global__ void avg_fwd_kernel(cupool_geom g, const float *x, float *y)
         int64_t pl = i / out_sz;
         int r = (int)(i - pl * out_sz), p = r / g.Q, q = r - p * g.Q;
         window w = window_of(g, p, q);
-        const float *xs = x + pl * g.H * g.W;
+        const T *xs = x + pl * g.H * g.W;
         float s = 0.0f;
         for (int h = w.hs; h < w.he; h++)
             for (int c = w.ws; c < w.we; c++)
-                s += xs[h * g.W + c];
-        y[i] = avg_scale(g, w, s);
+                s += ldf(xs[h * g.W + c]);
+        y[i] = stf<T>(avg_scale(g, w, s));
     }
 }
 
@@ -88,7 +93,8 @@ __device__ __forceinline__ void covering(int t, int k, int s, int pad, int out, 
     *hi = min(tp / s + 1, out);
 }
 
-__global__ void max_bwd_kernel(cupool_geom g, const float *dy, const int32_t *idx, float *dx)
+template <typename T>
+__global__ void max_bwd_kernel(cupool_geom g, const T *dy, const int32_t *idx, T *dx)
 {
     int64_t in_sz = (int64_t)g.H * g.W, out_sz = (int64_t)g.P * g.Q, n = g.planes * in_sz;
     GRID_STRIDE(i, n)
@@ -98,18 +104,19 @@ __global__ void max_bwd_kernel(cupool_geom g, const float *dy, const int32_t *id
         int p0, p1, q0, q1;
         covering(h, g.kh, g.sh, g.ph, g.P, &p0, &p1);
         covering(w, g.kw, g.sw, g.pw, g.Q, &q0, &q1);
-        const float *gs = dy + pl * out_sz;
+        const T *gs = dy + pl * out_sz;
         const int32_t *is = idx + pl * out_sz;
         float s = 0.0f;
         for (int p = p0; p < p1; p++)
             for (int q = q0; q < q1; q++)
                 if (is[p * g.Q + q] == t)
-                    s += gs[p * g.Q + q];
-        dx[i] = s;
+                    s += ldf(gs[p * g.Q + q]);
+        dx[i] = stf<T>(s);
     }
 }
 
-__global__ void avg_bwd_kernel(cupool_geom g, const float *dy, float *dx)
+template <typename T>
+__global__ void avg_bwd_kernel(cupool_geom g, const T *dy, T *dx)
 {
     int64_t in_sz = (int64_t)g.H * g.W, out_sz = (int64_t)g.P * g.Q, n = g.planes * in_sz;
     GRID_STRIDE(i, n)
@@ -119,12 +126,12 @@ __global__ void avg_bwd_kernel(cupool_geom g, const float *dy, float *dx)
         int p0, p1, q0, q1;
         covering(h, g.kh, g.sh, g.ph, g.P, &p0, &p1);
         covering(w, g.kw, g.sw, g.pw, g.Q, &q0, &q1);
-        const float *gs = dy + pl * out_sz;
+        const T *gs = dy + pl * out_sz;
         float s = 0.0f;
         for (int p = p0; p < p1; p++)
             for (int q = q0; q < q1; q++)
-                s += avg_scale(g, window_of(g, p, q), gs[p * g.Q + q]);
-        dx[i] = s;
+                s += avg_scale(g, window_of(g, p, q), ldf(gs[p * g.Q + q]));
+        dx[i] = stf<T>(s);
     }
 }
 
@@ -144,7 +151,8 @@ __global__ void unpool_claim_kernel(int64_t planes, int64_t in_sz, int64_t out_s
 }
 
 /* Pass 2: each output element replaces its claim by the claimed x value (or 0); every
- * thread touches only its own element. */
+ * thread touches only its own element. For f32 the claims are y itself (claims == y); 16-bit
+ * elements cannot hold a claim, so theirs live in separate scratch. */
 __global__ void unpool_resolve_kernel(int64_t planes, int64_t in_sz, int64_t out_sz,
                                       const float *x, int *yi)
 {
@@ -156,14 +164,27 @@ __global__ void unpool_resolve_kernel(int64_t planes, int64_t in_sz, int64_t out
     }
 }
 
-__global__ void unpool_bwd_kernel(int64_t planes, int64_t in_sz, int64_t out_sz,
-                                  const float *dy, const int32_t *idx, float *dx)
+template <typename T>
+__global__ void unpool_resolve16_kernel(int64_t planes, int64_t in_sz, int64_t out_sz,
+                                        const T *x, const int *claims, T *y)
+{
+    int64_t n = planes * out_sz;
+    GRID_STRIDE(o, n)
+    {
+        int src = claims[o];
+        y[o] = src >= 0 ? x[(o / out_sz) * in_sz + src] : stf<T>(0.0f);
+    }
+}
+
+template <typename T>
+__global__ void unpool_bwd_kernel(int64_t planes, int64_t in_sz, int64_t out_sz, const T *dy,
+                                  const int32_t *idx, T *dx)
 {
     int64_t n = planes * in_sz;
     GRID_STRIDE(i, n)
     {
         int64_t j = idx[i];
-        dx[i] = j >= 0 && j < out_sz ? dy[(i / in_sz) * out_sz + j] : 0.0f;
+        dx[i] = j >= 0 && j < out_sz ? dy[(i / in_sz) * out_sz + j] : stf<T>(0.0f);
     }
 }
 
@@ -189,8 +210,9 @@ __device__ __forceinline__ lerp lerp_at(int dst, int in, int out)
     return r;
 }
 
-__global__ void nearest_fwd_kernel(int64_t planes, int H, int W, int fh, int fw,
-                                   const float *x, float *y)
+template <typename T>
+__global__ void nearest_fwd_kernel(int64_t planes, int H, int W, int fh, int fw, const T *x,
+                                   T *y)
 {
     int Wo = W * fw;
     int64_t out_sz = (int64_t)H * fh * Wo, n = planes * out_sz;
@@ -204,8 +226,9 @@ __global__ void nearest_fwd_kernel(int64_t planes, int H, int W, int fh, int fw,
 }
 
 /* Summed in the CPU's order: rows of the block in turn, pairs first when fw == 2. */
-__global__ void nearest_bwd_kernel(int64_t planes, int H, int W, int fh, int fw,
-                                   const float *dy, float *dx)
+template <typename T>
+__global__ void nearest_bwd_kernel(int64_t planes, int H, int W, int fh, int fw, const T *dy,
+                                   T *dx)
 {
     int Wo = W * fw;
     int64_t in_sz = (int64_t)H * W, out_sz = in_sz * fh * fw, n = planes * in_sz;
@@ -215,19 +238,20 @@ __global__ void nearest_bwd_kernel(int64_t planes, int H, int W, int fh, int fw,
         int t = (int)(i - pl * in_sz), h = t / W, w = t - h * W;
         float s = 0.0f;
         for (int a = 0; a < fh; a++) {
-            const float *gr = dy + pl * out_sz + ((int64_t)h * fh + a) * Wo + (int64_t)w * fw;
+            const T *gr = dy + pl * out_sz + ((int64_t)h * fh + a) * Wo + (int64_t)w * fw;
             if (fw == 2)
-                s += gr[0] + gr[1];
+                s += ldf(gr[0]) + ldf(gr[1]);
             else
                 for (int b = 0; b < fw; b++)
-                    s += gr[b];
+                    s += ldf(gr[b]);
         }
-        dx[i] = s;
+        dx[i] = stf<T>(s);
     }
 }
 
-__global__ void bilinear_fwd_kernel(int64_t planes, int H, int W, int fh, int fw,
-                                    const float *x, float *y)
+template <typename T>
+__global__ void bilinear_fwd_kernel(int64_t planes, int H, int W, int fh, int fw, const T *x,
+                                    T *y)
 {
     int Ho = H * fh, Wo = W * fw;
     int64_t out_sz = (int64_t)Ho * Wo, n = planes * out_sz;
@@ -237,10 +261,10 @@ __global__ void bilinear_fwd_kernel(int64_t planes, int H, int W, int fh, int fw
         int64_t r = i - pl * out_sz;
         int ho = (int)(r / Wo), wo = (int)(r - (int64_t)ho * Wo);
         lerp a = lerp_at(ho, H, Ho), b = lerp_at(wo, W, Wo);
-        const float *r0 = x + pl * H * W + (int64_t)a.i0 * W;
-        const float *r1 = x + pl * H * W + (int64_t)a.i1 * W;
-        y[i] = a.l0 * (b.l0 * r0[b.i0] + b.l1 * r0[b.i1]) +
-               a.l1 * (b.l0 * r1[b.i0] + b.l1 * r1[b.i1]);
+        const T *r0 = x + pl * H * W + (int64_t)a.i0 * W;
+        const T *r1 = x + pl * H * W + (int64_t)a.i1 * W;
+        y[i] = stf<T>(a.l0 * (b.l0 * ldf(r0[b.i0]) + b.l1 * ldf(r0[b.i1])) +
+                      a.l1 * (b.l0 * ldf(r1[b.i0]) + b.l1 * ldf(r1[b.i1])));
     }
 }
 
@@ -248,8 +272,9 @@ __global__ void bilinear_fwd_kernel(int64_t planes, int H, int W, int fh, int fw
  * [(h-1)*fh, (h+2)*fh) (one more row each side as a margin for the rounding of the float
  * scale); each candidate is confirmed with lerp_at itself, so the terms are exactly the
  * CPU's scatter terms (zero weights included: 0 * NaN stays NaN there too). */
-__global__ void bilinear_bwd_kernel(int64_t planes, int H, int W, int fh, int fw,
-                                    const float *dy, float *dx)
+template <typename T>
+__global__ void bilinear_bwd_kernel(int64_t planes, int H, int W, int fh, int fw, const T *dy,
+                                    T *dx)
 {
     int Ho = H * fh, Wo = W * fw;
     int64_t in_sz = (int64_t)H * W, out_sz = (int64_t)Ho * Wo, n = planes * in_sz;
@@ -259,7 +284,7 @@ __global__ void bilinear_bwd_kernel(int64_t planes, int H, int W, int fh, int fw
         int t = (int)(i - pl * in_sz), h = t / W, w = t - h * W;
         int ho0 = max((h - 1) * fh - 1, 0), ho1 = min((h + 2) * fh + 1, Ho);
         int wo0 = max((w - 1) * fw - 1, 0), wo1 = min((w + 2) * fw + 1, Wo);
-        const float *gs = dy + pl * out_sz;
+        const T *gs = dy + pl * out_sz;
         float s = 0.0f;
         for (int ho = ho0; ho < ho1; ho++) {
             lerp a = lerp_at(ho, H, Ho);
@@ -269,7 +294,7 @@ __global__ void bilinear_bwd_kernel(int64_t planes, int H, int W, int fh, int fw
                 lerp b = lerp_at(wo, W, Wo);
                 if (b.i0 != w && b.i1 != w)
                     continue;
-                float g = gs[(int64_t)ho * Wo + wo];
+                float g = ldf(gs[(int64_t)ho * Wo + wo]);
                 if (a.i0 == h) {
                     float v0 = a.l0 * g;
                     if (b.i0 == w)
@@ -286,68 +311,86 @@ __global__ void bilinear_bwd_kernel(int64_t planes, int H, int W, int fh, int fw
                 }
             }
         }
-        dx[i] = s;
+        dx[i] = stf<T>(s);
     }
 }
 
 extern "C" {
 
-void cupool_max_fwd(cudaStream_t s, cupool_geom g, const float *x, float *y, int32_t *idx)
+void cupool_max_fwd(cudaStream_t s, int dt, cupool_geom g, const void *x, void *y,
+                    int32_t *idx)
 {
-    max_fwd_kernel<<<cuda_blocks(g.planes * g.P * g.Q), CUDA_THREADS, 0, s>>>(g, x, y, idx);
+    CU_DISPATCH(dt, T, max_fwd_kernel<T><<<cuda_blocks(g.planes * g.P * g.Q), CUDA_THREADS, 0,
+                                           s>>>(g, (const T *)x, (T *)y, idx));
 }
 
-void cupool_avg_fwd(cudaStream_t s, cupool_geom g, const float *x, float *y)
+void cupool_avg_fwd(cudaStream_t s, int dt, cupool_geom g, const void *x, void *y)
 {
-    avg_fwd_kernel<<<cuda_blocks(g.planes * g.P * g.Q), CUDA_THREADS, 0, s>>>(g, x, y);
+    CU_DISPATCH(dt, T, avg_fwd_kernel<T><<<cuda_blocks(g.planes * g.P * g.Q), CUDA_THREADS, 0,
+                                           s>>>(g, (const T *)x, (T *)y));
 }
 
-void cupool_max_bwd(cudaStream_t s, cupool_geom g, const float *dy, const int32_t *idx,
-                    float *dx)
+void cupool_max_bwd(cudaStream_t s, int dt, cupool_geom g, const void *dy, const int32_t *idx,
+                    void *dx)
 {
-    max_bwd_kernel<<<cuda_blocks(g.planes * g.H * g.W), CUDA_THREADS, 0, s>>>(g, dy, idx, dx);
+    CU_DISPATCH(dt, T, max_bwd_kernel<T><<<cuda_blocks(g.planes * g.H * g.W), CUDA_THREADS, 0,
+                                           s>>>(g, (const T *)dy, idx, (T *)dx));
 }
 
-void cupool_avg_bwd(cudaStream_t s, cupool_geom g, const float *dy, float *dx)
+void cupool_avg_bwd(cudaStream_t s, int dt, cupool_geom g, const void *dy, void *dx)
 {
-    avg_bwd_kernel<<<cuda_blocks(g.planes * g.H * g.W), CUDA_THREADS, 0, s>>>(g, dy, dx);
+    CU_DISPATCH(dt, T, avg_bwd_kernel<T><<<cuda_blocks(g.planes * g.H * g.W), CUDA_THREADS, 0,
+                                           s>>>(g, (const T *)dy, (T *)dx));
 }
 
-void cupool_unpool_fwd(cudaStream_t s, int64_t planes, int64_t in_sz, int64_t out_sz,
-                       const float *x, const int32_t *idx, float *y)
+void cupool_unpool_fwd(cudaStream_t s, int dt, int64_t planes, int64_t in_sz, int64_t out_sz,
+                       const void *x, const int32_t *idx, void *y, int *claims)
 {
-    int *yi = (int *)y;
+    int *yi = dt == CU_F32 ? (int *)y : claims;
     unpool_claim_kernel<<<cuda_blocks(planes * in_sz), CUDA_THREADS, 0, s>>>(planes, in_sz,
                                                                             out_sz, idx, yi);
-    unpool_resolve_kernel<<<cuda_blocks(planes * out_sz), CUDA_THREADS, 0, s>>>(
-        planes, in_sz, out_sz, x, yi);
+    unsigned grid = cuda_blocks(planes * out_sz);
+    if (dt == CU_F32)
+        unpool_resolve_kernel<<<grid, CUDA_THREADS, 0, s>>>(planes, in_sz, out_sz,
+                                                            (const float *)x, yi);
+    else
+        CU_DISPATCH(dt, T, unpool_resolve16_kernel<T><<<grid, CUDA_THREADS, 0, s>>>(
+                               planes, in_sz, out_sz, (const T *)x, yi, (T *)y));
 }
 
-void cupool_unpool_bwd(cudaStream_t s, int64_t planes, int64_t in_sz, int64_t out_sz,
-                       const float *dy, const int32_t *idx, float *dx)
+void cupool_unpool_bwd(cudaStream_t s, int dt, int64_t planes, int64_t in_sz, int64_t out_sz,
+                       const void *dy, const int32_t *idx, void *dx)
 {
-    unpool_bwd_kernel<<<cuda_blocks(planes * in_sz), CUDA_THREADS, 0, s>>>(planes, in_sz,
-                                                                          out_sz, dy, idx, dx);
+    CU_DISPATCH(dt, T, unpool_bwd_kernel<T><<<cuda_blocks(planes * in_sz), CUDA_THREADS, 0, s>>>(
+                           planes, in_sz, out_sz, (const T *)dy, idx, (T *)dx));
 }
 
-void cupool_upsample_fwd(cudaStream_t s, int bilinear, int64_t planes, int H, int W, int fh,
-                         int fw, const float *x, float *y)
+void cupool_upsample_fwd(cudaStream_t s, int dt, int bilinear, int64_t planes, int H, int W,
+                         int fh, int fw, const void *x, void *y)
 {
     unsigned grid = cuda_blocks(planes * H * fh * W * fw);
-    if (bilinear)
-        bilinear_fwd_kernel<<<grid, CUDA_THREADS, 0, s>>>(planes, H, W, fh, fw, x, y);
-    else
-        nearest_fwd_kernel<<<grid, CUDA_THREADS, 0, s>>>(planes, H, W, fh, fw, x, y);
+    CU_DISPATCH(dt, T, {
+        if (bilinear)
+            bilinear_fwd_kernel<T><<<grid, CUDA_THREADS, 0, s>>>(planes, H, W, fh, fw,
+                                                                  (const T *)x, (T *)y);
+        else
+            nearest_fwd_kernel<T><<<grid, CUDA_THREADS, 0, s>>>(planes, H, W, fh, fw,
+                                                                 (const T *)x, (T *)y);
+    });
 }
 
-void cupool_upsample_bwd(cudaStream_t s, int bilinear, int64_t planes, int H, int W, int fh,
-                         int fw, const float *dy, float *dx)
+void cupool_upsample_bwd(cudaStream_t s, int dt, int bilinear, int64_t planes, int H, int W,
+                         int fh, int fw, const void *dy, void *dx)
 {
     unsigned grid = cuda_blocks(planes * H * W);
-    if (bilinear)
-        bilinear_bwd_kernel<<<grid, CUDA_THREADS, 0, s>>>(planes, H, W, fh, fw, dy, dx);
-    else
-        nearest_bwd_kernel<<<grid, CUDA_THREADS, 0, s>>>(planes, H, W, fh, fw, dy, dx);
+    CU_DISPATCH(dt, T, {
+        if (bilinear)
+            bilinear_bwd_kernel<T><<<grid, CUDA_THREADS, 0, s>>>(planes, H, W, fh, fw,
+                                                                  (const T *)dy, (T *)dx);
+        else
+            nearest_bwd_kernel<T><<<grid, CUDA_THREADS, 0, s>>>(planes, H, W, fh, fw,
+                                                                 (const T *)dy, (T *)dx);
+    });
 }
 
 } /* extern "C" */

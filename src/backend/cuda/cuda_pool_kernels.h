@@ -18,31 +18,34 @@ typedef struct cupool_geom {
     int include_pad; /* avg: divide by kh*kw, not by the count of real inputs */
 } cupool_geom;
 
-void cupool_max_fwd(cudaStream_t s, cupool_geom g, const float *x, float *y, int32_t *idx);
-void cupool_avg_fwd(cudaStream_t s, cupool_geom g, const float *x, float *y);
+/* dt: the CU_* code of the float tensors (x, y, dy, dx). */
+void cupool_max_fwd(cudaStream_t s, int dt, cupool_geom g, const void *x, void *y,
+                    int32_t *idx);
+void cupool_avg_fwd(cudaStream_t s, int dt, cupool_geom g, const void *x, void *y);
 /* Both overwrite dx (planes, H, W) by a gather over the outputs whose windows cover each
  * input element: deterministic, and summed in the CPU's order. max assumes every idx lies
  * in its own window (pool_fwd wrote it). */
-void cupool_max_bwd(cudaStream_t s, cupool_geom g, const float *dy, const int32_t *idx,
-                    float *dx);
-void cupool_avg_bwd(cudaStream_t s, cupool_geom g, const float *dy, float *dx);
+void cupool_max_bwd(cudaStream_t s, int dt, cupool_geom g, const void *dy, const int32_t *idx,
+                    void *dx);
+void cupool_avg_bwd(cudaStream_t s, int dt, cupool_geom g, const void *dy, void *dx);
 
 /* y (planes, out_sz) = 0 except y[idx] = x, x and idx (planes, in_sz); where two inputs of
  * one plane share an index the later one wins, as on the CPU. Indices outside the plane are
- * skipped. The caller first sets every byte of y to 0xFF (the launcher uses y as int32
- * claims, -1 = unclaimed, before it writes the values). */
-void cupool_unpool_fwd(cudaStream_t s, int64_t planes, int64_t in_sz, int64_t out_sz,
-                       const float *x, const int32_t *idx, float *y);
+ * skipped. The launcher keeps int32 claims (-1 = unclaimed) before it writes the values:
+ * in y itself for f32 (the caller first sets every byte of y to 0xFF, claims unused), else
+ * in claims (planes * out_sz int32 of device scratch, every byte set to 0xFF first). */
+void cupool_unpool_fwd(cudaStream_t s, int dt, int64_t planes, int64_t in_sz, int64_t out_sz,
+                       const void *x, const int32_t *idx, void *y, int *claims);
 /* dx[i] = dy[idx[i]] (0 for an index outside the plane). */
-void cupool_unpool_bwd(cudaStream_t s, int64_t planes, int64_t in_sz, int64_t out_sz,
-                       const float *dy, const int32_t *idx, float *dx);
+void cupool_unpool_bwd(cudaStream_t s, int dt, int64_t planes, int64_t in_sz, int64_t out_sz,
+                       const void *dy, const int32_t *idx, void *dx);
 
 /* x (planes, H, W) -> y (planes, H*fh, W*fw); bilinear is align_corners=false. */
-void cupool_upsample_fwd(cudaStream_t s, int bilinear, int64_t planes, int H, int W, int fh,
-                         int fw, const float *x, float *y);
+void cupool_upsample_fwd(cudaStream_t s, int dt, int bilinear, int64_t planes, int H, int W,
+                         int fh, int fw, const void *x, void *y);
 /* Overwrites dx by a gather per input element (deterministic, no atomics). */
-void cupool_upsample_bwd(cudaStream_t s, int bilinear, int64_t planes, int H, int W, int fh,
-                         int fw, const float *dy, float *dx);
+void cupool_upsample_bwd(cudaStream_t s, int dt, int bilinear, int64_t planes, int H, int W,
+                         int fh, int fw, const void *dy, void *dx);
 
 #ifdef __cplusplus
 }

@@ -2,12 +2,14 @@
  * row of (N, C): the max and the sums are butterfly reductions (every lane ends with the
  * same bits), exponential and loss sums in double. Row losses go to per-block partials in a
  * grid sized from the shape only, then one block sums them in a fixed order (no atomics on
- * values), so the loss is the same bits on every run. */
+ * values), so the loss is the same bits on every run. Logits, their gradient and argmax's x
+ * are of element type E (cuda_dtype.cuh); prob, targets and the loss are f32. */
 #include <math.h>
 
+#include "cuda_block_sum.cuh"
+#include "cuda_dtype.cuh"
 #include "cuda_loss_kernels.h"
 #include "cuda_xent_soft_kernels.h"
-#include "cuda_block_sum.cuh"
 
 #define WARP 32
 
@@ -37,8 +39,9 @@ static unsigned red_blocks(int64_t threads)
 /* Softmax of each row into prob; block partials of the loss of counted rows (targets summing
  * to nonzero) and of their number. Row loss = sum_k t_k (lse - x_k), lse = m + log(s);
  * zero targets add nothing (no 0 * inf for a -inf logit). */
-__global__ void xsoft_fwd_kernel(int64_t n, int64_t c, const float *x, const float *t,
-                                 float *prob, double *psum, long long *pcnt)
+template <typename E>
+__global__ void xsoft_fwd_kernel(int64_t n, int64_t c, const E *x, const float *t, float *prob,
+                                 double *psum, long long *pcnt)
 {
     int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
     int64_t warps = (int64_t)gridDim.x * blockDim.x / WARP;
@@ -46,15 +49,16 @@ __global__ void xsoft_fwd_kernel(int64_t n, int64_t c, const float *x, const flo
     double acc = 0.0;
     long long cnt = 0;
     for (int64_t r = tid / WARP; r < n; r += warps) {
-        const float *xr = x + r * c, *tr = t + r * c;
+        const E *xr = x + r * c;
+        const float *tr = t + r * c;
         float *pr = prob + r * c;
         float m = -INFINITY;
         for (int64_t k = lane; k < c; k += WARP)
-            m = xr[k] > m ? xr[k] : m;
+            m = ldf(xr[k]) > m ? ldf(xr[k]) : m;
         m = warp_max(m);
         double s = 0.0;
         for (int64_t k = lane; k < c; k += WARP) {
-            float d = xr[k] - m;
+            float d = ldf(xr[k]) - m;
             float e = expf(d < -87.0f ? -87.0f : d);
             pr[k] = e;
             s += e;
@@ -67,7 +71,7 @@ __global__ void xsoft_fwd_kernel(int64_t n, int64_t c, const float *x, const flo
             float tk = tr[k];
             if (tk != 0.0f) {
                 ts += tk;
-                l += (double)tk * (lse - (double)xr[k]);
+                l += (double)tk * (lse - (double)ldf(xr[k]));
             }
         }
         l = warp_sum(l);
@@ -101,13 +105,15 @@ __global__ void xsoft_final_kernel(int nb, const double *psum, const long long *
         *loss = k ? (float)(s / (double)k) : 0.0f;
 }
 
-extern "C" void cuda_xent_soft_fwd(cudaStream_t st, int64_t n, int64_t c, const float *x,
-                                   const float *t, float *prob, void *scratch, float *loss)
+extern "C" void cuda_xent_soft_fwd(cudaStream_t st, int dt, int64_t n, int64_t c,
+                                   const void *x, const float *t, float *prob, void *scratch,
+                                   float *loss)
 {
     double *psum = (double *)scratch;
     long long *pcnt = (long long *)(psum + CUDA_XSOFT_RED_BLOCKS);
     unsigned nb = red_blocks(n * WARP);
-    xsoft_fwd_kernel<<<nb, CUDA_THREADS, 0, st>>>(n, c, x, t, prob, psum, pcnt);
+    CU_DISPATCH(dt, E, xsoft_fwd_kernel<E><<<nb, CUDA_THREADS, 0, st>>>(n, c, (const E *)x, t,
+                                                                        prob, psum, pcnt));
     xsoft_final_kernel<<<1, CUDA_THREADS, 0, st>>>((int)nb, psum, pcnt, loss);
 }
 
@@ -131,8 +137,9 @@ __global__ void xsoft_count_kernel(int64_t n, int64_t c, const float *t, long lo
 }
 
 /* d x_k = w (sum(t) p_k - t_k), w = scale for a counted row and 0 otherwise. */
+template <typename E>
 __global__ void xsoft_bwd_kernel(int64_t n, int64_t c, const float *prob, const float *t,
-                                 const float *scale, float *d)
+                                 const float *scale, E *d)
 {
     int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
     int64_t warps = (int64_t)gridDim.x * blockDim.x / WARP;
@@ -145,33 +152,34 @@ __global__ void xsoft_bwd_kernel(int64_t n, int64_t c, const float *prob, const 
         ts = warp_sum(ts);
         float w = ts != 0.0 ? sc : 0.0f, tsf = (float)ts;
         for (int64_t k = lane; k < c; k += WARP)
-            d[r * c + k] = w * (tsf * prob[r * c + k] - t[r * c + k]);
+            d[r * c + k] = stf<E>(w * (tsf * prob[r * c + k] - t[r * c + k]));
     }
 }
 
-extern "C" void cuda_xent_soft_bwd(cudaStream_t st, int64_t n, int64_t c, const float *prob,
-                                   const float *t, const float *dloss, void *scratch,
-                                   float *dlogits)
+extern "C" void cuda_xent_soft_bwd(cudaStream_t st, int dt, int64_t n, int64_t c,
+                                   const float *prob, const float *t, const float *dloss,
+                                   void *scratch, void *dlogits)
 {
     long long *pcnt = (long long *)scratch;
     float *scale = (float *)(pcnt + CUDA_XSOFT_RED_BLOCKS);
     unsigned nb = red_blocks(n * WARP);
     xsoft_count_kernel<<<nb, CUDA_THREADS, 0, st>>>(n, c, t, pcnt);
     cuda_loss_count_scale(st, (int)nb, pcnt, dloss, scale); /* 0 when no row counts */
-    xsoft_bwd_kernel<<<cuda_blocks(n * WARP), CUDA_THREADS, 0, st>>>(n, c, prob, t, scale,
-                                                                     dlogits);
+    CU_DISPATCH(dt, E, xsoft_bwd_kernel<E><<<cuda_blocks(n * WARP), CUDA_THREADS, 0, st>>>(
+                           n, c, prob, t, scale, (E *)dlogits));
 }
 
 /* One thread per (sample, pixel); NaN never wins over a number (as the CPU's). */
-__global__ void argmax_kernel(int64_t n, int64_t c, int64_t hw, const float *x, int32_t *idx)
+template <typename E>
+__global__ void argmax_kernel(int64_t n, int64_t c, int64_t hw, const E *x, int32_t *idx)
 {
     for (int64_t q = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; q < n * hw;
          q += (int64_t)gridDim.x * blockDim.x) {
-        const float *b = x + (q / hw) * c * hw + q % hw;
+        const E *b = x + (q / hw) * c * hw + q % hw;
         int32_t best = 0;
-        float bv = b[0];
+        float bv = ldf(b[0]);
         for (int64_t k = 1; k < c; k++) {
-            float v = b[k * hw];
+            float v = ldf(b[k * hw]);
             if (v > bv || (bv != bv && v == v)) {
                 bv = v;
                 best = (int32_t)k;
@@ -181,8 +189,9 @@ __global__ void argmax_kernel(int64_t n, int64_t c, int64_t hw, const float *x, 
     }
 }
 
-extern "C" void cuda_argmax_channel(cudaStream_t st, int64_t n, int64_t c, int64_t hw,
-                                    const float *x, int32_t *idx)
+extern "C" void cuda_argmax_channel(cudaStream_t st, int dt, int64_t n, int64_t c, int64_t hw,
+                                    const void *x, int32_t *idx)
 {
-    argmax_kernel<<<cuda_blocks(n * hw), CUDA_THREADS, 0, st>>>(n, c, hw, x, idx);
+    CU_DISPATCH(dt, E, argmax_kernel<E><<<cuda_blocks(n * hw), CUDA_THREADS, 0, st>>>(
+                           n, c, hw, (const E *)x, idx));
 }

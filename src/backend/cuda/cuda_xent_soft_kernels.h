@@ -2,7 +2,8 @@
  * from cuda_xent_soft.c; the same semantics as the CPU reference cpu_xent_soft.c. Reductions
  * write per-block partials into the caller's device scratch (CUDA_XSOFT_SCRATCH bytes) and
  * finish in one block in a fixed order, so the loss is bitwise reproducible. None allocates
- * or synchronises. */
+ * or synchronises. dt: the CU_* code of the logits, their gradient and argmax's x; prob,
+ * targets and losses are f32. */
 #ifndef CNN_BACKEND_CUDA_XENT_SOFT_KERNELS_H
 #define CNN_BACKEND_CUDA_XENT_SOFT_KERNELS_H
 
@@ -17,15 +18,15 @@ extern "C" {
 
 /* logits, target, prob (n, c): prob = softmax rows; *loss = mean over rows whose targets
  * sum to nonzero of -sum_k t_k log p_k (0 when no row counts). */
-void cuda_xent_soft_fwd(cudaStream_t st, int64_t n, int64_t c, const float *x, const float *t,
-                        float *prob, void *scratch, float *loss);
+void cuda_xent_soft_fwd(cudaStream_t st, int dt, int64_t n, int64_t c, const void *x,
+                        const float *t, float *prob, void *scratch, float *loss);
 /* dlogits = dloss[0] / count * (sum(t) p - t) per counted row, 0 for the others; count is
  * recounted on the device, dloss read on the device. */
-void cuda_xent_soft_bwd(cudaStream_t st, int64_t n, int64_t c, const float *prob,
-                        const float *t, const float *dloss, void *scratch, float *dlogits);
+void cuda_xent_soft_bwd(cudaStream_t st, int dt, int64_t n, int64_t c, const float *prob,
+                        const float *t, const float *dloss, void *scratch, void *dlogits);
 /* idx (n, hw) = first k with the largest x[(i, k, q)] over k in [0, c), x (n, c, hw). */
-void cuda_argmax_channel(cudaStream_t st, int64_t n, int64_t c, int64_t hw, const float *x,
-                         int32_t *idx);
+void cuda_argmax_channel(cudaStream_t st, int dt, int64_t n, int64_t c, int64_t hw,
+                         const void *x, int32_t *idx);
 
 #ifdef __cplusplus
 }
