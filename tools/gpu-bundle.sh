@@ -41,23 +41,25 @@ done | sort -u | while read -r name path; do
 done
 cat > "$out/run-gpu-tests.sh" <<'RUN'
 #!/bin/sh
-# Runs every layer fixture on the CUDA backend, then the CPU-vs-GPU comparisons; exit 0 when all pass (77 = no GPU).
+# Runs every layer fixture on the CUDA backend in f32, bf16 and f16, then the CPU-vs-GPU comparisons (each case in the three precisions); exit 0 when all pass (77 = no GPU).
 here=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${CNN_CUDA_LIBS:-}" ]; then
     CNN_CUDA_LIBS=$(python3 -c 'import glob, os, nvidia; print(":".join(sorted(glob.glob(os.path.join(os.path.dirname(nvidia.__path__[0] + "/x"), "*", "lib")))))' 2>/dev/null || true)
 fi
 export LD_LIBRARY_PATH="$here/lib:${CNN_CUDA_LIBS}:${LD_LIBRARY_PATH:-}"
 pass=0; fail=0; skip=0
-for f in "$here"/fixtures/*.bin; do
-    "$here/bin/layer_fixture" --device cuda "$f" > "$here/last.log" 2>&1
-    rc=$?
-    case $rc in
-        0) pass=$((pass + 1)) ;;
-        77) skip=$((skip + 1)); [ $skip -eq 1 ] && cat "$here/last.log" ;;
-        *) fail=$((fail + 1)); echo "FAILED: $(basename "$f")"; tail -20 "$here/last.log" ;;
-    esac
+for dt in f32 bf16 f16; do
+    for f in "$here"/fixtures/*.bin; do
+        "$here/bin/layer_fixture" --device cuda --dtype $dt "$f" > "$here/last.log" 2>&1
+        rc=$?
+        case $rc in
+            0) pass=$((pass + 1)) ;;
+            77) skip=$((skip + 1)); [ $skip -eq 1 ] && cat "$here/last.log" ;;
+            *) fail=$((fail + 1)); echo "FAILED ($dt): $(basename "$f")"; tail -20 "$here/last.log" ;;
+        esac
+    done
+    echo "gpu layer tests $dt: $pass passed, $fail failed, $skip skipped (running totals)"
 done
-echo "gpu layer tests: $pass passed, $fail failed, $skip skipped"
 # CPU against GPU on fresh random inputs (every case of tests/gpu/gpu_vs_cpu.c).
 "$here/bin/gpu_vs_cpu" > "$here/cmp.log" 2>&1
 rc=$?

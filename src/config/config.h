@@ -145,6 +145,8 @@ void run_config_free(run_config *rc);
 
 /* data.batch_size / ranks; an error naming a usable multiple when it does not divide. */
 int run_config_rank_batch(const run_config *rc, int64_t ranks, int *out, cnn_err *e);
+/* The dtype of activations and working weights for `precision` (net_opts.precision). */
+dtype run_config_precision_dtype(const run_config *rc);
 
 /* The effective config as YAML (schema order, defaults included); parsing the text again
  * gives the same config. *text is malloc'ed. */

@@ -368,6 +368,12 @@ void run_config_free(run_config *rc)
     memset(rc, 0, sizeof *rc);
 }
 
+dtype run_config_precision_dtype(const run_config *rc)
+{
+    return rc->precision == RUN_BF16 ? DTYPE_BF16 : rc->precision == RUN_FP16 ? DTYPE_F16
+                                                                             : DTYPE_F32;
+}
+
 int run_config_rank_batch(const run_config *rc, int64_t ranks, int *out, cnn_err *e)
 {
     char w[256];

@@ -57,9 +57,7 @@ static int setup_net(trainer *t, cnn_err *e)
     int rank_batch;
     CNN_TRY(e, run_config_rank_batch(rc, t->world, &rank_batch, e));
     t->soft = rc->train.mixup > 0 || rc->train.cutmix > 0;
-    static const dtype precision[] = {[RUN_FP32] = DTYPE_F32, [RUN_BF16] = DTYPE_BF16,
-                                      [RUN_FP16] = DTYPE_F16};
-    net_opts no = {.soft_targets = t->soft, .precision = precision[rc->precision]};
+    net_opts no = {.soft_targets = t->soft, .precision = run_config_precision_dtype(rc)};
     CNN_TRY(e, net_create_opts(rc->model, rank_batch, &no, &t->n, e));
     read_task(t); /* net_create_opts refused soft targets for a non-classifier */
     CNN_TRY(e, net_alloc(t->n, t->be, e));
