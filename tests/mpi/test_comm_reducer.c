@@ -3,11 +3,16 @@
  * reducer_hook and reducer_finish (or finish alone) every rank must hold the sum of all
  * ranks' own gradients (gathered here with plain MPI and summed in double), bit-identical
  * across ranks; the buckets must be contiguous, end on node boundaries, cover grads_flat
- * exactly, and be handed over by the hook as soon as their last node is done. */
+ * exactly, and be handed over by the hook as soon as their last node is done. Each case
+ * runs with every way the communication thread can reduce a bucket (our ring with small
+ * messages, so that buckets span many slices; libnbc's MPI_Iallreduce; a blocking
+ * MPI_Allreduce). The ring itself is checked alone on integer-valued floats (exact sums)
+ * for counts that leave empty, uneven and partial segments. */
 #include <mpi.h>
 #include <string.h>
 
 #include "../../src/comm/reducer_impl.h"
+#include "../../src/comm/ring.h"
 #include "../../src/config/config.h"
 #include "../check.h"
 
@@ -167,6 +172,65 @@ static void run_case(net *n, comm *c, const char *name, size_t bucket_bytes, boo
     free(own), free(got), free(sum), free(bound);
 }
 
+/* ring.c alone: the sum of (i * 7 + rank * 3) % 11 over ranks, exactly, on every rank. */
+static void ring_case(size_t chunk, int window, bool block)
+{
+    int rank, p;
+    MPI_Comm mc;
+    CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &mc) == MPI_SUCCESS);
+    CHECK(MPI_Comm_rank(mc, &rank) == MPI_SUCCESS && MPI_Comm_size(mc, &p) == MPI_SUCCESS);
+    ring *r = ring_create(mc, chunk, window);
+    const size_t counts[] = {0, 1, 2, 5, chunk * (size_t)p, chunk * (size_t)p + 1,
+                             3 * chunk * (size_t)p * (size_t)window + 7};
+    for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+        size_t n = counts[c];
+        float *x = cnn_xmalloc((n + 1) * sizeof *x);
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)((i * 7 + (size_t)rank * 3) % 11);
+        x[n] = -1; /* must stay */
+        ring_start(r, x, n);
+        while (ring_progress(r, block) != RING_DONE)
+            ;
+        for (size_t i = 0; i < n; i++) {
+            float want = 0;
+            for (int q = 0; q < p; q++)
+                want += (float)((i * 7 + (size_t)q * 3) % 11);
+            if (x[i] != want) {
+                fprintf(stderr, "ring chunk %zu window %d count %zu: x[%zu] = %g, want %g\n",
+                        chunk, window, n, i, x[i], want);
+                exit(1);
+            }
+        }
+        CHECK(x[n] == -1);
+        free(x);
+    }
+    ring_destroy(r);
+    CHECK(MPI_Comm_free(&mc) == MPI_SUCCESS);
+    if (rank == 0)
+        printf("  ring, chunk %zu, window %d, %s: exact\n", chunk, window,
+               block ? "MPI_Waitsome" : "MPI_Testsome");
+}
+
+/* The communication thread's way to reduce a bucket, read by the transport at
+ * reducer_create: a 1 KiB ring message is 256 floats, so this net's buckets span slices. */
+static void set_mode(const char *algo, const char *poll_us, const char *chunk_kb)
+{
+    setenv("CNN_COMM_ALGO", algo, 1);
+    setenv("CNN_COMM_POLL_US", poll_us, 1);
+    setenv("CNN_COMM_CHUNK_KB", chunk_kb, 1); /* "": the default */
+}
+
+static void reducer_cases(net *n, comm *c)
+{
+    size_t total = tensor_bytes(&n->grads_flat);
+    run_case(n, c, "tiny (node per bucket)", 4, true);
+    run_case(n, c, "mid", total / 3, true);
+    run_case(n, c, "huge (one bucket)", (size_t)1 << 30, true);
+    run_case(n, c, "whole net + tail", total, true);
+    run_case(n, c, "mid, finish only", total / 3, false);
+    run_case(n, c, "tiny, finish only", 4, false);
+}
+
 int main(int argc, char **argv)
 {
     comm *c;
@@ -183,13 +247,29 @@ int main(int argc, char **argv)
     CHECK_EQ(net_create(cfg_get(root, "model"), 4, &n, &e), CNN_OK);
     CHECK_EQ(net_alloc(n, be, &e), CNN_OK);
     net_init(n, rng_key_from_seed(11)); /* the same weights on every rank */
-    size_t total = tensor_bytes(&n->grads_flat);
-    run_case(n, c, "tiny (node per bucket)", 4, true);
-    run_case(n, c, "mid", total / 3, true);
-    run_case(n, c, "huge (one bucket)", (size_t)1 << 30, true);
-    run_case(n, c, "whole net + tail", total, true);
-    run_case(n, c, "mid, finish only", total / 3, false);
-    run_case(n, c, "tiny, finish only", 4, false);
+    ring_case(1, 1, false);
+    ring_case(3, 2, false);
+    ring_case(5, 3, true);
+    static const char *modes[][4] = {
+        {"ring, 1 KiB messages", "ring", "50", "1"},
+        {"ring, default messages", "ring", "50", ""},
+        {"libnbc MPI_Iallreduce", "nbc", "50", "1"},
+        {"blocking MPI_Allreduce", "ring", "0", "1"},
+    };
+    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
+        if (comm_rank(c) == 0)
+            printf(" %s:\n", modes[i][0]);
+        set_mode(modes[i][1], modes[i][2], modes[i][3]);
+        reducer_cases(n, c);
+    }
+    /* A mistyped setting is the user's error, named with what to use. */
+    const char *bad[][2] = {{"rings", "1"}, {"ring", "0"}, {"ring", "4x"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        reducer *r = NULL;
+        set_mode(bad[i][0], "50", bad[i][1]);
+        CHECK_EQ(reducer_create(c, n, 1024, &r, &e), CNN_EINVAL);
+        CHECK(r == NULL && strstr(e.msg, i == 0 ? "CNN_COMM_ALGO" : "CNN_COMM_CHUNK_KB"));
+    }
     net_destroy(n);
     cfg_free(root);
     backend_destroy(be);
