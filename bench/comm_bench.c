@@ -112,10 +112,12 @@ static void add_mode(opts *o, const char *spec)
     else if ((strcmp(m->algo, "ring") && strcmp(m->algo, "nbc")) || m->poll_us <= 0 ||
              m->chunk_kb < 0)
         usage();
+    char algo[sizeof m->algo]; /* a copy: GCC cannot tell m->algo from m->name apart */
+    memcpy(algo, m->algo, sizeof algo);
     if (m->chunk_kb)
-        snprintf(m->name, sizeof m->name, "%s %ldus %ldK", m->algo, m->poll_us, m->chunk_kb);
+        snprintf(m->name, sizeof m->name, "%s %ldus %ldK", algo, m->poll_us, m->chunk_kb);
     else if (m->poll_us)
-        snprintf(m->name, sizeof m->name, "%s %ldus", m->algo, m->poll_us);
+        snprintf(m->name, sizeof m->name, "%s %ldus", algo, m->poll_us);
     else
         snprintf(m->name, sizeof m->name, "blocking");
 }

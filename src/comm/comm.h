@@ -83,7 +83,7 @@ void reducer_finish(reducer *r);
 void reducer_get_stats(const reducer *r, reducer_stats *s);
 void reducer_destroy(reducer *r);
 
-/* ---- node-shared memory (comm_shm.c; helper DATA): one dataset cache per node ----
+/* ---- node-shared memory (comm_shm.c): one dataset cache per node ----
  * Wire into dataset_open_opts.shared (data.h) as
  *   {comm_shm_rank(s), comm_shm_size(s), s, comm_shm_map, comm_shm_agree}. */
 typedef struct comm_shm comm_shm;
