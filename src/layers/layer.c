@@ -154,16 +154,14 @@ void layer_free_standalone(layer *l, backend *be)
 
 void layer_upload_f32(backend *be, tensor *t, const float *host)
 {
-    if (t->dt == DTYPE_F32) {
-        backend_upload(be, t, host);
-    } else {
-        void *h = cnn_xmalloc(tensor_bytes(t));
-        dtype_convert_host(t->dt, h, DTYPE_F32, host, tensor_numel(t));
-        backend_upload(be, t, h);
-        be->ops->sync(be);
-        free(h);
+    void *rounded = NULL;
+    if (t->dt != DTYPE_F32) {
+        rounded = cnn_xmalloc(tensor_bytes(t));
+        dtype_convert_host(t->dt, rounded, DTYPE_F32, host, tensor_numel(t));
     }
-    be->ops->sync(be);
+    backend_upload(be, t, rounded ? rounded : host);
+    be->ops->sync(be); /* the copy may still read the host buffer */
+    free(rounded);
 }
 
 void layer_fill_uniform(backend *be, tensor *t, rng_key key, float lo, float hi)

@@ -150,10 +150,9 @@ typedef struct net_impl {
     net_plan_node *pn; /* (n_nodes) */
     size_t in_off, target_off;
     void *arena[NET_A_COUNT];
-    /* f16/bf16 nets (bound by net_alloc; data NULL for f32): every working weight and every
-     * working gradient as one flat tensor each, element offsets as params_flat; the input
-     * rounded to the net's precision. */
-    tensor lowp_params, lowp_grads, lowp_input;
+    /* f16/bf16 nets (bound by net_alloc; data NULL for f32): every working weight as one
+     * flat tensor, element offsets as params_flat; the input rounded to the net's precision. */
+    tensor lowp_params, lowp_input;
 } net_impl;
 
 int net_plan(net *n, cnn_err *e);

@@ -265,6 +265,12 @@ static tensor flat(const net *n, int a)
              : tensor_view(NULL, SHAPE(1), DTYPE_F32, n->be->ops->dev);
 }
 
+/* A parameter's f32 master (or its gradient) at byte offset off. */
+static tensor master_view(const net *n, size_t off, bool grad, shape s)
+{
+    return view(n, grad ? NET_A_GRADS : NET_A_PARAMS, off, s, DTYPE_F32);
+}
+
 /* The working copies of f32 master bytes [off, off + 4k) sit at off / 2 in NET_A_LOWP,
  * their gradients mem.params / 2 further. */
 static tensor lowp_view(const net *n, size_t master_off, bool grad, shape s, dtype dt)
@@ -283,8 +289,8 @@ void net_bind_params(net *n, bool masters)
             if (sl->kind != SLOT_PARAM)
                 continue;
             if (masters || !im->pn[i].lowp_params) {
-                sl->t = view(n, NET_A_PARAMS, off, sl->t.s, DTYPE_F32);
-                sl->grad = view(n, NET_A_GRADS, off, sl->t.s, DTYPE_F32);
+                sl->t = master_view(n, off, false, sl->t.s);
+                sl->grad = master_view(n, off, true, sl->t.s);
             } else {
                 sl->t = lowp_view(n, off, false, sl->t.s, im->pn[i].lowp_dt);
                 sl->grad = lowp_view(n, off, true, sl->t.s, im->pn[i].lowp_dt);
@@ -298,9 +304,8 @@ tensor net_param_range(const net *n, int node, bool grads, bool lowp)
     const net_impl *im = n->impl;
     size_t lo = n->nodes[node].param_lo, hi = n->nodes[node].param_hi;
     shape s = SHAPE((int64_t)((hi - lo) / sizeof(float)));
-    if (lowp)
-        return lowp_view(n, lo, grads, s, im->pn[node].lowp_dt);
-    return view(n, grads ? NET_A_GRADS : NET_A_PARAMS, lo, s, DTYPE_F32);
+    return lowp ? lowp_view(n, lo, grads, s, im->pn[node].lowp_dt)
+                : master_view(n, lo, grads, s);
 }
 
 static void bind_entries(net *n, net_entry *ents, int count)
@@ -311,8 +316,8 @@ static void bind_entries(net *n, net_entry *ents, int count)
         int s = (int)(en->slot - n->nodes[en->node].l->slots);
         size_t off = im->pn[en->node].slot[s];
         if (en->slot->kind == SLOT_PARAM) {
-            en->value = view(n, NET_A_PARAMS, off, en->slot->t.s, DTYPE_F32);
-            en->grad = view(n, NET_A_GRADS, off, en->slot->t.s, DTYPE_F32);
+            en->value = master_view(n, off, false, en->slot->t.s);
+            en->grad = master_view(n, off, true, en->slot->t.s);
         } else {
             en->value = en->slot->t;
         }
@@ -344,11 +349,9 @@ static void bind(net *n)
     n->grads_flat = flat(n, NET_A_GRADS);
     n->buffers_flat = flat(n, NET_A_BUFFERS);
     if (n->mem.lowp) {
-        shape all = SHAPE((int64_t)(n->mem.params / sizeof(float)));
-        if (n->mem.params) {
-            im->lowp_params = lowp_view(n, 0, false, all, n->precision);
-            im->lowp_grads = lowp_view(n, 0, true, all, n->precision);
-        }
+        int64_t count = (int64_t)(n->mem.params / sizeof(float));
+        if (count)
+            im->lowp_params = lowp_view(n, 0, false, SHAPE(count), n->precision);
         im->lowp_input = view(n, NET_A_LOWP, n->mem.params, n->in_shape, n->precision);
     }
 }
