@@ -1,9 +1,16 @@
 /* The backend interface: the one seam between the CPU and the CUDA implementations.
  * Layers, the graph, the optimizer and comm do all math through these calls and never test
  * which backend runs them. Conventions every implementation keeps:
- * - Tensors are dense, NCHW (layout field NCHW) unless an op says otherwise; i32 indices
- *   and labels, u8 masks. A backend rejects a tensor of another device with cnn_fatal (a
- *   programming fault: layers check user-facing shapes in infer).
+ * - Tensors are dense; i32 indices and labels, u8 masks. A backend rejects a tensor of
+ *   another device with cnn_fatal (a programming fault: layers check user-facing shapes in
+ *   infer).
+ * - Layout: shapes below are logical, (N, C, H, W) and filters (K, C/groups, R, S); a 4-D
+ *   tensor's `lay` says how it is stored (tensor.h: NCHW, or NHWC = channels-last, filters
+ *   KRSC). Every 4-D tensor of one call has the same layout (only convert changes it), and
+ *   the results are those of the NCHW call: max-pool indices are still h*W + w within the
+ *   (n, c) plane (stored in y's layout), dropout's mask is keyed by the logical NCHW index,
+ *   a per-pixel (N, C, H, W) loss reduces over C whatever the layout. Tensors of other
+ *   ranks ((N, C), (C), labels (N, H, W)) have no layout.
  * - Float tensors: activations, their gradients and the working copies of convolution and
  *   linear weights are in the run's precision, f32, f16 or bf16 (dtype_is_float); an op's
  *   float tensors share one dtype except the ones its comment says are f32 (norm statistics
@@ -77,7 +84,9 @@ typedef struct backend_ops {
     void (*fill)(backend *be, tensor *y, double v); /* any dtype */
     /* y = x + beta * y between any float dtypes (same element count), computed in f32 and
      * rounded once to y's dtype: master weights to their f16/bf16 working copies, and those
-     * copies' gradients back into the f32 gradients (beta 1 accumulates). */
+     * copies' gradients back into the f32 gradients (beta 1 accumulates). When x and y are
+     * 4-D of one logical shape in different layouts it also transposes (NCHW masters to
+     * NHWC working copies, the NCHW input batch into a channels-last net, flatten). */
     void (*convert)(backend *be, const tensor *x, tensor *y, float beta);
     /* y *= s[0]: s is an f32 device scalar (the loss scale), y any float dtype. */
     void (*scale_by)(backend *be, tensor *y, const tensor *s);

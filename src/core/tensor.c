@@ -109,3 +109,27 @@ tensor tensor_reshape(const tensor *t, shape s)
     r.s = s;
     return r;
 }
+
+bool tensor_is_nhwc(const tensor *t) { return t->s.nd == 4 && t->lay == LAYOUT_NHWC; }
+
+const char *layout_name(layout lay) { return lay == LAYOUT_NHWC ? "nhwc" : "nchw"; }
+
+void layout_permute_host(void *dst, layout dst_lay, const void *src, layout src_lay,
+                         const shape *s, size_t elem)
+{
+    int64_t n = shape_numel(s);
+    if (s->nd != 4 || dst_lay == src_lay) {
+        memcpy(dst, src, (size_t)n * elem);
+        return;
+    }
+    int64_t N = s->d[0], C = s->d[1], HW = s->d[2] * s->d[3];
+    /* (N, A, B) -> (N, B, A) with A, B = C, HW (to NHWC) or HW, C (to NCHW) */
+    int64_t A = dst_lay == LAYOUT_NHWC ? C : HW, B = dst_lay == LAYOUT_NHWC ? HW : C;
+    const char *in = src;
+    char *out = dst;
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t a = 0; a < A; a++)
+            for (int64_t b = 0; b < B; b++)
+                memcpy(out + (size_t)((i * B + b) * A + a) * elem,
+                       in + (size_t)((i * A + a) * B + b) * elem, elem);
+}

@@ -15,7 +15,10 @@
 
 typedef enum dtype { DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_I32, DTYPE_I64, DTYPE_U8 } dtype;
 typedef enum device_kind { DEVICE_CPU, DEVICE_CUDA } device_kind;
-/* NCHW is what every CPU kernel takes; NHWC is for the CUDA backend's tensor cores. */
+/* The memory order of a 4-D tensor whose shape is always the logical (N, C, H, W), as
+ * PyTorch's memory_format: NCHW (contiguous) or NHWC (channels-last: element (n, c, h, w)
+ * at ((n*H + h)*W + w)*C + c), which cuDNN's tensor-core kernels want. A filter (K, C, R, S)
+ * in NHWC is stored KRSC. Tensors of other ranks ignore it. */
 typedef enum layout { LAYOUT_NCHW, LAYOUT_NHWC } layout;
 
 typedef struct shape {
@@ -52,8 +55,15 @@ const char *device_name(device_kind dev);
 tensor tensor_view(void *data, shape s, dtype dt, device_kind dev);
 size_t tensor_bytes(const tensor *t);
 int64_t tensor_numel(const tensor *t);
-/* The same memory seen with another shape of the same element count. */
+/* The same memory seen with another shape of the same element count (same layout field). */
 tensor tensor_reshape(const tensor *t, shape s);
+/* A 4-D tensor stored channels-last. */
+bool tensor_is_nhwc(const tensor *t);
+const char *layout_name(layout lay); /* "nchw", "nhwc" */
+/* Host copy of a 4-D (N, C, H, W) tensor of elem-byte elements from src_lay order into
+ * dst_lay order (dst and src must not overlap); other ranks, or equal layouts, copy. */
+void layout_permute_host(void *dst, layout dst_lay, const void *src, layout src_lay,
+                         const shape *s, size_t elem);
 
 /* ---- 16-bit floats on the host (float16.c): round to nearest even, NaN stays NaN,
  * overflow gives inf, as the GPU's conversions do ---- */

@@ -19,9 +19,10 @@ static int resolve_refs(layer **ls, int i, cnn_err *e)
                      l->ref_name);
 }
 
-static int alloc_zeroed(backend *be, tensor *t, shape s, dtype dt, cnn_err *e)
+static int alloc_zeroed(backend *be, tensor *t, shape s, dtype dt, layout lay, cnn_err *e)
 {
     *t = tensor_view(NULL, s, dt, be->ops->dev);
+    t->lay = s.nd == 4 ? lay : LAYOUT_NCHW;
     CNN_TRY(e, backend_alloc_tensor(be, t, e));
     be->ops->fill(be, t, 0.0);
     return CNN_OK;
@@ -42,20 +43,22 @@ int chain_setup(layer_chain *c, layer **ls, int n, backend *be, const shape *in,
     c->dact = cnn_xcalloc((size_t)n, sizeof *c->dact);
     c->fwd_s = cnn_xcalloc((size_t)n, sizeof *c->fwd_s);
     c->bwd_s = cnn_xcalloc((size_t)n, sizeof *c->bwd_s);
+    layout lay = ls[0]->lay;
     for (int i = 0; i < n_in; i++) {
-        CNN_TRY(e, alloc_zeroed(be, &c->in[i], in[i], in_dt[i], e));
+        CNN_TRY(e, alloc_zeroed(be, &c->in[i], in[i], in_dt[i], lay, e));
         if (dtype_is_float(in_dt[i]))
-            CNN_TRY(e, alloc_zeroed(be, &c->din[i], in[i], in_dt[i], e));
+            CNN_TRY(e, alloc_zeroed(be, &c->din[i], in[i], in_dt[i], lay, e));
     }
     for (int i = 0; i < n; i++) {
         CNN_TRY(e, resolve_refs(ls, i, e));
+        ls[i]->lay = lay;
         if (i == 0)
             CNN_TRY(e, layer_infer(ls[i], in, in_dt, n_in, e));
         else
             CNN_TRY(e, layer_infer(ls[i], &ls[i - 1]->out, &ls[i - 1]->out_dt, 1, e));
         CNN_TRY(e, layer_alloc_standalone(ls[i], be, e));
-        CNN_TRY(e, alloc_zeroed(be, &c->act[i], ls[i]->out, ls[i]->out_dt, e));
-        CNN_TRY(e, alloc_zeroed(be, &c->dact[i], ls[i]->out, ls[i]->out_dt, e));
+        CNN_TRY(e, alloc_zeroed(be, &c->act[i], ls[i]->out, ls[i]->out_dt, lay, e));
+        CNN_TRY(e, alloc_zeroed(be, &c->dact[i], ls[i]->out, ls[i]->out_dt, lay, e));
     }
     return CNN_OK;
 }

@@ -2,6 +2,8 @@
  * the layer demo need to run a few layers in sequence (the net module builds real graphs).
  * Layer 0 takes every chain input; layer i > 0 takes the output of layer i-1. Layers that
  * name a reference (max_unpool2d: its max_pool2d) are resolved among the chain's layers.
+ * The chain runs in its first layer's layout (ls[0]->lay, set before chain_setup): every
+ * layer and every 4-D input and activation gets it.
  * Private to src/layers and its tools; not part of the layer contract. */
 #ifndef CNN_LAYERS_CHAIN_H
 #define CNN_LAYERS_CHAIN_H

@@ -1,6 +1,7 @@
 /* Flatten as PyTorch's nn.Flatten(): (N, ...) -> (N, product of the rest), no keys.
- * The memory order is unchanged, so forward and backward are plain copies (the output is a
- * separate tensor owned by the net). */
+ * Features come out in the logical (C, H, W) order, as in PyTorch whatever the memory format,
+ * so a classifier's weights do not depend on the layout: from NCHW memory that is a plain
+ * copy (the output is a separate tensor owned by the net), from channels-last a transpose. */
 #include "layers.h"
 
 static int flatten_parse(layer *l, const cfg_node *n, cnn_err *e)
@@ -18,21 +19,38 @@ static int flatten_infer(layer *l, cnn_err *e)
     return CNN_OK;
 }
 
+/* The (N, features) tensor t seen as 4-D NCHW of the input's shape, for convert. */
+static tensor as_nchw(const layer *l, const tensor *t)
+{
+    tensor v = tensor_reshape(t, l->in[0]);
+    v.lay = LAYOUT_NCHW;
+    return v;
+}
+
 static void flatten_forward(layer *l, const tensor *const *in, tensor *out, exec *x)
 {
-    (void)l;
+    if (tensor_is_nhwc(in[0])) {
+        tensor o = as_nchw(l, out);
+        x->be->ops->convert(x->be, in[0], &o, 0.0f);
+        return;
+    }
     x->be->ops->copy(x->be, out->data, out->dev, in[0]->data, in[0]->dev, tensor_bytes(out));
 }
 
 static void flatten_backward(layer *l, const tensor *const *in, const tensor *out,
                              const tensor *dout, tensor *const *din, exec *x)
 {
-    (void)l;
     (void)in;
     (void)out;
-    if (din[0])
-        x->be->ops->copy(x->be, din[0]->data, din[0]->dev, dout->data, dout->dev,
-                         tensor_bytes(dout));
+    if (!din[0])
+        return;
+    if (tensor_is_nhwc(din[0])) {
+        tensor d = as_nchw(l, dout);
+        x->be->ops->convert(x->be, &d, din[0], 0.0f);
+        return;
+    }
+    x->be->ops->copy(x->be, din[0]->data, din[0]->dev, dout->data, dout->dev,
+                     tensor_bytes(dout));
 }
 
 /* Every output feature is a whole (C, H, W) input: spatial structure ends here. */

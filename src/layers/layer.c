@@ -126,7 +126,8 @@ layer_slot *layer_declare(layer *l, const char *name, slot_kind kind, dtype dt, 
     }
     sl->kind = kind;
     sl->t = tensor_view(NULL, s, dt, DEVICE_CPU);
-    sl->grad = tensor_view(NULL, s, dt, DEVICE_CPU);
+    sl->t.lay = s.nd == 4 ? l->lay : LAYOUT_NCHW;
+    sl->grad = sl->t;
     return sl;
 }
 
@@ -154,7 +155,13 @@ void layer_free_standalone(layer *l, backend *be)
 
 void layer_upload_f32(backend *be, tensor *t, const float *host)
 {
+    float *moved = NULL;
     void *rounded = NULL;
+    if (tensor_is_nhwc(t)) {
+        moved = cnn_xmalloc((size_t)tensor_numel(t) * sizeof *moved);
+        layout_permute_host(moved, LAYOUT_NHWC, host, LAYOUT_NCHW, &t->s, sizeof *moved);
+        host = moved;
+    }
     if (t->dt != DTYPE_F32) {
         rounded = cnn_xmalloc(tensor_bytes(t));
         dtype_convert_host(t->dt, rounded, DTYPE_F32, host, tensor_numel(t));
@@ -162,6 +169,7 @@ void layer_upload_f32(backend *be, tensor *t, const float *host)
     backend_upload(be, t, rounded ? rounded : host);
     be->ops->sync(be); /* the copy may still read the host buffer */
     free(rounded);
+    free(moved);
 }
 
 void layer_fill_uniform(backend *be, tensor *t, rng_key key, float lo, float hi)

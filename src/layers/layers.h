@@ -71,6 +71,10 @@ struct layer {
     dtype in_dt[LAYER_MAX_INPUTS];
     shape out;
     dtype out_dt;
+    /* How every 4-D tensor of this layer is stored (inputs, output, slots: a convolution's
+     * weight is then KRSC); set by the owner before infer (net: channels_last; a chain: its
+     * first layer's). Shapes stay logical (N, C, H, W) either way. */
+    layout lay;
     /* Another layer this one reads (max_unpool reads its max_pool's argmax): parse sets
      * ref_name, the owner resolves it to ref before infer. */
     char ref_name[LAYER_NAME_MAX];
@@ -117,7 +121,8 @@ int layer_create(const cfg_node *spec, const char *default_name, layer **out, cn
 int layer_infer(layer *l, const shape *in, const dtype *in_dt, int n_in, cnn_err *e);
 void layer_destroy(layer *l);
 
-/* For infer: declare (or redeclare, on a new shape) a slot. Returns the slot. */
+/* For infer: declare (or redeclare, on a new shape) a slot; a 4-D slot is stored in l->lay.
+ * Returns the slot. */
 layer_slot *layer_declare(layer *l, const char *name, slot_kind kind, dtype dt, shape s);
 layer_slot *layer_slot_find(layer *l, const char *name);
 /* Like find, but a missing slot is a fault (forward/backward use it). */
@@ -148,7 +153,8 @@ int layer_expect_nchw(layer *l, cnn_err *e);
 /* "3" for a square pair, "[3, 2]" otherwise, as the user can write it in YAML; returns b. */
 const char *layer_pair_str(const int64_t v[2], char *b, size_t n);
 
-/* Upload f32 host values into t, rounded to t's float dtype; waits for the copy. */
+/* Upload f32 host values in logical (NCHW) order into t, rounded to t's float dtype and
+ * stored in t's layout; waits for the copy. */
 void layer_upload_f32(backend *be, tensor *t, const float *host);
 /* Fill a slot with uniform values in [lo, hi) from key (host generation, then upload). */
 void layer_fill_uniform(backend *be, tensor *t, rng_key key, float lo, float hi);

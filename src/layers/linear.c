@@ -1,6 +1,8 @@
 /* Fully connected layer as PyTorch's nn.Linear: keys out, bias (true); weight (out, in),
  * bias (out). An input (N, ...) is read as (N, in) with in the product of the other
- * dimensions (a flatten in front, as torchvision's classifiers do), so y = x W^T + b. */
+ * dimensions (a flatten in front, as torchvision's classifiers do), so y = x W^T + b. A
+ * channels-last (N, C, H, W) input is read in that logical order too, through saved NCHW
+ * copies (flatten's rule), so the weights mean the same in either layout. */
 #include "conv_params.h"
 
 #include <stdlib.h>
@@ -29,11 +31,22 @@ static int linear_parse(layer *l, const cfg_node *n, cnn_err *e)
 
 static int64_t linear_in(const layer *l) { return shape_inner(&l->in[0], 1); }
 
+/* A channels-last input with pixels: the features need reordering. */
+static bool reorders(const layer *l)
+{
+    return l->lay == LAYOUT_NHWC && l->in[0].nd == 4 && l->in[0].d[2] * l->in[0].d[3] > 1;
+}
+
 static int linear_infer(layer *l, cnn_err *e)
 {
     linear_state *st = l->state;
     CNN_TRY(e, layer_expect_input(l, 0, LAYER_RANK_MIN(2), "(N, features...)", e));
     l->out = SHAPE(l->in[0].d[0], st->out);
+    if (reorders(l)) { /* the input in feature order, and its gradient before reordering */
+        shape f = SHAPE(l->in[0].d[0], linear_in(l));
+        layer_declare(l, "input_nchw", SLOT_SAVED, l->in_dt[0], f);
+        layer_declare(l, "dinput_nchw", SLOT_SAVED, l->in_dt[0], f);
+    }
     return conv_params_declare(l, SHAPE(st->out, linear_in(l)), st->bias, st->out, e);
 }
 
@@ -42,12 +55,25 @@ static void linear_init(layer *l, backend *be, rng_key key)
     conv_params_init(l, be, key, linear_in(l));
 }
 
+/* A saved (N, features) slot seen as the NCHW input, for convert. */
+static tensor saved_nchw(layer *l, const char *name)
+{
+    tensor v = tensor_reshape(layer_slot_t(l, name), l->in[0]);
+    v.lay = LAYOUT_NCHW;
+    return v;
+}
+
 static void linear_forward(layer *l, const tensor *const *in, tensor *out, exec *x)
 {
     linear_state *st = l->state;
     int64_t N = l->in[0].d[0], F = linear_in(l);
-    const tensor *w = layer_slot_t(l, "weight");
-    x->be->ops->gemm(x->be, in[0]->dt, false, true, N, st->out, F, 1.0f, in[0]->data, F,
+    const tensor *w = layer_slot_t(l, "weight"), *xin = in[0];
+    if (reorders(l)) {
+        tensor v = saved_nchw(l, "input_nchw");
+        x->be->ops->convert(x->be, in[0], &v, 0.0f);
+        xin = layer_slot_t(l, "input_nchw");
+    }
+    x->be->ops->gemm(x->be, xin->dt, false, true, N, st->out, F, 1.0f, xin->data, F,
                      w->data, F, 0.0f, out->data, st->out);
     if (st->bias)
         x->be->ops->bias_add(x->be, out, layer_slot_t(l, "bias"));
@@ -61,13 +87,20 @@ static void linear_backward(layer *l, const tensor *const *in, const tensor *out
     backend *be = x->be;
     int64_t N = l->in[0].d[0], F = linear_in(l), K = st->out;
     const tensor *w = layer_slot_t(l, "weight");
-    if (din[0])
-        be->ops->gemm(be, dout->dt, false, false, N, F, K, 1.0f, dout->data, K, w->data, F,
-                      0.0f, din[0]->data, F);
-    be->ops->gemm(be, dout->dt, true, false, K, F, N, 1.0f, dout->data, K, in[0]->data, F,
+    const tensor *xin = reorders(l) ? layer_slot_t(l, "input_nchw") : in[0];
+    be->ops->gemm(be, dout->dt, true, false, K, F, N, 1.0f, dout->data, K, xin->data, F,
                   x->param_grad_beta, conv_params_grad(l, "weight")->data, F);
     if (st->bias)
         be->ops->bias_grad(be, dout, conv_params_grad(l, "bias"), x->param_grad_beta);
+    if (!din[0])
+        return;
+    void *dx = reorders(l) ? layer_slot_t(l, "dinput_nchw")->data : din[0]->data;
+    be->ops->gemm(be, dout->dt, false, false, N, F, K, 1.0f, dout->data, K, w->data, F, 0.0f,
+                  dx, F);
+    if (reorders(l)) {
+        tensor v = saved_nchw(l, "dinput_nchw");
+        be->ops->convert(be, &v, din[0], 0.0f);
+    }
 }
 
 static void linear_describe(const layer *l, layer_info *info)

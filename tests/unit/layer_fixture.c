@@ -1,6 +1,7 @@
 /* One layer case against its PyTorch fixture (tools/fixtures/make_fixtures.py), or, with
  * --gradcheck, against central finite differences on the same inputs and parameters.
- * Usage: layer_fixture [--gradcheck] [--device cpu|cuda] [--dtype f16|bf16] FILE.bin
+ * Usage: layer_fixture [--gradcheck] [--device cpu|cuda] [--dtype f16|bf16] [--layout nhwc]
+ *        FILE.bin
  * On cuda the tolerances are 10x the case's (reductions run in another order on thousands
  * of threads; cuDNN may pick FFT/Winograd algorithms), and without a GPU it exits 77.
  * Outputs, input gradients and parameter gradients are poisoned with NaN (of their dtype)
@@ -8,7 +9,9 @@
  * --dtype runs the case in f16 or bf16: float inputs (not loss targets, which stay f32) and
  * parameters are rounded to it, and results are compared with the f32 fixture within
  * LOWP_K units of roundoff of the dtype times the record's largest magnitude, on top of the
- * case's own tolerance (see lowp_atol). */
+ * case's own tolerance (see lowp_atol). --layout nhwc runs the layers channels-last: every
+ * 4-D input, activation, weight and saved tensor is stored NHWC (uploads and downloads
+ * transpose), and the results must be the fixture's as they are in NCHW. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,7 @@ static const char *path;
 static int n_layers;
 static layer *ls[MAX_LAYERS];
 static dtype run_dt = DTYPE_F32; /* --dtype */
+static layout run_lay = LAYOUT_NCHW; /* --layout */
 static double lowp_scale = 1.0;  /* LOWP_K multiplier: 2 on cuda */
 
 /* Low-precision results carry the rounding of every input and parameter (relative u each,
@@ -75,10 +79,16 @@ static void upload_checked(backend *be, tensor *t, const fixture_rec *r)
                 shape_str(&t->s, b, sizeof b));
         exit(1);
     }
-    if (rounded)
+    if (rounded) {
         layer_upload_f32(be, t, r->data);
-    else
-        backend_upload(be, t, r->data);
+        return;
+    }
+    void *moved = malloc(tensor_bytes(t));
+    CHECK(moved);
+    layout_permute_host(moved, t->lay, r->data, LAYOUT_NCHW, &t->s, dtype_size(t->dt));
+    backend_upload(be, t, moved);
+    be->ops->sync(be);
+    free(moved);
 }
 
 static int compare(backend *be, const tensor *t, const char *name, double rtol, double atol)
@@ -92,10 +102,12 @@ static int compare(backend *be, const tensor *t, const char *name, double rtol, 
     }
     int64_t n = tensor_numel(t);
     void *raw = malloc(tensor_bytes(t));
-    float *h = malloc((size_t)n * sizeof *h);
-    CHECK(raw && h);
+    float *h = malloc((size_t)n * sizeof *h), *stored = malloc((size_t)n * sizeof *h);
+    CHECK(raw && h && stored);
     backend_download(be, t, raw);
-    dtype_convert_host(DTYPE_F32, h, t->dt, raw, n);
+    dtype_convert_host(DTYPE_F32, stored, t->dt, raw, n);
+    layout_permute_host(h, LAYOUT_NCHW, stored, t->lay, &t->s, sizeof *h);
+    free(stored);
     int ok = check_close(name, h, r->data, n, rtol, atol + lowp_atol(r->data, n));
     free(raw);
     free(h);
@@ -159,12 +171,15 @@ int main(int argc, char **argv)
             device = argv[++i];
         else if (!strcmp(argv[i], "--dtype") && i + 2 < argc && parse_dtype(argv[i + 1]))
             i++;
+        else if (!strcmp(argv[i], "--layout") && i + 2 < argc && !strcmp(argv[i + 1], "nhwc"))
+            run_lay = LAYOUT_NHWC, i++;
         else
             argc = 0;
     }
     if (argc < 2 || (gradcheck && run_dt != DTYPE_F32)) {
         fprintf(stderr, "usage: layer_fixture [--gradcheck] [--device cpu|cuda] "
-                "[--dtype f16|bf16] FIXTURE.bin (--gradcheck runs in f32 only)\n");
+                "[--dtype f16|bf16] [--layout nhwc] FIXTURE.bin (--gradcheck runs in f32 "
+                "only)\n");
         return 2;
     }
     path = argv[argc - 1];
@@ -190,6 +205,13 @@ int main(int argc, char **argv)
                dtype_name(run_dt));
         return 77;
     }
+    bool has_4d = false;
+    for (int i = 0; i < n_in; i++)
+        has_4d |= in_s[i].nd == 4;
+    if (run_lay == LAYOUT_NHWC && !has_4d) {
+        printf("skipped: %s has no 4-D input to store channels-last\n", path);
+        return 77;
+    }
     backend *be;
     int brc = backend_create(device, 0, &be, &e);
     if (brc == CNN_ENOTSUP && !strcmp(device, "cuda")) {
@@ -210,6 +232,7 @@ int main(int argc, char **argv)
     double tol_scale = be->ops->dev == DEVICE_CUDA ? 10.0 : 1.0;
     if (be->ops->dev == DEVICE_CUDA)
         lowp_scale = 2.0; /* the GPU's accumulation order on top of the same roundings */
+    ls[0]->lay = run_lay;
     layer_chain c;
     if (chain_setup(&c, ls, n_layers, be, in_s, in_dt, n_in, &e) < 0)
         die(&e);

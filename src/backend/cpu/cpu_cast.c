@@ -1,9 +1,12 @@
-/* The mixed-precision glue of the CPU backend: convert between float dtypes (f32 master
- * weights to their f16/bf16 working copies, and those copies' gradients back) and scale_by
+/* The mixed-precision glue of the CPU backend: convert between float dtypes and layouts
+ * (f32 master weights to their f16/bf16 or channels-last working copies, and those copies'
+ * gradients back) and scale_by
  * (the loss scale applied to the loss gradient). Both run in f32 and round each element once
  * to the output's dtype with the float16.c conversions, as the CUDA kernels do. */
 #include "cpu_impl.h"
 
+/* y = x + beta * y element by element: in memory order, or (x and y 4-D in different
+ * layouts) per logical element, which transposes. */
 static void cpu_convert(backend *be, const tensor *x, tensor *y, float beta)
 {
     (void)be;
@@ -14,6 +17,19 @@ static void cpu_convert(backend *be, const tensor *x, tensor *y, float beta)
     const dtype xt = x->dt, yt = y->dt;
     const void *xp = x->data;
     void *yp = y->data;
+    if (tensor_is_nhwc(x) != tensor_is_nhwc(y)) {
+        CNN_ASSERT(x->s.nd == 4 && shape_eq(&x->s, &y->s));
+        int64_t C = y->s.d[1], HW = y->s.d[2] * y->s.d[3], planes = y->s.d[0] * C;
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (int64_t pl = 0; pl < planes; pl++)
+            for (int64_t q = 0; q < HW; q++) {
+                int64_t xi = cpu_lay_off(x, pl / C, pl % C, q, C, HW);
+                int64_t yi = cpu_lay_off(y, pl / C, pl % C, q, C, HW);
+                float old = beta == 0.0f ? 0.0f : beta * cpu_load(yt, yp, yi);
+                cpu_store(yt, yp, yi, cpu_load(xt, xp, xi) + old);
+            }
+        return;
+    }
     if (beta == 0.0f) { /* old contents ignored, even NaN */
 #pragma omp parallel for schedule(static) if (n > 65536)
         for (int64_t i = 0; i < n; i++)

@@ -1,5 +1,5 @@
-/* Elementwise CPU ops: fill, axpby, add, channel copies (concat and its gradient). fill and
- * channel_copy take f16/bf16 themselves (a copy with beta 0 moves the 16-bit values as they
+/* Elementwise CPU ops: fill, axpby, add, channel copies (concat and its gradient, in either
+ * layout). fill and channel_copy take f16/bf16 themselves (a copy with beta 0 moves the 16-bit values as they
  * are, and only the copied channels may be touched); axpby and add get theirs through
  * cpu_lowp.c. */
 #include <string.h>
@@ -101,10 +101,15 @@ static void cpu_channel_copy(backend *be, const tensor *src, int src_c0, tensor 
     (void)be;
     CPU_EXPECT_FLOAT("channel_copy", src);
     CPU_EXPECT(dst, src->dt);
+    CNN_ASSERT(tensor_is_nhwc(src) == tensor_is_nhwc(dst));
     int64_t n = src->s.d[0], cs = src->s.d[1], cd = dst->s.d[1];
     int64_t hw = shape_inner(&src->s, 2);
     CNN_ASSERT(dst->s.d[0] == n && shape_inner(&dst->s, 2) == hw);
     CNN_ASSERT(src_c0 >= 0 && dst_c0 >= 0 && src_c0 + nc <= cs && dst_c0 + nc <= cd);
+    if (tensor_is_nhwc(src)) { /* channels-last (N, C, H, W) is NCHW (N*H*W, C, 1, 1) */
+        n *= hw;
+        hw = 1;
+    }
     int64_t len = nc * hw;
     if (src->dt != DTYPE_F32) {
         const uint16_t *s = src->data;

@@ -67,6 +67,13 @@ static inline void cpu_store(dtype dt, void *p, int64_t i, float v)
         ((uint16_t *)p)[i] = dt == DTYPE_F16 ? f32_to_f16(v) : f32_to_bf16(v);
 }
 
+/* Element (n, c, q = h*W + w) of a 4-D tensor with C channels and HW pixels, in its layout. */
+static inline int64_t cpu_lay_off(const tensor *t, int64_t n, int64_t c, int64_t q, int64_t C,
+                                  int64_t HW)
+{
+    return tensor_is_nhwc(t) ? (n * HW + q) * C + c : (n * C + c) * HW + q;
+}
+
 /* A float tensor on this device, or a fault naming the op. */
 #define CPU_EXPECT_FLOAT(op, t)                                                          \
     do {                                                                                 \

@@ -1,16 +1,18 @@
-/* f16 and bf16 on the CPU backend, an honest emulation of what a GPU computes: tensors hold
- * 16-bit values, math runs in f32, and each output element is rounded once (nearest even) to
- * its dtype. Each op with float tensors gets a wrapper in front of its f32 kernel (fill,
- * convert, scale_by and channel_copy handle 16 bits themselves; the optimizer ops are f32
- * only): f32 calls go straight through; otherwise every low-precision tensor is converted
- * into its own f32 scratch slot, the f32 kernel runs on those, and the outputs are rounded
- * back. Outputs are converted in as well, so beta accumulates onto their old values and an
- * element a kernel forgot to write keeps its (poisoned) value, as in f32. The slots grow
- * only and belong to the backend; ops run one at a time on the caller's thread (comm's
- * thread never calls ops on the CPU backend), so they need no lock. Tensors the contract
- * keeps f32 (statistics, probabilities, losses, targets) reach the f32 kernel untouched,
- * which checks them. */
+/* f16, bf16 and channels-last on the CPU backend, an honest emulation of what a GPU
+ * computes: tensors hold 16-bit values, math runs in f32, and each output element is rounded
+ * once (nearest even) to its dtype; an NHWC tensor reaches a kernel that reads NCHW
+ * transposed, so a channels-last net computes exactly what the NCHW net does. Each op with
+ * float tensors gets a wrapper in front of its f32 kernel (fill, convert, scale_by and
+ * channel_copy handle 16 bits and layouts themselves; the optimizer ops are f32 and 1-D):
+ * f32 NCHW calls go straight through; otherwise every such tensor is converted into its own
+ * scratch slot, the f32 kernel runs on those, and the outputs are written back. Outputs are
+ * converted in as well, so beta accumulates onto their old values and an element a kernel
+ * forgot to write keeps its (poisoned) value, as in f32. The slots grow only and belong to
+ * the backend; ops run one at a time on the caller's thread (comm's thread never calls ops
+ * on the CPU backend), so they need no lock. Tensors the contract keeps f32 (statistics,
+ * probabilities, losses, targets) reach the f32 kernel in f32, which checks them. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu_lowp.h"
 
@@ -50,41 +52,88 @@ static void convert_n(dtype dd, void *dst, dtype sd, const void *src, int64_t n)
     }
 }
 
-bool lowp_begin(lowp *c, backend *be, const char *op, const tensor *primary)
+/* dst = src (same logical shape): float dtypes converted (rounded once), other dtypes
+ * copied; a 4-D tensor stored in another layout than dst is transposed on the way. */
+static void move(const tensor *dst, const tensor *src)
+{
+    int64_t n = tensor_numel(src);
+    bool fl = dtype_is_float(src->dt);
+    size_t es = dtype_size(src->dt);
+    CNN_ASSERT(fl ? dtype_is_float(dst->dt) : dst->dt == src->dt);
+    if (tensor_is_nhwc(src) == tensor_is_nhwc(dst)) {
+        if (fl)
+            convert_n(dst->dt, dst->data, src->dt, src->data, n);
+        else
+            memcpy(dst->data, src->data, (size_t)n * es);
+        return;
+    }
+    int64_t C = src->s.d[1], HW = src->s.d[2] * src->s.d[3], planes = src->s.d[0] * C;
+    const char *sp = src->data;
+    char *dp = dst->data;
+    const dtype sdt = src->dt, ddt = dst->dt;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        int64_t b = pl / C, ch = pl % C;
+        for (int64_t q = 0; q < HW; q++) {
+            int64_t si = cpu_lay_off(src, b, ch, q, C, HW), di = cpu_lay_off(dst, b, ch, q, C, HW);
+            if (fl)
+                cpu_store(ddt, dp, di, cpu_load(sdt, sp, si));
+            else
+                memcpy(dp + (size_t)di * es, sp + (size_t)si * es, es);
+        }
+    }
+}
+
+static bool begin(lowp *c, backend *be, const char *op, const tensor *primary, bool nchw)
 {
     c->be = be;
     c->op = op;
     c->dt = primary->dt;
+    c->nchw = nchw;
     c->next = 0;
-    if (c->dt == DTYPE_F32)
-        return false;
-    if (c->dt != DTYPE_F16 && c->dt != DTYPE_BF16)
+    if (!dtype_is_float(c->dt))
         cnn_fatal("cpu backend: %s of dtype %s is not supported", op, dtype_name(c->dt));
-    return true;
+    return c->dt != DTYPE_F32 || (nchw && tensor_is_nhwc(primary));
 }
 
-tensor *lowp_view(lowp *c, const tensor *t, const char *name, bool same)
+bool lowp_begin(lowp *c, backend *be, const char *op, const tensor *primary)
 {
-    if (!t || (!same && t->dt == DTYPE_F32))
-        return (tensor *)t;
-    if (t->dev != DEVICE_CPU || !t->data || (same ? t->dt != c->dt : !dtype_is_float(t->dt)))
+    return begin(c, be, op, primary, false);
+}
+
+bool lowp_begin_nchw(lowp *c, backend *be, const char *op, const tensor *primary)
+{
+    return begin(c, be, op, primary, true);
+}
+
+tensor *lowp_view(lowp *c, const tensor *t, const char *name, lowp_kind kind)
+{
+    if (!t)
+        return NULL;
+    bool ok = kind == LOWP_SAME ? t->dt == c->dt : kind == LOWP_RAW || dtype_is_float(t->dt);
+    if (t->dev != DEVICE_CPU || !t->data || !ok)
         cnn_fatal("cpu backend: %s: tensor '%s' is %s/%s%s, expected cpu/%s", c->op, name,
                   device_name(t->dev), dtype_name(t->dt), t->data ? "" : " (unbound)",
-                  same ? dtype_name(c->dt) : "float");
+                  kind == LOWP_SAME ? dtype_name(c->dt) : "float");
+    bool cast = kind != LOWP_RAW && t->dt != DTYPE_F32, relay = c->nchw && tensor_is_nhwc(t);
+    if (!cast && !relay)
+        return (tensor *)t;
     CNN_ASSERT(c->next < CPU_SCRATCH_SLOTS);
-    int64_t n = tensor_numel(t);
     tensor *v = &c->v[c->next];
     *v = *t;
-    v->dt = DTYPE_F32;
-    v->data = slot(c->be, c->next++, n);
-    convert_n(DTYPE_F32, v->data, t->dt, t->data, n);
+    if (cast)
+        v->dt = DTYPE_F32;
+    if (relay)
+        v->lay = LAYOUT_NCHW;
+    v->data = slot(c->be, c->next++, tensor_numel(t));
+    move(v, t);
     return v;
 }
 
 void lowp_done(tensor *t, const tensor *v)
 {
     if (t && v != t)
-        convert_n(t->dt, t->data, DTYPE_F32, v->data, tensor_numel(t));
+        move(t, v);
 }
 
 /* ---- dense algebra ---- */

@@ -1,6 +1,7 @@
-/* The f16/bf16 wrappers (cpu_lowp.h) of normalisation, losses and argmax. Their statistics,
- * scales, probabilities, targets and losses are f32 by contract and pass through as they
- * are; only x, y, dy, dx, logits, pred and their gradients are converted. mse's target is
+/* The f16/bf16 and channels-last wrappers (cpu_lowp.h) of normalisation, losses and argmax.
+ * Their statistics, scales, probabilities, targets and losses are f32 by contract and pass
+ * through as they are (a per-pixel softmax in NHWC is transposed, not converted); only x, y,
+ * dy, dx, logits, pred and their gradients are converted. mse's target is
  * taken in any float dtype: the mse layer's gradient for its target swaps the operands, so
  * the low-precision pred arrives as `target`. */
 #include "cpu_lowp.h"
@@ -8,7 +9,7 @@
 static void w_norm_stats(backend *be, norm_mode m, const tensor *x, tensor *mean, tensor *var)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "norm_stats", x)) {
+    if (!lowp_begin_nchw(&c, be, "norm_stats", x)) {
         F32->norm_stats(be, m, x, mean, var);
         return;
     }
@@ -20,7 +21,7 @@ static void w_norm_apply(backend *be, norm_mode m, const tensor *x, const tensor
                          tensor *y)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "norm_apply", x)) {
+    if (!lowp_begin_nchw(&c, be, "norm_apply", x)) {
         F32->norm_apply(be, m, x, mean, var, eps, gamma, beta, y);
         return;
     }
@@ -34,7 +35,7 @@ static void w_norm_bwd_reduce(backend *be, norm_mode m, const tensor *dy, const 
                               tensor *sum_dy_xhat)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "norm_bwd_reduce", dy)) {
+    if (!lowp_begin_nchw(&c, be, "norm_bwd_reduce", dy)) {
         F32->norm_bwd_reduce(be, m, dy, x, mean, var, eps, sum_dy, sum_dy_xhat);
         return;
     }
@@ -49,7 +50,7 @@ static void w_norm_bwd_data(backend *be, norm_mode m, const tensor *dy, const te
                             tensor *dx)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "norm_bwd_data", dy)) {
+    if (!lowp_begin_nchw(&c, be, "norm_bwd_data", dy)) {
         F32->norm_bwd_data(be, m, dy, x, mean, var, eps, gamma, sum_dy, sum_dy_xhat, count,
                            batch_stats, dx);
         return;
@@ -64,23 +65,25 @@ static void w_xent_fwd(backend *be, const tensor *logits, const tensor *labels,
                        float smoothing, int ignore, tensor *prob, tensor *loss)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "xent_fwd", logits)) {
+    if (!lowp_begin_nchw(&c, be, "xent_fwd", logits)) {
         F32->xent_fwd(be, logits, labels, smoothing, ignore, prob, loss);
         return;
     }
-    F32->xent_fwd(be, IN(logits), labels, smoothing, ignore, prob, loss);
+    tensor *lv = IN(logits), *pv = RAW(prob);
+    F32->xent_fwd(be, lv, labels, smoothing, ignore, pv, loss);
+    lowp_done(prob, pv);
 }
 
 static void w_xent_bwd(backend *be, const tensor *prob, const tensor *labels, float smoothing,
                        int ignore, const tensor *dloss, tensor *dlogits)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "xent_bwd", dlogits)) {
+    if (!lowp_begin_nchw(&c, be, "xent_bwd", dlogits)) {
         F32->xent_bwd(be, prob, labels, smoothing, ignore, dloss, dlogits);
         return;
     }
-    tensor *dv = OUT(dlogits);
-    F32->xent_bwd(be, prob, labels, smoothing, ignore, dloss, dv);
+    tensor *pv = RAW(prob), *dv = OUT(dlogits);
+    F32->xent_bwd(be, pv, labels, smoothing, ignore, dloss, dv);
     lowp_done(dlogits, dv);
 }
 
@@ -134,7 +137,7 @@ static void w_xent_soft_bwd(backend *be, const tensor *prob, const tensor *targe
 static void w_argmax_channel(backend *be, const tensor *x, tensor *idx)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "argmax_channel", x)) {
+    if (!lowp_begin_nchw(&c, be, "argmax_channel", x)) {
         F32->argmax_channel(be, x, idx);
         return;
     }

@@ -1,6 +1,8 @@
-/* The f16/bf16 wrappers (cpu_lowp.h) of the elementwise, activation, dropout, bias,
- * convolution, pooling and resampling ops: each converts its low-precision tensors to f32,
- * runs the f32 kernel and rounds the outputs back; f32 calls pass straight through. */
+/* The f16/bf16 and channels-last wrappers (cpu_lowp.h) of the elementwise, activation,
+ * dropout, bias, convolution, pooling and resampling ops: each converts its low-precision
+ * tensors to f32 (and, for kernels that read NCHW, its NHWC tensors to NCHW: masks and
+ * indices too), runs the f32 kernel and writes the outputs back; f32 NCHW calls pass
+ * straight through. Elementwise ops and activations are layout-agnostic. */
 #include "cpu_lowp.h"
 
 /* ---- elementwise, activations, dropout ---- */
@@ -58,32 +60,33 @@ static void w_dropout_fwd(backend *be, rng_key key, float p, const tensor *x, te
                           tensor *mask)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "dropout_fwd", x)) {
+    if (!lowp_begin_nchw(&c, be, "dropout_fwd", x)) {
         F32->dropout_fwd(be, key, p, x, y, mask);
         return;
     }
-    tensor *xv = IN(x), *yv = OUT(y);
-    F32->dropout_fwd(be, key, p, xv, yv, mask);
+    tensor *xv = IN(x), *yv = OUT(y), *mv = RAW(mask);
+    F32->dropout_fwd(be, key, p, xv, yv, mv);
     lowp_done(y, yv);
+    lowp_done(mask, mv);
 }
 
 static void w_dropout_bwd(backend *be, float p, const tensor *mask, const tensor *dy,
                           tensor *dx)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "dropout_bwd", dy)) {
+    if (!lowp_begin_nchw(&c, be, "dropout_bwd", dy)) {
         F32->dropout_bwd(be, p, mask, dy, dx);
         return;
     }
     tensor *dyv = IN(dy), *dxv = OUT(dx);
-    F32->dropout_bwd(be, p, mask, dyv, dxv);
+    F32->dropout_bwd(be, p, RAW(mask), dyv, dxv);
     lowp_done(dx, dxv);
 }
 
 static void w_bias_add(backend *be, tensor *y, const tensor *b)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "bias_add", y)) {
+    if (!lowp_begin_nchw(&c, be, "bias_add", y)) {
         F32->bias_add(be, y, b);
         return;
     }
@@ -95,7 +98,7 @@ static void w_bias_add(backend *be, tensor *y, const tensor *b)
 static void w_bias_grad(backend *be, const tensor *dy, tensor *db, float beta)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "bias_grad", dy)) {
+    if (!lowp_begin_nchw(&c, be, "bias_grad", dy)) {
         F32->bias_grad(be, dy, db, beta);
         return;
     }
@@ -110,7 +113,7 @@ static void w_conv_fwd(backend *be, const conv_desc *d, const tensor *x, const t
                        tensor *y, float beta)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "conv_fwd", x)) {
+    if (!lowp_begin_nchw(&c, be, "conv_fwd", x)) {
         F32->conv_fwd(be, d, x, w, y, beta);
         return;
     }
@@ -123,7 +126,7 @@ static void w_conv_bwd_data(backend *be, const conv_desc *d, const tensor *dy, c
                             tensor *dx, float beta)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "conv_bwd_data", dy)) {
+    if (!lowp_begin_nchw(&c, be, "conv_bwd_data", dy)) {
         F32->conv_bwd_data(be, d, dy, w, dx, beta);
         return;
     }
@@ -136,7 +139,7 @@ static void w_conv_bwd_filter(backend *be, const conv_desc *d, const tensor *x,
                               const tensor *dy, tensor *dw, float beta)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "conv_bwd_filter", x)) {
+    if (!lowp_begin_nchw(&c, be, "conv_bwd_filter", x)) {
         F32->conv_bwd_filter(be, d, x, dy, dw, beta);
         return;
     }
@@ -151,56 +154,57 @@ static void w_pool_fwd(backend *be, const pool_desc *d, const tensor *x, tensor 
                        tensor *idx)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "pool_fwd", x)) {
+    if (!lowp_begin_nchw(&c, be, "pool_fwd", x)) {
         F32->pool_fwd(be, d, x, y, idx);
         return;
     }
-    tensor *xv = IN(x), *yv = OUT(y);
-    F32->pool_fwd(be, d, xv, yv, idx);
+    tensor *xv = IN(x), *yv = OUT(y), *iv = RAW(idx);
+    F32->pool_fwd(be, d, xv, yv, iv);
     lowp_done(y, yv);
+    lowp_done(idx, iv);
 }
 
 static void w_pool_bwd(backend *be, const pool_desc *d, const tensor *dy, const tensor *idx,
                        tensor *dx)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "pool_bwd", dy)) {
+    if (!lowp_begin_nchw(&c, be, "pool_bwd", dy)) {
         F32->pool_bwd(be, d, dy, idx, dx);
         return;
     }
     tensor *dyv = IN(dy), *dxv = OUT(dx);
-    F32->pool_bwd(be, d, dyv, idx, dxv);
+    F32->pool_bwd(be, d, dyv, RAW(idx), dxv);
     lowp_done(dx, dxv);
 }
 
 static void w_unpool_fwd(backend *be, const tensor *x, const tensor *idx, tensor *y)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "unpool_fwd", x)) {
+    if (!lowp_begin_nchw(&c, be, "unpool_fwd", x)) {
         F32->unpool_fwd(be, x, idx, y);
         return;
     }
     tensor *xv = IN(x), *yv = OUT(y);
-    F32->unpool_fwd(be, xv, idx, yv);
+    F32->unpool_fwd(be, xv, RAW(idx), yv);
     lowp_done(y, yv);
 }
 
 static void w_unpool_bwd(backend *be, const tensor *dy, const tensor *idx, tensor *dx)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "unpool_bwd", dy)) {
+    if (!lowp_begin_nchw(&c, be, "unpool_bwd", dy)) {
         F32->unpool_bwd(be, dy, idx, dx);
         return;
     }
     tensor *dyv = IN(dy), *dxv = OUT(dx);
-    F32->unpool_bwd(be, dyv, idx, dxv);
+    F32->unpool_bwd(be, dyv, RAW(idx), dxv);
     lowp_done(dx, dxv);
 }
 
 static void w_upsample_fwd(backend *be, upsample_mode m, const tensor *x, tensor *y)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "upsample_fwd", x)) {
+    if (!lowp_begin_nchw(&c, be, "upsample_fwd", x)) {
         F32->upsample_fwd(be, m, x, y);
         return;
     }
@@ -212,7 +216,7 @@ static void w_upsample_fwd(backend *be, upsample_mode m, const tensor *x, tensor
 static void w_upsample_bwd(backend *be, upsample_mode m, const tensor *dy, tensor *dx)
 {
     lowp c;
-    if (!lowp_begin(&c, be, "upsample_bwd", dy)) {
+    if (!lowp_begin_nchw(&c, be, "upsample_bwd", dy)) {
         F32->upsample_bwd(be, m, dy, dx);
         return;
     }
