@@ -65,6 +65,7 @@ typedef struct run_config {
     run_device device;
     int64_t threads; /* CPU threads per rank; 0 = all cores of the rank */
     run_precision precision;
+    bool channels_last;
     struct {
         double init_scale, growth_factor, backoff_factor;
         int64_t growth_interval;

@@ -23,6 +23,7 @@ ROW("seed", ST_INT, "0", "[0, inf)", seed, "root of every random stream (init, d
 ROW("device", ST_CHOICE, "auto", "auto|cpu|cuda", device, "backend: auto takes cuda when a GPU is visible, else cpu; cuda fails when there is none"),
 ROW("threads", ST_INT, "0", "[0, 4096]", threads, "CPU threads per rank; 0 = all cores available to the rank"),
 ROW("precision", ST_CHOICE, "fp32", "fp32|bf16|fp16", precision, "activations and convolution/linear weights in bf16 or fp16 with fp32 master weights, norms and losses (mixed precision, tensor cores on CUDA); the CPU backend emulates them (rounded as on a GPU, slower than fp32: for checking a config)"),
+ROW("channels_last", ST_BOOL, "false", NULL, channels_last, "store activations and convolution weights NHWC (PyTorch's memory_format=torch.channels_last), the layout of cuDNN's fastest tensor-core kernels, most of all with bf16/fp16; results, checkpoints and flatten's feature order stay those of NCHW; the CPU backend emulates it by transposing (slower: for checking a config)"),
 ROW("amp.init_scale", ST_FLOAT, "65536", "[1, 1e30]", amp.init_scale, "fp16: initial loss scale (dynamic loss scaling as PyTorch's GradScaler; bf16 and fp32 use none)"),
 ROW("amp.growth_factor", ST_FLOAT, "2", "[1, 1000]", amp.growth_factor, "fp16: the scale is multiplied by this after amp.growth_interval steps without inf/NaN gradients"),
 ROW("amp.backoff_factor", ST_FLOAT, "0.5", "(0, 1]", amp.backoff_factor, "fp16: a step with inf/NaN gradients is skipped and the scale multiplied by this"),

@@ -145,6 +145,7 @@ static int infer_all(net *n, const net_opts *o, cnn_err *e)
             dt[j] = p == NET_INPUT ? n->precision : p == NET_TARGET ? n->target_dt
                                                                  : n->nodes[p].l->out_dt;
         }
+        nd->l->lay = n->lay;
         if (layer_infer(nd->l, in, dt, nd->n_in, e) < 0) {
             cfg_mark m = nd->l->mark;
             cnn_err_prefix(e, "%s: ", net_where(m, w, sizeof w));
@@ -277,6 +278,7 @@ int net_create_opts(const cfg_node *model, int batch, const net_opts *o, net **o
     n->batch = batch;
     n->in_dt = DTYPE_F32;
     n->precision = o->precision;
+    n->lay = o->channels_last ? LAYOUT_NHWC : LAYOUT_NCHW;
     int rc = read_input(model, batch, &n->in_shape, e);
     if (rc >= 0)
         rc = build(n, model, e);

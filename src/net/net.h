@@ -37,9 +37,11 @@ typedef struct net_entry {
     int node;
     layer_slot *slot; /* borrowed: the layer's working tensors (slot->t, slot->grad) */
     /* Bound by net_alloc: the f32 master value and, for parameters, its f32 gradient: what
-     * the optimizer, comm and checkpoints read and write. In an f16/bf16 net the slot of a
-     * convolution or linear weight holds a working copy in that precision instead, which
-     * net_forward refreshes from the master and backward's gradient is added to grad from. */
+     * the optimizer, comm and checkpoints read and write (always f32 and NCHW). In an
+     * f16/bf16 net the slot of a convolution or linear weight holds a working copy in that
+     * precision instead, and in a channels-last net a convolution's parameters hold NHWC
+     * (KRSC) copies: net_forward refreshes them from the master and backward's gradient is
+     * added to grad from them. */
     tensor value, grad;
 } net_entry;
 
@@ -51,7 +53,9 @@ typedef struct net_mem {
     size_t act_grads;   /* peak of the liveness-planned activation gradients */
     size_t scratch;     /* gradient of a fan-out input before it is added */
     size_t io;          /* input and target batches */
-    size_t lowp; /* f16/bf16 nets: working copies of the weights, their gradients, the input */
+    /* f16/bf16 or channels-last nets: working copies of the weights, their gradients, the
+     * input (and a channels-last regression target) */
+    size_t working;
     size_t total;
 } net_mem;
 
@@ -60,6 +64,7 @@ typedef struct net {
     shape in_shape, target_shape;
     dtype in_dt, target_dt; /* of input and target as uploaded: f32 images, i32 or f32 */
     dtype precision; /* of activations and working weights: f32, f16 or bf16 */
+    layout lay;      /* of every 4-D activation and convolution weight (channels_last) */
     net_node *nodes; /* (n_nodes) in execution order */
     int n_nodes;
     int output; /* node giving the model's output (logits, prediction) */
@@ -94,6 +99,11 @@ typedef struct net_opts {
      * in f16 or bf16 (mixed precision): norm parameters and statistics, losses and the
      * masters of every parameter (net_entry.value, params_flat) stay f32. Zero means f32. */
     dtype precision;
+    /* Every 4-D activation and convolution weight stored NHWC (PyTorch's channels_last,
+     * what cuDNN's tensor-core kernels want); masters, checkpoints, flatten's feature order
+     * and every result stay those of the NCHW net. The input batch (NCHW) and a 4-D target
+     * are transposed at the start of forward. */
+    bool channels_last;
 } net_opts;
 int net_create_opts(const cfg_node *model, int batch, const net_opts *o, net **out,
                     cnn_err *e);
@@ -103,9 +113,10 @@ int net_alloc(net *n, backend *be, cnn_err *e);
  * rank and for every world size. */
 void net_init(net *n, rng_key key);
 /* Forward over every node; the loss node too when with_loss (n->target must hold labels).
- * x->training selects batch statistics and dropout. An f16/bf16 net first rounds the f32
- * masters into the working weights and the input into its precision, so whoever changed
- * params_flat (optimizer, EMA swap, checkpoint load, broadcast) needs no extra call. */
+ * x->training selects batch statistics and dropout. An f16/bf16 or channels-last net first
+ * converts the f32 masters into the working weights and the input into its precision and
+ * layout, so whoever changed params_flat (optimizer, EMA swap, checkpoint load, broadcast)
+ * needs no extra call. */
 void net_forward(net *n, exec *x, bool with_loss);
 /* Called after a node's backward once its parameter gradients are final (nodes with
  * parameters only, in backward order): grads_flat bytes [param_lo, param_hi) are ready, and

@@ -128,12 +128,14 @@ enum net_arena {
     NET_A_DACT,
     NET_A_SCRATCH,
     NET_A_IO,
-    NET_A_LOWP, /* f16/bf16 nets: working weights, their gradients, the input */
+    NET_A_WORK, /* f16/bf16 or channels-last nets: working weights, their gradients, the
+                   input, a channels-last target */
     NET_A_COUNT
 };
 /* Parameter slots start on this many elements in the f32 masters, so a working copy at
- * half the byte offset keeps the same element offsets: one convert covers a node's
- * gradients, or every weight. */
+ * the master's byte offset scaled by its element size (half for f16/bf16) keeps the same
+ * element offsets: one convert covers a node's gradients, or every weight (when nothing is
+ * transposed). */
 #define NET_PARAM_ALIGN_ELEMS 64
 
 typedef struct net_plan_node {
@@ -141,27 +143,34 @@ typedef struct net_plan_node {
     size_t slot[LAYER_MAX_SLOTS];     /* offset in the slot's arena (params: grads too) */
     size_t scratch[LAYER_MAX_INPUTS]; /* for inputs with acc set */
     bool has_params;
-    bool lowp_params; /* its parameters' working copies are f16/bf16 (all of them) */
-    dtype lowp_dt;    /* their dtype */
+    /* Every parameter of the node has a working copy (f16/bf16, or NHWC in a channels-last
+     * net), all of dtype work_dt; work_nhwc: some of them are transposed (KRSC). */
+    bool work;
+    bool work_nhwc;
+    dtype work_dt;
     int live_from, live_to; /* backward steps (0 = the loss) during which dout is live */
 } net_plan_node;
 
 typedef struct net_impl {
     net_plan_node *pn; /* (n_nodes) */
     size_t in_off, target_off;
+    size_t work_in_off, work_target_off; /* in NET_A_WORK */
     void *arena[NET_A_COUNT];
-    /* f16/bf16 nets (bound by net_alloc; data NULL for f32): every working weight as one
-     * flat tensor, element offsets as params_flat; the input rounded to the net's precision. */
-    tensor lowp_params, lowp_input;
+    /* Bound by net_alloc (data NULL when not needed): f16/bf16 nets: every working weight
+     * as one flat tensor, element offsets as params_flat; the input in the net's precision
+     * and layout; the 4-D regression target in the net's layout (f32). */
+    tensor work_flat, work_input, work_target;
 } net_impl;
 
 int net_plan(net *n, cnn_err *e);
 void net_unbind(net *n);
 /* Points parameter slots at the f32 masters (masters true: initialisers write them) or at
- * the working copies (f16/bf16 nets; the state every other call expects). */
+ * the working copies (the state every other call expects). */
 void net_bind_params(net *n, bool masters);
 /* Views of a node's parameters or gradients, [param_lo, param_hi), in the masters (f32) or
- * the working copies. */
-tensor net_param_range(const net *n, int node, bool grads, bool lowp);
+ * the working copies (flat: no layout). */
+tensor net_param_range(const net *n, int node, bool grads, bool working);
+/* The master view of slot s of node i (f32, NCHW), or its gradient. */
+tensor net_master_slot(const net *n, int node, int s, bool grad);
 
 #endif

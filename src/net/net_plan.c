@@ -16,6 +16,16 @@
 static size_t align_to(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
 static size_t align_up(size_t v) { return align_to(v, NET_ALIGN); }
 
+/* Where master byte offset off lands among the working copies: scaled by their element
+ * size (f16/bf16: half; f32 channels-last: the same). */
+static size_t work_off(const net *n, size_t off) { return off / 4 * dtype_size(n->precision); }
+
+/* A channels-last net transposes a 4-D float target (regression) like its input. */
+static bool work_target(const net *n)
+{
+    return n->lay == LAYOUT_NHWC && n->target_shape.nd == 4 && dtype_is_float(n->target_dt);
+}
+
 static bool bytes_of(const tensor *t, size_t *b)
 {
     size_t n = dtype_size(t->dt);
@@ -46,31 +56,35 @@ static size_t take(size_t *cursor, const tensor *t, bool *ok)
     return take_aligned(cursor, t, NET_ALIGN, ok);
 }
 
-/* Parameters are planned as their f32 masters; working copies mirror them (lowp). */
+/* Parameters are planned as their f32 masters; working copies mirror them. A node has
+ * working copies of all its parameters or of none (its backward writes every parameter
+ * gradient with one beta): of all when some parameter is declared in 16 bits or NHWC. */
 static void plan_params(net *n, size_t *cp, bool *ok)
 {
     net_impl *im = n->impl;
     for (int i = n->n_nodes - 1; i >= 0; i--) { /* reverse: the last node's params first */
         layer *l = n->nodes[i].l;
-        int n_lowp = 0, n_par = 0;
+        net_plan_node *pn = &im->pn[i];
         n->nodes[i].param_lo = *cp;
+        pn->work_dt = DTYPE_F32;
         for (int s = 0; s < l->n_slots; s++) {
             const layer_slot *sl = &l->slots[s];
             if (sl->kind != SLOT_PARAM)
                 continue;
             tensor master = tensor_view(NULL, sl->t.s, DTYPE_F32, DEVICE_CPU);
-            im->pn[i].slot[s] = take_aligned(cp, &master, PARAM_ALIGN, ok);
-            n_par++;
-            if (sl->t.dt != DTYPE_F32) {
-                n_lowp++;
-                im->pn[i].lowp_dt = sl->t.dt;
-            }
+            pn->slot[s] = take_aligned(cp, &master, PARAM_ALIGN, ok);
+            if (sl->t.dt != DTYPE_F32 && pn->work_dt != DTYPE_F32 && sl->t.dt != pn->work_dt)
+                cnn_fatal("layer '%s' (%s) declares parameters of different precisions; the "
+                          "net converts a node's gradients in one piece", l->name,
+                          l->ops->type);
+            pn->work_dt = sl->t.dt != DTYPE_F32 ? sl->t.dt : pn->work_dt;
+            pn->work_nhwc |= tensor_is_nhwc(&sl->t);
         }
         n->nodes[i].param_hi = *cp;
-        if (n_lowp && n_lowp != n_par)
-            cnn_fatal("layer '%s' (%s) declares parameters of different precisions; the net "
-                      "converts a node's gradients in one piece", l->name, l->ops->type);
-        im->pn[i].lowp_params = n_lowp > 0;
+        pn->work = pn->work_dt != DTYPE_F32 || pn->work_nhwc;
+        if (pn->work && pn->work_dt != n->precision)
+            cnn_fatal("layer '%s' (%s): parameters of working dtype %s in a %s net", l->name,
+                      l->ops->type, dtype_name(pn->work_dt), dtype_name(n->precision));
     }
 }
 
@@ -213,20 +227,25 @@ int net_plan(net *n, cnn_err *e)
     im->in_off = take(&c, &ti, &ok);
     im->target_off = take(&c, &tt, &ok);
     n->mem.io = c;
-    n->mem.lowp = 0;
-    if (n->precision != DTYPE_F32) { /* working weights, their gradients (half the bytes
-                                        of the masters each), then the input */
+    n->mem.working = 0;
+    if (n->precision != DTYPE_F32 || n->lay == LAYOUT_NHWC) {
+        /* working weights and their gradients (the masters' bytes scaled by the element
+         * size each), the input, then a channels-last regression target */
         tensor tl = tensor_view(NULL, n->in_shape, n->precision, DEVICE_CPU);
-        c = n->mem.params;
-        take(&c, &tl, &ok);
-        n->mem.lowp = c;
+        c = 2 * work_off(n, n->mem.params);
+        im->work_in_off = take(&c, &tl, &ok);
+        if (work_target(n)) {
+            tensor tt4 = tensor_view(NULL, n->target_shape, n->target_dt, DEVICE_CPU);
+            im->work_target_off = take(&c, &tt4, &ok);
+        }
+        n->mem.working = c;
     }
     liveness(n);
     plan_douts(n, &ok);
     plan_scratch(n, &ok);
     const size_t part[] = {n->mem.params, n->mem.grads, n->mem.buffers, n->mem.layer_state,
                            n->mem.activations, n->mem.act_grads, n->mem.scratch, n->mem.io,
-                           n->mem.lowp};
+                           n->mem.working};
     n->mem.total = 0;
     for (int i = 0; i < 9; i++) {
         ok &= part[i] <= SIZE_MAX / 16 - n->mem.total;
@@ -248,14 +267,17 @@ static size_t arena_size(const net *n, int a)
 {
     const size_t s[NET_A_COUNT] = {n->mem.params,      n->mem.grads,       n->mem.buffers,
                                    n->mem.layer_state, n->mem.activations, n->mem.act_grads,
-                                   n->mem.scratch,     n->mem.io,          n->mem.lowp};
+                                   n->mem.scratch,     n->mem.io,          n->mem.working};
     return s[a];
 }
 
+/* A 4-D view is stored in the net's layout (activations, working weights, layer state). */
 static tensor view(const net *n, int a, size_t off, shape s, dtype dt)
 {
     net_impl *im = n->impl;
-    return tensor_view((char *)im->arena[a] + off, s, dt, n->be->ops->dev);
+    tensor t = tensor_view((char *)im->arena[a] + off, s, dt, n->be->ops->dev);
+    t.lay = s.nd == 4 ? n->lay : LAYOUT_NCHW;
+    return t;
 }
 
 static tensor flat(const net *n, int a)
@@ -265,17 +287,20 @@ static tensor flat(const net *n, int a)
              : tensor_view(NULL, SHAPE(1), DTYPE_F32, n->be->ops->dev);
 }
 
-/* A parameter's f32 master (or its gradient) at byte offset off. */
+/* A parameter's f32 master (or its gradient) at byte offset off: always NCHW. */
 static tensor master_view(const net *n, size_t off, bool grad, shape s)
 {
-    return view(n, grad ? NET_A_GRADS : NET_A_PARAMS, off, s, DTYPE_F32);
+    tensor t = view(n, grad ? NET_A_GRADS : NET_A_PARAMS, off, s, DTYPE_F32);
+    t.lay = LAYOUT_NCHW;
+    return t;
 }
 
-/* The working copies of f32 master bytes [off, off + 4k) sit at off / 2 in NET_A_LOWP,
- * their gradients mem.params / 2 further. */
-static tensor lowp_view(const net *n, size_t master_off, bool grad, shape s, dtype dt)
+/* The working copies of f32 master bytes [off, off + 4k) sit at work_off(off) in
+ * NET_A_WORK, their gradients work_off(mem.params) further. */
+static tensor work_view(const net *n, size_t master_off, bool grad, shape s, dtype dt)
 {
-    return view(n, NET_A_LOWP, master_off / 2 + (grad ? n->mem.params / 2 : 0), s, dt);
+    return view(n, NET_A_WORK, work_off(n, master_off) + (grad ? work_off(n, n->mem.params) : 0),
+                s, dt);
 }
 
 void net_bind_params(net *n, bool masters)
@@ -288,24 +313,30 @@ void net_bind_params(net *n, bool masters)
             size_t off = im->pn[i].slot[s];
             if (sl->kind != SLOT_PARAM)
                 continue;
-            if (masters || !im->pn[i].lowp_params) {
+            if (masters || !im->pn[i].work) {
                 sl->t = master_view(n, off, false, sl->t.s);
                 sl->grad = master_view(n, off, true, sl->t.s);
             } else {
-                sl->t = lowp_view(n, off, false, sl->t.s, im->pn[i].lowp_dt);
-                sl->grad = lowp_view(n, off, true, sl->t.s, im->pn[i].lowp_dt);
+                sl->t = work_view(n, off, false, sl->t.s, im->pn[i].work_dt);
+                sl->grad = work_view(n, off, true, sl->t.s, im->pn[i].work_dt);
             }
         }
     }
 }
 
-tensor net_param_range(const net *n, int node, bool grads, bool lowp)
+tensor net_param_range(const net *n, int node, bool grads, bool working)
 {
     const net_impl *im = n->impl;
     size_t lo = n->nodes[node].param_lo, hi = n->nodes[node].param_hi;
     shape s = SHAPE((int64_t)((hi - lo) / sizeof(float)));
-    return lowp ? lowp_view(n, lo, grads, s, im->pn[node].lowp_dt)
-                : master_view(n, lo, grads, s);
+    return working ? work_view(n, lo, grads, s, im->pn[node].work_dt)
+                   : master_view(n, lo, grads, s);
+}
+
+tensor net_master_slot(const net *n, int node, int s, bool grad)
+{
+    const net_impl *im = n->impl;
+    return master_view(n, im->pn[node].slot[s], grad, n->nodes[node].l->slots[s].t.s);
 }
 
 static void bind_entries(net *n, net_entry *ents, int count)
@@ -345,14 +376,18 @@ static void bind(net *n)
     bind_entries(n, n->buffers, n->n_buffers);
     n->input = view(n, NET_A_IO, im->in_off, n->in_shape, n->in_dt);
     n->target = view(n, NET_A_IO, im->target_off, n->target_shape, n->target_dt);
+    n->input.lay = n->target.lay = LAYOUT_NCHW; /* as the loader fills them */
     n->params_flat = flat(n, NET_A_PARAMS);
     n->grads_flat = flat(n, NET_A_GRADS);
     n->buffers_flat = flat(n, NET_A_BUFFERS);
-    if (n->mem.lowp) {
+    if (n->mem.working) {
         int64_t count = (int64_t)(n->mem.params / sizeof(float));
-        if (count)
-            im->lowp_params = lowp_view(n, 0, false, SHAPE(count), n->precision);
-        im->lowp_input = view(n, NET_A_LOWP, n->mem.params, n->in_shape, n->precision);
+        if (count && n->precision != DTYPE_F32)
+            im->work_flat = work_view(n, 0, false, SHAPE(count), n->precision);
+        im->work_input = view(n, NET_A_WORK, im->work_in_off, n->in_shape, n->precision);
+        if (work_target(n))
+            im->work_target = view(n, NET_A_WORK, im->work_target_off, n->target_shape,
+                                   n->target_dt);
     }
 }
 
@@ -382,7 +417,7 @@ int net_alloc(net *n, backend *be, cnn_err *e)
     }
     n->be = be;
     /* Zeros also in the gaps between parameters, which optimizer and all-reduce cover. */
-    const int zero[] = {NET_A_PARAMS, NET_A_GRADS, NET_A_BUFFERS, NET_A_STATE, NET_A_LOWP};
+    const int zero[] = {NET_A_PARAMS, NET_A_GRADS, NET_A_BUFFERS, NET_A_STATE, NET_A_WORK};
     for (int k = 0; k < 5; k++)
         if (arena_size(n, zero[k])) {
             tensor t = flat(n, zero[k]);

@@ -2,9 +2,11 @@
  * reverse order from the loss. A producer read by several consumers gets its gradient from
  * the first consumer in backward order (overwrite); the others write into scratch, which is
  * then added (acc). Nodes that need no gradient and have no parameters are skipped.
- * Mixed precision (f16/bf16 nets): forward starts by rounding the f32 masters into the
- * working weights; a node's backward overwrites its working gradients, which are then added
- * in f32 to the master gradients, so accumulation over micro-batches never rounds. */
+ * Working copies (f16/bf16 nets, and channels-last ones, whose convolution weights are KRSC):
+ * forward starts by converting the f32 masters into the working weights (and the input, and
+ * a channels-last target); a node's backward overwrites its working gradients, which are
+ * then added in f32 to the master gradients, so accumulation over micro-batches never
+ * rounds. */
 #include <string.h>
 
 #include "net_impl.h"
@@ -25,8 +27,48 @@ static const tensor *value_of(net *n, int p)
 {
     net_impl *im = n->impl;
     if (p == NET_INPUT)
-        return im->lowp_input.data ? &im->lowp_input : &n->input;
-    return p == NET_TARGET ? &n->target : &n->nodes[p].out;
+        return im->work_input.data ? &im->work_input : &n->input;
+    if (p == NET_TARGET)
+        return im->work_target.data ? &im->work_target : &n->target;
+    return &n->nodes[p].out;
+}
+
+/* Working copies from the masters: one flat convert when they are f16/bf16 (every weight
+ * at once), then the nodes with transposed ones (channels-last) slot by slot over it. */
+static void refresh_weights(net *n)
+{
+    net_impl *im = n->impl;
+    backend *be = n->be;
+    if (im->work_flat.data)
+        be->ops->convert(be, &n->params_flat, &im->work_flat, 0.0f);
+    for (int i = 0; i < n->n_nodes; i++) {
+        if (!im->pn[i].work_nhwc)
+            continue;
+        layer *l = n->nodes[i].l;
+        for (int s = 0; s < l->n_slots; s++)
+            if (l->slots[s].kind == SLOT_PARAM) {
+                tensor m = net_master_slot(n, i, s, false);
+                be->ops->convert(be, &m, &l->slots[s].t, 0.0f);
+            }
+    }
+}
+
+/* Adds node i's working gradients into its f32 master gradients (beta 0: overwrites). */
+static void fold_grads(net *n, int i, float beta)
+{
+    net_impl *im = n->impl;
+    backend *be = n->be;
+    if (!im->pn[i].work_nhwc) { /* same element offsets: one piece */
+        tensor g = net_param_range(n, i, true, true), m = net_param_range(n, i, true, false);
+        be->ops->convert(be, &g, &m, beta);
+        return;
+    }
+    layer *l = n->nodes[i].l;
+    for (int s = 0; s < l->n_slots; s++)
+        if (l->slots[s].kind == SLOT_PARAM) {
+            tensor m = net_master_slot(n, i, s, true);
+            be->ops->convert(be, &l->slots[s].grad, &m, beta);
+        }
 }
 
 void net_forward(net *n, exec *x, bool with_loss)
@@ -34,10 +76,11 @@ void net_forward(net *n, exec *x, bool with_loss)
     net_impl *im = n->impl;
     CNN_ASSERT(n->be && x->be == n->be);
     int end = with_loss ? n->n_nodes : n->loss;
-    if (im->lowp_params.data)
-        n->be->ops->convert(n->be, &n->params_flat, &im->lowp_params, 0.0f);
-    if (im->lowp_input.data)
-        n->be->ops->convert(n->be, &n->input, &im->lowp_input, 0.0f);
+    refresh_weights(n);
+    if (im->work_input.data)
+        n->be->ops->convert(n->be, &n->input, &im->work_input, 0.0f);
+    if (im->work_target.data && with_loss)
+        n->be->ops->convert(n->be, &n->target, &im->work_target, 0.0f);
     for (int i = 0; i < end; i++) {
         net_node *nd = &n->nodes[i];
         const tensor *ins[LAYER_MAX_INPUTS];
@@ -61,24 +104,22 @@ static void node_backward(net *n, int i, exec *x)
         if (p < 0 || !n->nodes[p].needs_grad)
             continue;
         if (nd->acc[j]) {
-            scratch[j] = tensor_view((char *)im->arena[NET_A_SCRATCH] + im->pn[i].scratch[j],
-                                     n->nodes[p].out.s, n->nodes[p].out.dt, n->be->ops->dev);
+            scratch[j] = n->nodes[p].out;
+            scratch[j].data = (char *)im->arena[NET_A_SCRATCH] + im->pn[i].scratch[j];
             dins[j] = &scratch[j];
         } else {
             dins[j] = &n->nodes[p].dout;
         }
     }
     exec xl = *x;
-    if (im->pn[i].lowp_params)
+    if (im->pn[i].work)
         xl.param_grad_beta = 0.0f;
     nd->l->ops->backward(nd->l, ins, &nd->out, &nd->dout, dins, &xl);
     for (int j = 0; j < nd->n_in; j++)
         if (dins[j] && nd->acc[j])
             n->be->ops->axpby(n->be, 1.0f, dins[j], 1.0f, &n->nodes[nd->in[j]].dout);
-    if (im->pn[i].lowp_params) {
-        tensor g = net_param_range(n, i, true, true), master = net_param_range(n, i, true, false);
-        n->be->ops->convert(n->be, &g, &master, x->param_grad_beta);
-    }
+    if (im->pn[i].work)
+        fold_grads(n, i, x->param_grad_beta);
 }
 
 void net_backward(net *n, exec *x, net_grad_hook hook, void *ctx)

@@ -242,9 +242,9 @@ static void print_totals(FILE *f, const net *n, const net_totals *t)
             "activation grads %.1f, scratch %.1f, input/target %.1f",
             mib(m->params), mib(m->grads), mib(m->buffers), mib(m->layer_state),
             mib(m->activations), mib(m->act_grads), mib(m->scratch), mib(m->io));
-    if (m->lowp)
-        fprintf(f, ", %s working weights/grads/input %.1f", dtype_name(n->precision),
-                mib(m->lowp));
+    if (m->working)
+        fprintf(f, ", %s%s working weights/grads/input %.1f", dtype_name(n->precision),
+                n->lay == LAYOUT_NHWC ? " channels-last" : "", mib(m->working));
     fprintf(f, " (MiB)\n");
 }
 

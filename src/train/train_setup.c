@@ -57,7 +57,8 @@ static int setup_net(trainer *t, cnn_err *e)
     int rank_batch;
     CNN_TRY(e, run_config_rank_batch(rc, t->world, &rank_batch, e));
     t->soft = rc->train.mixup > 0 || rc->train.cutmix > 0;
-    net_opts no = {.soft_targets = t->soft, .precision = run_config_precision_dtype(rc)};
+    net_opts no = {.soft_targets = t->soft, .precision = run_config_precision_dtype(rc),
+                   .channels_last = rc->channels_last};
     CNN_TRY(e, net_create_opts(rc->model, rank_batch, &no, &t->n, e));
     read_task(t); /* net_create_opts refused soft targets for a non-classifier */
     CNN_TRY(e, net_alloc(t->n, t->be, e));
@@ -223,7 +224,8 @@ static int setup_buffers(trainer *t, cnn_err *e)
     t->be->ops->fill(t->be, &t->loss_acc, 0);
     const shape *out = &n->nodes[n->output].l->out;
     t->eval_host = cnn_xmalloc((size_t)shape_numel(out) * sizeof(float));
-    if (n->precision != DTYPE_F32) { /* an f16/bf16 output is downloaded through f32 */
+    if (n->precision != DTYPE_F32 || (n->lay == LAYOUT_NHWC && out->nd == 4)) {
+        /* an f16/bf16 or channels-last output is downloaded through f32 NCHW */
         t->eval_out = tensor_view(NULL, *out, DTYPE_F32, n->be->ops->dev);
         CNN_TRY(e, backend_alloc_tensor(t->be, &t->eval_out, e));
     }

@@ -52,6 +52,7 @@ static void test_defaults(void)
     CHECK_EQ(rc.device, RUN_DEVICE_AUTO);
     CHECK_EQ(rc.threads, 0);
     CHECK_EQ(rc.precision, RUN_FP32);
+    CHECK(!rc.channels_last);
     CHECK(rc.data.train == NULL && rc.data.val == NULL);
     CHECK_EQ(rc.data.batch_size, 256);
     CHECK_EQ(rc.data.workers, 4);
@@ -160,10 +161,9 @@ static void test_errors(void)
     expect_error("sched: {zzzzzz: 1}\n", RUN_FOR_INSPECTION,
                  "t.yaml:1:9: unknown key 'sched.zzzzzz'; valid keys in sched: name, "
                  "warmup_epochs, step_size, gamma, milestones, power, min_lr");
-    expect_error("qqqqqqqqq: 1\n", RUN_FOR_INSPECTION, "valid keys at the top level: seed, "
-                                                       "device, threads, precision, amp, data, "
-                                                       "train, optim, sched, eval, ckpt, log, "
-                                                       "run, comm, cuda, model");
+    expect_error("qqqqqqqqq: 1\n", RUN_FOR_INSPECTION,
+                 "valid keys at the top level: seed, device, threads, precision, channels_last, "
+                 "amp, data, train, optim, sched, eval, ckpt, log, run, comm, cuda, model");
     /* Wrong types. */
     expect_error("optim: {lr: fast}\n", RUN_FOR_INSPECTION,
                  "configs/t.yaml:1:13: optim.lr: expected a number > 0, got 'fast'");
@@ -209,9 +209,10 @@ static void test_errors(void)
                  "t.yaml:1:26: sched.milestones must increase: 20 comes after 30");
     run_config rc;
     cnn_err e = {0};
-    CHECK_EQ(load("device: cpu\nprecision: bf16\namp: {init_scale: 1024}\n",
-                  RUN_FOR_INSPECTION, &rc, &e), CNN_OK);
+    CHECK_EQ(load("device: cpu\nprecision: bf16\nchannels_last: true\n"
+                  "amp: {init_scale: 1024}\n", RUN_FOR_INSPECTION, &rc, &e), CNN_OK);
     CHECK_EQ(rc.precision, RUN_BF16);
+    CHECK(rc.channels_last);
     CHECK_NEAR(rc.amp.init_scale, 1024, 0);
     CHECK_EQ(rc.amp.growth_interval, 2000);
     run_config_free(&rc);

@@ -86,7 +86,7 @@ static void check_precision(dtype dt)
     double u = dt == DTYPE_BF16 ? 1.0 / 256 : 1.0 / 2048;
     net *ref = make(DTYPE_F32), *n = make(dt);
     CHECK_EQ(n->precision, dt);
-    CHECK(n->mem.lowp > 0 && ref->mem.lowp == 0);
+    CHECK(n->mem.working > 0 && ref->mem.working == 0);
     CHECK_EQ(n->mem.params, ref->mem.params);
     exec x = {.be = be, .training = true, .key = rng_key_from_seed(2)};
 
