@@ -61,10 +61,11 @@ int trainer_log_open(trainer *t, cnn_err *e)
         return CNN_ERR(e, CNN_ESTATE, "rank 0 could not open metrics.jsonl");
     t->t_start = t->t_log = now_s();
     if (t->rank == 0)
-        printf("cnn-dist: %s on %d rank%s (%s): %lld samples, global batch %lld (%d per rank)"
-               " x %lld accumulation, %lld steps per epoch, %lld steps from step %lld; run "
-               "dir %s\n", t->opts->config_path ? t->opts->config_path : "config", t->world,
-               t->world > 1 ? "s" : "", t->be->ops->name,
+        printf("cnn-dist: %s on %d rank%s (%s, %s%s): %lld samples, global batch %lld (%d "
+               "per rank) x %lld accumulation, %lld steps per epoch, %lld steps from step "
+               "%lld; run dir %s\n", t->opts->config_path ? t->opts->config_path : "config",
+               t->world, t->world > 1 ? "s" : "", t->be->ops->name,
+               dtype_name(t->n->precision), t->n->lay == LAYOUT_NHWC ? ", channels-last" : "",
                (long long)t->train.smp.n, (long long)t->rc->data.batch_size,
                t->n->batch, (long long)t->rc->train.accum_steps,
                (long long)t->steps_per_epoch, (long long)t->total_steps, (long long)t->step,
