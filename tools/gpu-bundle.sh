@@ -17,7 +17,8 @@ required="$build/tests/layer_fixture $build/tests/gpu_vs_cpu"
 # Skipped (with a note) when this build lacks them. cnn-dist and cnn-pack bring Open MPI's
 # runtime along (components, orted, help files) for run-gpu-train.sh.
 optional="$build/bench/gpu-bench $build/tests/gpu_optim_vs_cpu $build/tests/gpu_xent_soft_vs_cpu
-          $build/tests/test_optim $build/tests/test_ema $build/cnn-dist $build/cnn-pack"
+          $build/tests/test_optim $build/tests/test_ema $build/tests/test_net_channels_last
+          $build/cnn-dist $build/cnn-pack"
 bins=""
 for b in $required; do
     [ -x "$b" ] || { echo "gpu-bundle: $b is missing; build with CUDA first" >&2; exit 1; }
@@ -41,24 +42,26 @@ done | sort -u | while read -r name path; do
 done
 cat > "$out/run-gpu-tests.sh" <<'RUN'
 #!/bin/sh
-# Runs every layer fixture on the CUDA backend in f32, bf16 and f16, then the CPU-vs-GPU comparisons (each case in the three precisions); exit 0 when all pass (77 = no GPU).
+# Runs every layer fixture on the CUDA backend in f32, bf16 and f16, in NCHW and channels-last (NHWC), then the CPU-vs-GPU comparisons (each case in the three precisions); exit 0 when all pass (77 = no GPU).
 here=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${CNN_CUDA_LIBS:-}" ]; then
     CNN_CUDA_LIBS=$(python3 -c 'import glob, os, nvidia; print(":".join(sorted(glob.glob(os.path.join(os.path.dirname(nvidia.__path__[0] + "/x"), "*", "lib")))))' 2>/dev/null || true)
 fi
 export LD_LIBRARY_PATH="$here/lib:${CNN_CUDA_LIBS}:${LD_LIBRARY_PATH:-}"
 pass=0; fail=0; skip=0
-for dt in f32 bf16 f16; do
-    for f in "$here"/fixtures/*.bin; do
-        "$here/bin/layer_fixture" --device cuda --dtype $dt "$f" > "$here/last.log" 2>&1
-        rc=$?
-        case $rc in
-            0) pass=$((pass + 1)) ;;
-            77) skip=$((skip + 1)); [ $skip -eq 1 ] && cat "$here/last.log" ;;
-            *) fail=$((fail + 1)); echo "FAILED ($dt): $(basename "$f")"; tail -20 "$here/last.log" ;;
-        esac
+for lay in nchw nhwc; do
+    for dt in f32 bf16 f16; do
+        for f in "$here"/fixtures/*.bin; do
+            "$here/bin/layer_fixture" --device cuda --dtype $dt $([ $lay = nhwc ] && echo --layout nhwc) "$f" > "$here/last.log" 2>&1
+            rc=$?
+            case $rc in
+                0) pass=$((pass + 1)) ;;
+                77) skip=$((skip + 1)); [ $skip -eq 1 ] && cat "$here/last.log" ;;
+                *) fail=$((fail + 1)); echo "FAILED ($lay $dt): $(basename "$f")"; tail -20 "$here/last.log" ;;
+            esac
+        done
+        echo "gpu layer tests $lay $dt: $pass passed, $fail failed, $skip skipped (running totals; nhwc skips cases without a 4-D input)"
     done
-    echo "gpu layer tests $dt: $pass passed, $fail failed, $skip skipped (running totals)"
 done
 # CPU against GPU on fresh random inputs (every case of tests/gpu/gpu_vs_cpu.c).
 "$here/bin/gpu_vs_cpu" > "$here/cmp.log" 2>&1
@@ -70,7 +73,7 @@ case $rc in
 esac
 # The optimizer and soft cross-entropy ops against the CPU, the optimizer against PyTorch.
 for t in "gpu_optim_vs_cpu" "gpu_xent_soft_vs_cpu" "test_optim --device cuda $here/optim.bin" \
-         "test_ema cuda"; do
+         "test_ema cuda" "test_net_channels_last cuda"; do
     set -- $t
     [ -x "$here/bin/$1" ] || continue
     "$here/bin/$@" > "$here/last.log" 2>&1
