@@ -132,10 +132,11 @@ enum net_arena {
                    input, a channels-last target */
     NET_A_COUNT
 };
-/* Parameter slots start on this many elements in the f32 masters, so a working copy at
- * the master's byte offset scaled by its element size (half for f16/bf16) keeps the same
- * element offsets: one convert covers a node's gradients, or every weight (when nothing is
- * transposed). */
+/* Parameter slots start on this many elements in the f32 masters, so a node's working
+ * copies, at its masters' byte offsets scaled by their element size (half for f16/bf16),
+ * keep the same element offsets: one convert covers a node's gradients. An f16/bf16 net
+ * mirrors all the masters that way (one convert refreshes every weight); an f32
+ * channels-last net packs only the nodes with working copies (the convolutions). */
 #define NET_PARAM_ALIGN_ELEMS 64
 
 typedef struct net_plan_node {
@@ -148,12 +149,14 @@ typedef struct net_plan_node {
     bool work;
     bool work_nhwc;
     dtype work_dt;
+    size_t work_base; /* byte offset of its working copies in NET_A_WORK */
     int live_from, live_to; /* backward steps (0 = the loss) during which dout is live */
 } net_plan_node;
 
 typedef struct net_impl {
     net_plan_node *pn; /* (n_nodes) */
     size_t in_off, target_off;
+    size_t work_bytes; /* of the working weights; their gradients follow at this offset */
     size_t work_in_off, work_target_off; /* in NET_A_WORK */
     void *arena[NET_A_COUNT];
     /* Bound by net_alloc (data NULL when not needed): f16/bf16 nets: every working weight

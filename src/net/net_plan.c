@@ -88,6 +88,22 @@ static void plan_params(net *n, size_t *cp, bool *ok)
     }
 }
 
+/* Where each node's working copies go (net_impl.h: mirrored or packed). */
+static void plan_working(net *n)
+{
+    net_impl *im = n->impl;
+    bool mirror = n->precision != DTYPE_F32;
+    size_t w = 0;
+    for (int i = n->n_nodes - 1; i >= 0; i--) {
+        const net_node *nd = &n->nodes[i];
+        if (!im->pn[i].work)
+            continue;
+        im->pn[i].work_base = mirror ? work_off(n, nd->param_lo) : w;
+        w = im->pn[i].work_base + work_off(n, nd->param_hi - nd->param_lo);
+    }
+    im->work_bytes = mirror ? work_off(n, n->mem.params) : w;
+}
+
 static void plan_slots(net *n, bool *ok)
 {
     net_impl *im = n->impl;
@@ -229,10 +245,10 @@ int net_plan(net *n, cnn_err *e)
     n->mem.io = c;
     n->mem.working = 0;
     if (n->precision != DTYPE_F32 || n->lay == LAYOUT_NHWC) {
-        /* working weights and their gradients (the masters' bytes scaled by the element
-         * size each), the input, then a channels-last regression target */
+        /* working weights, their gradients, the input, a channels-last regression target */
         tensor tl = tensor_view(NULL, n->in_shape, n->precision, DEVICE_CPU);
-        c = 2 * work_off(n, n->mem.params);
+        plan_working(n);
+        c = 2 * im->work_bytes;
         im->work_in_off = take(&c, &tl, &ok);
         if (work_target(n)) {
             tensor tt4 = tensor_view(NULL, n->target_shape, n->target_dt, DEVICE_CPU);
@@ -295,12 +311,12 @@ static tensor master_view(const net *n, size_t off, bool grad, shape s)
     return t;
 }
 
-/* The working copies of f32 master bytes [off, off + 4k) sit at work_off(off) in
- * NET_A_WORK, their gradients work_off(mem.params) further. */
-static tensor work_view(const net *n, size_t master_off, bool grad, shape s, dtype dt)
+/* The working copy of node i's f32 master bytes at master_off, or its gradient. */
+static tensor work_view(const net *n, int i, size_t master_off, bool grad, shape s, dtype dt)
 {
-    return view(n, NET_A_WORK, work_off(n, master_off) + (grad ? work_off(n, n->mem.params) : 0),
-                s, dt);
+    const net_impl *im = n->impl;
+    size_t off = im->pn[i].work_base + work_off(n, master_off - n->nodes[i].param_lo);
+    return view(n, NET_A_WORK, off + (grad ? im->work_bytes : 0), s, dt);
 }
 
 void net_bind_params(net *n, bool masters)
@@ -317,8 +333,8 @@ void net_bind_params(net *n, bool masters)
                 sl->t = master_view(n, off, false, sl->t.s);
                 sl->grad = master_view(n, off, true, sl->t.s);
             } else {
-                sl->t = work_view(n, off, false, sl->t.s, im->pn[i].work_dt);
-                sl->grad = work_view(n, off, true, sl->t.s, im->pn[i].work_dt);
+                sl->t = work_view(n, i, off, false, sl->t.s, im->pn[i].work_dt);
+                sl->grad = work_view(n, i, off, true, sl->t.s, im->pn[i].work_dt);
             }
         }
     }
@@ -329,7 +345,7 @@ tensor net_param_range(const net *n, int node, bool grads, bool working)
     const net_impl *im = n->impl;
     size_t lo = n->nodes[node].param_lo, hi = n->nodes[node].param_hi;
     shape s = SHAPE((int64_t)((hi - lo) / sizeof(float)));
-    return working ? work_view(n, lo, grads, s, im->pn[node].work_dt)
+    return working ? work_view(n, node, lo, grads, s, im->pn[node].work_dt)
                    : master_view(n, lo, grads, s);
 }
 
@@ -383,7 +399,7 @@ static void bind(net *n)
     if (n->mem.working) {
         int64_t count = (int64_t)(n->mem.params / sizeof(float));
         if (count && n->precision != DTYPE_F32)
-            im->work_flat = work_view(n, 0, false, SHAPE(count), n->precision);
+            im->work_flat = view(n, NET_A_WORK, 0, SHAPE(count), n->precision); /* mirror */
         im->work_input = view(n, NET_A_WORK, im->work_in_off, n->in_shape, n->precision);
         if (work_target(n))
             im->work_target = view(n, NET_A_WORK, im->work_target_off, n->target_shape,
