@@ -25,8 +25,8 @@ static void cpu_convert(backend *be, const tensor *x, tensor *y, float beta)
             for (int64_t q = 0; q < HW; q++) {
                 int64_t xi = cpu_lay_off(x, pl / C, pl % C, q, C, HW);
                 int64_t yi = cpu_lay_off(y, pl / C, pl % C, q, C, HW);
-                float old = beta == 0.0f ? 0.0f : beta * cpu_load(yt, yp, yi);
-                cpu_store(yt, yp, yi, cpu_load(xt, xp, xi) + old);
+                float v = cpu_load(xt, xp, xi); /* beta 0: ignores y, even NaN; keeps -0 */
+                cpu_store(yt, yp, yi, beta == 0.0f ? v : v + beta * cpu_load(yt, yp, yi));
             }
         return;
     }
