@@ -4,9 +4,10 @@
  * cuDNN, so the target is ours/torch <= 1.05 per shape: a gap means a worse algorithm choice
  * or extra copies. fp32: TF32 is off on both sides (our fp32 uses CUDNN_FMA_MATH). --bf16
  * adds a bf16 column: our side runs the layer's ops (conv_fwd, bias_add, conv_bwd_data,
- * conv_bwd_filter, bias_grad) on bf16 NCHW tensors through the backend, the peer the same
- * case in bf16 channels-last (the issue's layout; ours has no NHWC yet, so that ratio also
- * shows what NHWC would be worth); it is reported, not held to the target.
+ * conv_bwd_filter, bias_grad) through the backend on bf16 channels-last tensors (x, y and
+ * their gradients NHWC, the filter and its gradient KRSC), the peer the same case in bf16
+ * channels-last (torch.channels_last on x, the weight and so dy): like for like, both
+ * sides' cuDNN sees the same layout. It is reported, not held to the target.
  * Our side is bench_ours.c (the layer API on a one-layer chain, synced before each timer
  * stops); the peer is bench/torch_gpu_conv.py in a child process (bench_peer.c), timed
  * between two torch.cuda.synchronize() calls. The two sides take turns on every case as in
@@ -61,7 +62,7 @@ typedef struct opts {
     int batch;
     int workspace_mb; /* 0: the backend's default */
     bool breakdown;
-    bool bf16; /* also time bf16 (ours NCHW, torch channels-last) */
+    bool bf16; /* also time bf16 (both sides channels-last) */
 } opts;
 
 /* The bf16 column of one case: medians over rounds x iters, 0 when a side did not run. */
@@ -86,8 +87,8 @@ static const char usage[] =
     "  --breakdown   also time each op of a case alone on both sides (forward, bias add,\n"
     "                backward data, backward filter, bias gradient)\n"
     "  --workspace-mb M  cuDNN workspace limit (default: the backend's, 512 MiB)\n"
-    "  --bf16        also time each case in bf16 (ours NCHW, torch channels-last), reported\n"
-    "                beside the fp32 columns (no target)\n"
+    "  --bf16        also time each case in bf16, both sides channels-last (NHWC activations,\n"
+    "                KRSC filters), reported beside the fp32 columns (no target)\n"
     "  --warmup W    untimed iterations per side and round (default 3; the first call of a\n"
     "                shape measures cuDNN's algorithms on both sides)\n"
     "  --iters N     timed iterations per side and round (default 10)\n"
@@ -196,7 +197,7 @@ static void print_header(void)
 {
     printf("%-5s %-32s %8s %-15s %6s %8s %-15s %6s %6s %6s  %-16s %s\n", "net", "shape",
            "ours ms", " [min-max]", "TF/s", "torch ms", " [min-max]", "ratio", "(min)",
-           "target", "verdict", "bf16 ours NCHW / torch NHWC ms (ratio)");
+           "target", "verdict", "bf16 NHWC ours / torch ms (ratio)");
 }
 
 static void print_row(const result *r)
@@ -247,7 +248,7 @@ static void write_result(FILE *f, const result *r)
     bench_json_errors(f, &r->s);
     fputs("},\n     \"bf16\": ", f);
     if (r->h.ours_ms > 0 || r->h.torch_ms > 0 || r->h.err[0]) {
-        fprintf(f, "{\"ours_layout\": \"NCHW\", \"torch_layout\": \"channels_last\", "
+        fprintf(f, "{\"ours_layout\": \"channels_last\", \"torch_layout\": \"channels_last\", "
                 "\"ours_ms\": %.4f, \"torch_ms\": %.4f, \"ratio\": %.4f, \"error\": ",
                 r->h.ours_ms, r->h.torch_ms,
                 r->h.ours_ms > 0 && r->h.torch_ms > 0 ? r->h.ours_ms / r->h.torch_ms : 0.0);
@@ -298,11 +299,11 @@ typedef struct op_set {
     tensor x, w, b, y, dy, dx, dw, db;
 } op_set;
 
-/* A cheap deterministic pattern in [-1, 1) (rounded to dt): timing does not depend on the
- * values. */
-static void fill(backend *be, tensor *t, shape s, dtype dt, cnn_err *e)
+/* A cheap deterministic pattern in [-1, 1) (rounded to dt), stored in lay when 4-D: timing
+ * does not depend on the values, so they are not permuted. */
+static void fill(backend *be, tensor *t, shape s, dtype dt, layout lay, cnn_err *e)
 {
-    *t = (tensor){.s = s, .dt = dt};
+    *t = (tensor){.s = s, .dt = dt, .lay = s.nd == 4 ? lay : LAYOUT_NCHW};
     if (backend_alloc_tensor(be, t, e) < 0)
         return;
     size_t n = (size_t)shape_numel(&s);
@@ -320,7 +321,9 @@ static void fill(backend *be, tensor *t, shape s, dtype dt, cnn_err *e)
     free(h);
 }
 
-static int op_set_open(backend *be, const bench_case *bc, dtype dt, op_set *s, cnn_err *e)
+/* lay: how x, y, their gradients (NHWC) and the filters (KRSC) are stored. */
+static int op_set_open(backend *be, const bench_case *bc, dtype dt, layout lay, op_set *s,
+                       cnn_err *e)
 {
     int p = (bc->h + 2 * bc->pad - bc->r) / bc->stride + 1;
     int q = (bc->w + 2 * bc->pad - bc->r) / bc->stride + 1;
@@ -332,7 +335,7 @@ static int op_set_open(backend *be, const bench_case *bc, dtype dt, op_set *s, c
                   SHAPE(bc->n, bc->c, bc->h, bc->w), SHAPE(bc->k, bc->c, bc->r, bc->r),
                   SHAPE(bc->k)};
     for (int i = 0; i < 8; i++) {
-        fill(be, ts[i], sh[i], dt, e);
+        fill(be, ts[i], sh[i], dt, lay, e);
         if (!ts[i]->data)
             return -1;
     }
@@ -397,7 +400,7 @@ static void breakdown(backend *be, const bench_case *bc, peer *p, const bench_op
     memset(&s, 0, sizeof s);
     cnn_err e = {0};
     double *ms = cnn_xcalloc((size_t)o->iters, sizeof *ms);
-    if (op_set_open(be, bc, DTYPE_F32, &s, &e) < 0) {
+    if (op_set_open(be, bc, DTYPE_F32, LAYOUT_NCHW, &s, &e) < 0) {
         printf("      breakdown: %s\n", e.msg);
     } else {
         for (int pt = 0; pt < N_PARTS; pt++) {
@@ -414,7 +417,7 @@ static void breakdown(backend *be, const bench_case *bc, peer *p, const bench_op
     fflush(stdout);
 }
 
-/* ---- --bf16: the layer's five ops in bf16 on our side, the peer's bf16 channels-last ---- */
+/* ---- --bf16: the layer's five ops in bf16 channels-last on both sides ---- */
 
 /* One forward+backward as the conv2d layer runs it, then a sync (as bench_ours times). */
 static void run_all_parts(backend *be, op_set *s, bool bias)
@@ -436,7 +439,7 @@ static void time_bf16(backend *be, const bench_case *bc, peer *p, const bench_op
     double *ours = cnn_xcalloc((size_t)total, sizeof *ours);
     double *torch = cnn_xcalloc((size_t)total, sizeof *torch);
     int n_torch = 0;
-    if (op_set_open(be, bc, DTYPE_BF16, &s, &e) < 0) {
+    if (op_set_open(be, bc, DTYPE_BF16, LAYOUT_NHWC, &s, &e) < 0) {
         snprintf(h->err, sizeof h->err, "%s", e.msg);
         total = 0;
     }
@@ -545,7 +548,7 @@ int main(int argc, char **argv)
         errors += rs[i].s.ours_err[0] || rs[i].s.torch_err[0];
     }
     printf("gpu-bench: %d pass, %d fail, %d with errors; %.0f s%s\n", pass, fail, errors,
-           seconds, o.bf16 ? "; bf16 column: ours NCHW vs torch channels-last, no target"
+           seconds, o.bf16 ? "; bf16 column: both sides channels-last, no target"
                            : "; bf16: run with --bf16");
     if (o.b.check && !have_peer)
         printf("gpu-bench: --check: no PyTorch peer, so no target could be checked\n");

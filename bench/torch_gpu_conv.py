@@ -18,8 +18,9 @@ input, weight (and bias) come from torch.autograd.grad, so nothing accumulates b
 iterations. An optional "part" times one op alone (gpu-bench --breakdown): "fwd" (convolution
 without bias), "bias_add", "bwd_data", "bwd_filter" (aten.convolution_backward with one output)
 or "bias_grad" (dy summed over N, H, W), each what autograd runs for that piece. An optional
-"dtype": "bf16" runs the case in bfloat16 with channels-last
-(NHWC) tensors (standalone use; gpu-bench does not ask for it while our backend has no bf16).
+"dtype": "bf16" runs the case in bfloat16 with channels-last tensors: x and the weight in
+torch.channels_last (the weight is then stored KRSC), so the output and dy are channels-last
+too; gpu-bench --bf16 asks for it and runs its own side channels-last (NHWC, KRSC) as well.
 
 The last case's tensors are kept while the next request has the same id (gpu-bench's rounds
 alternate the two sides on one case); a new id frees them and empties PyTorch's cache, so

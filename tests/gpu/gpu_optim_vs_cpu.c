@@ -4,7 +4,9 @@
  * Inf and NaN), sgd_update (momentum on/off, Nesterov, first step, coef absent, on device,
  * or a skip) and adamw_update (steps 1 and 7, coef, skip), and the mixed-precision ops:
  * convert between every pair of f32/f16/bf16 (beta 0 and accumulating; inputs spread over
- * 2^-20..2^20 with NaN, inf, f16 overflow, subnormals and rounding ties), scale_by in each
+ * 2^-20..2^20 with NaN, inf, f16 overflow, subnormals and rounding ties), also between
+ * layouts (NCHW <-> channels-last, which transposes; against the reference converting in
+ * NCHW, with shapes that end tiles early and that need no transpose), scale_by in each
  * dtype, and loss_scale_update over a sequence of skipped and good steps, checked also
  * against a host model of PyTorch's GradScaler.update written here. Outputs that an op
  * overwrites are poisoned with NaN on both sides first, so an element a kernel forgets fails.
@@ -258,6 +260,60 @@ static void case_convert(dtype xdt, dtype ydt, int64_t n, float beta)
     release(&yr, &yd);
 }
 
+/* A 4-D float tensor of dtype dt stored in lay, holding h (f32 in logical NCHW order,
+ * rounded once on the host, then permuted), or NaN when h is NULL. */
+static tensor dev_tensor_4d(backend *be, dtype dt, shape s, layout lay, const float *h)
+{
+    tensor t = tensor_view(NULL, s, dt, be->ops->dev);
+    t.lay = lay;
+    cnn_err e = {0};
+    CHECK(backend_alloc_tensor(be, &t, &e) == 0);
+    if (!h) {
+        be->ops->fill(be, &t, NAN);
+        return t;
+    }
+    void *raw = malloc(tensor_bytes(&t)), *moved = malloc(tensor_bytes(&t));
+    CHECK(raw && moved);
+    dtype_convert_host(dt, raw, DTYPE_F32, h, tensor_numel(&t));
+    layout_permute_host(moved, lay, raw, LAYOUT_NCHW, &s, dtype_size(dt));
+    backend_upload(be, &t, moved);
+    be->ops->sync(be);
+    free(raw);
+    free(moved);
+    return t;
+}
+
+/* convert of x stored in xl into y stored in yl (4-D, shape s) on the device side, against
+ * the reference converting the same logical values in NCHW order (1-D, no transpose), so
+ * the reference does not lean on the CPU's own transposing path. The result, permuted back
+ * to NCHW, must have the same bits (one unfused f32 expression rounded once, as above). */
+static void case_convert_layout(dtype xdt, dtype ydt, shape s, layout xl, layout yl,
+                                float beta)
+{
+    char what[128], sb[64];
+    snprintf(what, sizeof what, "convert %s %s -> %s %s %s beta=%g", dtype_name(xdt),
+             layout_name(xl), dtype_name(ydt), layout_name(yl), shape_str(&s, sb, sizeof sb),
+             (double)beta);
+    int64_t n = shape_numel(&s);
+    float *x = spread(21, n), *y0 = beta != 0.0f ? spread(22, n) : NULL;
+    tensor xr = dev_tensor_dt(ref_be, xdt, x, n), yr = dev_tensor_dt(ref_be, ydt, y0, n);
+    tensor xd = dev_tensor_4d(dev_be, xdt, s, xl, x), yd = dev_tensor_4d(dev_be, ydt, s, yl, y0);
+    ref_be->ops->convert(ref_be, &xr, &yr, beta);
+    dev_be->ops->convert(dev_be, &xd, &yd, beta);
+    float *hr = down_f32(ref_be, &yr), *stored = down_f32(dev_be, &yd);
+    float *hd = malloc((size_t)n * sizeof *hd);
+    CHECK(hd);
+    layout_permute_host(hd, LAYOUT_NCHW, stored, yl, &s, sizeof *hd);
+    ok &= same_bits(what, hd, hr, n);
+    free(hr);
+    free(stored);
+    free(hd);
+    free(x);
+    free(y0);
+    release(&xr, &xd);
+    release(&yr, &yd);
+}
+
 static void case_scale_by(dtype dt, float k)
 {
     char what[96];
@@ -336,6 +392,21 @@ static void mixed_precision_cases(void)
         }
     case_convert(DTYPE_F32, DTYPE_BF16, 4099, 0.5f);
     case_convert(DTYPE_BF16, DTYPE_F32, 4099, -2.0f);
+    /* Between layouts: (37, 33x35) ends both tile dimensions early; (5, 7x9) fits in one
+     * tile; a plane of one pixel or a single channel is stored alike in both layouts. */
+    const layout cl = LAYOUT_NHWC, pl = LAYOUT_NCHW;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            for (int b = 0; b < 2; b++) {
+                case_convert_layout(fl[i], fl[j], SHAPE(3, 37, 33, 35), pl, cl, (float)b);
+                case_convert_layout(fl[i], fl[j], SHAPE(3, 37, 33, 35), cl, pl, (float)b);
+                case_convert_layout(fl[i], fl[j], SHAPE(2, 5, 7, 9), pl, cl, (float)b);
+                case_convert_layout(fl[i], fl[j], SHAPE(2, 5, 7, 9), cl, pl, (float)b);
+            }
+    case_convert_layout(DTYPE_F32, DTYPE_BF16, SHAPE(4, 64, 1, 1), pl, cl, 0.0f);
+    case_convert_layout(DTYPE_BF16, DTYPE_F32, SHAPE(2, 1, 5, 6), cl, pl, 1.0f);
+    case_convert_layout(DTYPE_F32, DTYPE_F16, SHAPE(2, 5, 7, 9), cl, cl, 0.0f);
+    case_convert_layout(DTYPE_F32, DTYPE_BF16, SHAPE(2, 40, 3, 4), pl, cl, 0.5f);
     for (int i = 0; i < 3; i++) {
         case_scale_by(fl[i], 1024.0f);
         case_scale_by(fl[i], 1.0f / 65536.0f);

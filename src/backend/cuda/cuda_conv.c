@@ -13,7 +13,11 @@
  * On the first call with beta 0 the entry also searches the graph API's engine
  * configurations (cuda_conv_engine.c, as PyTorch does) and keeps the fastest plan where it
  * beats the legacy algorithm measured the same way; calls with beta != 0 (gradient
- * accumulation) and buffers less aligned than the plan's keep the legacy algorithm. */
+ * accumulation) and buffers less aligned than the plan's keep the legacy algorithm.
+ * Channels-last (backend.h): x and y are described to cuDNN by their NHWC strides and the
+ * filter as CUDNN_TENSOR_NHWC (KRSC), which is what its tensor-core kernels read without
+ * a transpose (PyTorch's channels_last convolutions do the same); the layout is part of the
+ * cache key, so each layout measures its own algorithm. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +34,7 @@ typedef struct conv_key {
     int32_t op;
     int32_t dt;  /* float dtype of all three tensors */
     conv_desc d;
-    int32_t lay; /* the layout cuDNN is told: NCHW, the only one implemented (backend.h) */
+    int32_t lay; /* the layout of all three tensors (filter KRSC when NHWC) */
     int64_t x[4]; /* x or dx (N, C, H, W) */
     int64_t w[4]; /* w or dw (K, C/groups, R, S) */
     int64_t y[4]; /* y or dy (N, K, P, Q) */
@@ -48,9 +52,10 @@ typedef struct conv_entry {
     cudnnMathType_t math; /* the math type the algorithm was measured with */
     bool plan_tried;
     conv_plan *plan; /* NULL: the legacy algorithm is faster, or no plan runs */
-    /* Padded mode: tmp (N, C, th, tw) holds x at row pad_h, column pad_w; the region of
-     * ch x cw rows/columns of the caller's x that the windows reach is described twice:
-     * inside tmp (tmp_view) and inside the caller's tensor (user_view). */
+    /* Padded mode: tmp (N, C, th, tw), stored in the key's layout, holds x at row pad_h,
+     * column pad_w; the region of ch x cw rows/columns of the caller's x that the windows
+     * reach is described twice: inside tmp (tmp_view) and inside the caller's tensor
+     * (user_view). */
     bool padded;
     int64_t th, tw, ch, cw;
     void *tmp;
@@ -64,13 +69,14 @@ struct cuda_conv_cache {
 
 static const char *key_str(const conv_key *k, char *b, size_t n)
 {
-    snprintf(b, n, "%s %s x (%lld, %lld, %lld, %lld) w (%lld, %lld, %lld, %lld) y (%lld, %lld, "
-             "%lld, %lld) stride %dx%d pad %dx%d dilation %dx%d groups %d",
-             op_names[k->op], dtype_name((dtype)k->dt), (long long)k->x[0], (long long)k->x[1],
-             (long long)k->x[2], (long long)k->x[3], (long long)k->w[0], (long long)k->w[1],
-             (long long)k->w[2], (long long)k->w[3], (long long)k->y[0], (long long)k->y[1],
-             (long long)k->y[2], (long long)k->y[3], k->d.stride_h, k->d.stride_w, k->d.pad_h,
-             k->d.pad_w, k->d.dil_h, k->d.dil_w, k->d.groups);
+    snprintf(b, n, "%s %s %s x (%lld, %lld, %lld, %lld) w (%lld, %lld, %lld, %lld) y (%lld, "
+             "%lld, %lld, %lld) stride %dx%d pad %dx%d dilation %dx%d groups %d",
+             op_names[k->op], dtype_name((dtype)k->dt), layout_name((layout)k->lay),
+             (long long)k->x[0], (long long)k->x[1], (long long)k->x[2], (long long)k->x[3],
+             (long long)k->w[0], (long long)k->w[1], (long long)k->w[2], (long long)k->w[3],
+             (long long)k->y[0], (long long)k->y[1], (long long)k->y[2], (long long)k->y[3],
+             k->d.stride_h, k->d.stride_w, k->d.pad_h, k->d.pad_w, k->d.dil_h, k->d.dil_w,
+             k->d.groups);
     return b;
 }
 
@@ -136,13 +142,18 @@ static cudnnDataType_t cudnn_type(int32_t dt)
 
 static size_t esize(const conv_key *k) { return dtype_size((dtype)k->dt); }
 
-static cudnnTensorDescriptor_t tensor_desc(int32_t dt, int64_t n, int64_t c, int64_t h,
+/* An (n, c, h, w) window of a buffer whose planes are `row` elements wide and `plane`
+ * elements large (the window may be smaller than the buffer: the padded views), NCHW or
+ * channels-last (element (n, c, y, x) at (n*plane + y*row + x)*c_all + c, c_all == c). */
+static cudnnTensorDescriptor_t tensor_desc(const conv_key *k, int64_t n, int64_t c, int64_t h,
                                            int64_t w, int64_t row, int64_t plane)
 {
     cudnnTensorDescriptor_t t;
+    bool cl = k->lay == LAYOUT_NHWC;
     CNN_CUDNN(cudnnCreateTensorDescriptor(&t));
-    CNN_CUDNN(cudnnSetTensor4dDescriptorEx(t, cudnn_type(dt), (int)n, (int)c, (int)h, (int)w,
-                                           (int)(c * plane), (int)plane, (int)row, 1));
+    CNN_CUDNN(cudnnSetTensor4dDescriptorEx(t, cudnn_type(k->dt), (int)n, (int)c, (int)h,
+                                           (int)w, (int)(c * plane), cl ? 1 : (int)plane,
+                                           (int)(cl ? row * c : row), cl ? (int)c : 1));
     return t;
 }
 
@@ -152,11 +163,13 @@ static void descs_init(conv_entry *en)
     const conv_desc *d = &k->d;
     const int64_t *x = k->x, *y = k->y, *w = k->w;
     int64_t xh = en->padded ? en->th : x[2], xw = en->padded ? en->tw : x[3];
-    en->xd = tensor_desc(k->dt, x[0], x[1], xh, xw, xw, xh * xw);
-    en->yd = tensor_desc(k->dt, y[0], y[1], y[2], y[3], y[3], y[2] * y[3]);
+    en->xd = tensor_desc(k, x[0], x[1], xh, xw, xw, xh * xw);
+    en->yd = tensor_desc(k, y[0], y[1], y[2], y[3], y[3], y[2] * y[3]);
+    /* dimensions stay (K, C/groups, R, S); the format says how they are stored */
+    cudnnTensorFormat_t wf = k->lay == LAYOUT_NHWC ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     CNN_CUDNN(cudnnCreateFilterDescriptor(&en->wd));
-    CNN_CUDNN(cudnnSetFilter4dDescriptor(en->wd, cudnn_type(k->dt), CUDNN_TENSOR_NCHW,
-                                         (int)w[0], (int)w[1], (int)w[2], (int)w[3]));
+    CNN_CUDNN(cudnnSetFilter4dDescriptor(en->wd, cudnn_type(k->dt), wf, (int)w[0], (int)w[1],
+                                         (int)w[2], (int)w[3]));
     CNN_CUDNN(cudnnCreateConvolutionDescriptor(&en->cd));
     CNN_CUDNN(cudnnSetConvolution2dDescriptor(en->cd, en->padded ? 0 : d->pad_h,
                                               en->padded ? 0 : d->pad_w, d->stride_h,
@@ -172,11 +185,10 @@ static void descs_init(conv_entry *en)
                            : k->dt == DTYPE_F16 ? CUDNN_TENSOR_OP_MATH : CUDNN_DEFAULT_MATH;
     CNN_CUDNN(cudnnSetConvolutionMathType(en->cd, math));
     if (en->padded) {
-        en->user_full = tensor_desc(k->dt, x[0], x[1], x[2], x[3], x[3], x[2] * x[3]);
+        en->user_full = tensor_desc(k, x[0], x[1], x[2], x[3], x[3], x[2] * x[3]);
         if (en->ch > 0 && en->cw > 0) {
-            en->tmp_view = tensor_desc(k->dt, x[0], x[1], en->ch, en->cw, en->tw,
-                                       en->th * en->tw);
-            en->user_view = tensor_desc(k->dt, x[0], x[1], en->ch, en->cw, x[3], x[2] * x[3]);
+            en->tmp_view = tensor_desc(k, x[0], x[1], en->ch, en->cw, en->tw, en->th * en->tw);
+            en->user_view = tensor_desc(k, x[0], x[1], en->ch, en->cw, x[3], x[2] * x[3]);
         }
     }
 }
@@ -336,11 +348,13 @@ static void choose_algo(backend *be, conv_entry *en, const void *in0, const void
 
 /* ---- execution ---- */
 
-/* Where tmp's reached region starts: row pad_h, column pad_w. */
+/* Where tmp's reached region starts: row pad_h, column pad_w (of channel 0 in NCHW, of the
+ * first pixel's channels in channels-last). */
 static void *tmp_origin(const conv_entry *en)
 {
     const conv_key *k = &en->key;
-    return (char *)en->tmp + (size_t)(k->d.pad_h * en->tw + k->d.pad_w) * esize(k);
+    int64_t px = k->d.pad_h * en->tw + k->d.pad_w, c = k->lay == LAYOUT_NHWC ? k->x[1] : 1;
+    return (char *)en->tmp + (size_t)(px * c) * esize(k);
 }
 
 /* tmp = x zero-padded: the reached ch x cw region of x lands at (pad_h, pad_w). */
@@ -438,6 +452,7 @@ static void choose_plan(backend *be, conv_entry *en, const void *in0, const void
         return;
     conv_plan_spec sp = {.op = (int)k->op,
                          .dt = (int)cudnn_type(k->dt),
+                         .nhwc = k->lay == LAYOUT_NHWC,
                          .pad = {en->padded ? 0 : k->d.pad_h, en->padded ? 0 : k->d.pad_w},
                          .stride = {k->d.stride_h, k->d.stride_w},
                          .dil = {k->d.dil_h, k->d.dil_w}};
@@ -489,7 +504,7 @@ static void conv_run(backend *be, const conv_key *k, const void *in0, const void
         crop_out(be, en, out, beta);
 }
 
-/* x, w and y (or their gradients) of one float dtype. */
+/* x, w and y (or their gradients) of one float dtype and one layout. */
 static conv_key make_key(conv_op op, const conv_desc *d, const tensor *x, const tensor *w,
                          const tensor *y)
 {
@@ -500,11 +515,13 @@ static conv_key make_key(conv_op op, const conv_desc *d, const tensor *x, const 
     memset(&k, 0, sizeof k);
     k.op = op;
     k.dt = x->dt;
-    k.lay = LAYOUT_NCHW;
     k.d = *d;
     if (x->s.nd != 4 || w->s.nd != 4 || y->s.nd != 4)
         cnn_fatal("cuda backend: %s takes 4-d tensors, got x %dd, w %dd, y %dd", op_names[op],
                   x->s.nd, w->s.nd, y->s.nd);
+    CUDA_SAME_LAYOUT(x, w);
+    CUDA_SAME_LAYOUT(x, y);
+    k.lay = x->lay;
     memcpy(k.x, x->s.d, sizeof k.x);
     memcpy(k.w, w->s.d, sizeof k.w);
     memcpy(k.y, y->s.d, sizeof k.y);

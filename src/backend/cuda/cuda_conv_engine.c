@@ -5,7 +5,9 @@
  * half/bfloat16 are for) and those that compile at run time, each timed on the caller's
  * buffers; the fastest is kept.
  * An engine that rejects the shape is skipped, not a fault: only descriptor calls that
- * cannot fail on valid input go through CNN_CUDNN. */
+ * cannot fail on valid input go through CNN_CUDNN. The graph API takes a layout as the
+ * tensors' strides: channels-last x and y, and the filter KRSC, are (N, C, H, W) and
+ * (K, C, R, S) with the channel stride 1. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -52,10 +54,15 @@ static void destroy(bdesc d)
 }
 
 static bdesc tensor_of(cudnnStatus_t *s, int64_t uid, const int64_t d[4], int64_t align,
-                       int dt)
+                       int dt, bool nhwc)
 {
     bdesc t = create(s, CUDNN_BACKEND_TENSOR_DESCRIPTOR);
     int64_t strides[4] = {d[1] * d[2] * d[3], d[2] * d[3], d[3], 1};
+    if (nhwc) {
+        strides[1] = 1;
+        strides[2] = d[3] * d[1];
+        strides[3] = d[1];
+    }
     cudnnDataType_t f = (cudnnDataType_t)dt;
     set(s, t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &f);
     set(s, t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, d);
@@ -286,9 +293,9 @@ conv_plan *conv_plan_find(backend *be, const conv_plan_spec *sp, void *x, void *
     al = align_of(y) < al ? align_of(y) : al;
     cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
     bdesc keep[N_KEEP] = {NULL};
-    keep[0] = tensor_of(&s, UID_X, sp->x, al, sp->dt);
-    keep[1] = tensor_of(&s, UID_W, sp->w, al, sp->dt);
-    keep[2] = tensor_of(&s, UID_Y, sp->y, al, sp->dt);
+    keep[0] = tensor_of(&s, UID_X, sp->x, al, sp->dt, sp->nhwc);
+    keep[1] = tensor_of(&s, UID_W, sp->w, al, sp->dt, sp->nhwc);
+    keep[2] = tensor_of(&s, UID_Y, sp->y, al, sp->dt, sp->nhwc);
     keep[3] = conv_of(&s, sp);
     keep[4] = op_of(&s, sp->op, keep, keep[3]);
     keep[5] = graph_of(&s, st->cudnn, keep[4]);

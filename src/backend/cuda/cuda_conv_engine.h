@@ -14,8 +14,9 @@ typedef struct conv_plan conv_plan;
  * b = w, c = dy), 2 backward filter (a = x, b = dw, c = dy); out = result (beta 0). */
 typedef struct conv_plan_spec {
     int op;
-    int dt; /* cudnnDataType_t of x, w and y (float, half or bfloat16); compute is f32 */
-    int64_t x[4], w[4], y[4]; /* dense NCHW; w (K, C, R, S), groups 1 */
+    int dt;   /* cudnnDataType_t of x, w and y (float, half or bfloat16); compute is f32 */
+    int nhwc; /* x and y channels-last, w KRSC; else all three dense NCHW (w KCRS) */
+    int64_t x[4], w[4], y[4]; /* logical dimensions; w (K, C, R, S), groups 1 */
     int64_t pad[2], stride[2], dil[2];
 } conv_plan_spec;
 
@@ -25,9 +26,9 @@ typedef struct conv_plan_spec {
  * *ms: its time per call; *ws_bytes: the workspace it needs. */
 conv_plan *conv_plan_find(backend *be, const conv_plan_spec *sp, void *x, void *w, void *y,
                           size_t ws_limit, float *ms, size_t *ws_bytes);
-/* Whether these buffers are aligned as the plan was chosen for. */
 /* The workspace bytes the plan needs. */
 size_t conv_plan_ws(const conv_plan *p);
+/* Whether these buffers are aligned as the plan was chosen for. */
 bool conv_plan_fits(const conv_plan *p, const void *x, const void *w, const void *y);
 void conv_plan_run(backend *be, conv_plan *p, void *x, void *w, void *y, void *ws);
 void conv_plan_free(conv_plan *p);

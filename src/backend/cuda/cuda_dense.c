@@ -1,7 +1,9 @@
 /* CUDA dense algebra: row-major GEMM on cuBLAS (column-major, so C^T = op(B)^T op(A)^T is
  * computed with A and B swapped; f32 is IEEE fp32, the handle's math mode excludes TF32;
  * f16/bf16 run cublasGemmEx with f32 compute) and the bias ops of linear and convolution
- * layers (kernels in cuda_dense.cu; the bias may be f32 or the activations' dtype). */
+ * layers (kernels in cuda_dense.cu; the bias may be f32 or the activations' dtype). A
+ * channels-last (N, C, H, W) tensor is NCHW (N*H*W, C): the bias add needs nothing else, the
+ * bias gradient has a column-tile kernel that reads it coalesced. */
 #include "cuda_dense_kernels.h"
 #include "cuda_impl.h"
 
@@ -36,13 +38,18 @@ static void cuda_gemm(backend *be, dtype dt, bool trans_a, bool trans_b, int64_t
                                ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
-/* Channel count and the size of one (n, c) plane of a (N, C, ...) tensor. */
+/* Channel count and the size of one (n, c) plane of a (N, C, ...) tensor; channels-last
+ * (N, C, H, W) is (N*H*W, C, 1). */
 static void nc_inner(const tensor *t, const tensor *b, int64_t *n, int64_t *c, int64_t *inner)
 {
     CNN_ASSERT(t->s.nd >= 2 && b->s.nd == 1 && b->s.d[0] == t->s.d[1]);
     *n = t->s.d[0];
     *c = t->s.d[1];
     *inner = shape_inner(&t->s, 2);
+    if (tensor_is_nhwc(t)) {
+        *n *= *inner;
+        *inner = 1;
+    }
 }
 
 static void cuda_bias_add(backend *be, tensor *y, const tensor *b)
@@ -62,6 +69,15 @@ static void cuda_bias_grad(backend *be, const tensor *dy, tensor *db, float beta
     CUDA_EXPECT_FLOAT(db);
     int64_t N, C, inner;
     nc_inner(dy, db, &N, &C, &inner);
+    if (tensor_is_nhwc(dy)) {
+        int64_t pieces = cuda_bias_grad_cl_pieces(N, C);
+        float *part = pieces > 1 ? cuda_scratch(be, (size_t)(C * pieces) * sizeof(float))
+                                 : NULL;
+        cuda_bias_grad_cl_launch(cuda_of(be)->stream, cuda_fcode(dy->dt), dy->data,
+                                 cuda_fcode(db->dt), db->data, N, C, beta, part);
+        CNN_CUDA_LAUNCHED("bias_grad (channels-last)");
+        return;
+    }
     int64_t pieces = cuda_bias_grad_pieces(N, C, inner);
     float *part = pieces > 1 ? cuda_scratch(be, (size_t)(C * pieces) * sizeof(float)) : NULL;
     cuda_bias_grad_launch(cuda_of(be)->stream, cuda_fcode(dy->dt), dy->data, cuda_fcode(db->dt),

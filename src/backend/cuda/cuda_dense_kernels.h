@@ -25,6 +25,15 @@ int64_t cuda_bias_grad_pieces(int64_t N, int64_t C, int64_t inner);
 void cuda_bias_grad_launch(cudaStream_t s, int ydt, const void *dy, int bdt, void *db,
                            int64_t N, int64_t C, int64_t inner, float beta, float *part);
 
+/* The same sum for a channels-last gradient, dy (rows, C) row-major (an NHWC
+ * (N, C, H, W) tensor has rows = N*H*W), read in coalesced column tiles of 32 channels;
+ * pieces of at least CUDA_BIAS_CL_ROWS_MIN rows. part: C * cuda_bias_grad_cl_pieces()
+ * floats of device scratch when that is above 1. Deterministic, as above. */
+#define CUDA_BIAS_CL_ROWS_MIN 128
+int64_t cuda_bias_grad_cl_pieces(int64_t rows, int64_t C);
+void cuda_bias_grad_cl_launch(cudaStream_t s, int ydt, const void *dy, int bdt, void *db,
+                              int64_t rows, int64_t C, float beta, float *part);
+
 #ifdef __cplusplus
 }
 #endif

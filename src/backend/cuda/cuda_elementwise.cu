@@ -2,11 +2,14 @@
  * kernel is a grid-stride loop over int64 indices. Dropout draws its mask from the same
  * Philox4x32-10 as src/core/rng.c (rng_philox, rng_uniform): element i keeps iff word i%4 of
  * the block at counter (i/4 low, i/4 high, 0, 0) >> 8, scaled by 2^-24, is >= p, so the mask
- * is bit-identical to the CPU backend's. Formulas of the activations follow cpu_act.c. Every
- * kernel is instantiated for f32, f16 and bf16 (cuda_dtype.cuh): f32 math, one rounding per
- * output. convert and scale_by serve mixed precision (backend.h). */
+ * is bit-identical to the CPU backend's; i is the logical NCHW index, so a channels-last
+ * tensor gets the same mask, stored at the element's channels-last position. Formulas of the
+ * activations follow cpu_act.c. Every kernel is instantiated for f32, f16 and bf16
+ * (cuda_dtype.cuh): f32 math, one rounding per output. convert and scale_by serve mixed
+ * precision (backend.h); convert's transposing variant is a tiled shared-memory transpose. */
 #include "cuda_dtype.cuh"
 #include "cuda_elementwise_kernels.h"
+#include "cuda_layout.cuh"
 
 #define GRID_STRIDE(i, n)                                                                \
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);             \
@@ -36,6 +39,43 @@ __global__ void convert_kernel(int64_t n, const TX *x, TY *y, float beta)
     } else {
         GRID_STRIDE(i, n)
         y[i] = stf<TY>(__fadd_rn(ldf(x[i]), __fmul_rn(beta, ldf(y[i]))));
+    }
+}
+
+/* Batched transpose with convert's arithmetic: y[b][j][i] = x[b][i][j] (+ beta * y) for
+ * x (B, R, K) and y (B, K, R), which is NCHW -> NHWC with (R, K) = (C, H*W) and
+ * NHWC -> NCHW with (R, K) = (H*W, C). Block items are TILE x TILE tiles (grid-stride over
+ * them, so no grid dimension limits the shape): rows of x are read and rows of y written
+ * along threadIdx.x (coalesced on both sides), through a padded shared tile (no bank
+ * conflicts). Each element is computed once, as in convert_kernel: deterministic. */
+#define TILE 32
+#define TILE_ROWS 8 /* blockDim = (TILE, TILE_ROWS) */
+
+template <typename TX, typename TY>
+__global__ void transpose_kernel(int64_t B, int64_t R, int64_t K, const TX *x, TY *y,
+                                 float beta)
+{
+    __shared__ float tile[TILE][TILE + 1];
+    int64_t tr = (R + TILE - 1) / TILE, tk = (K + TILE - 1) / TILE, per = tr * tk;
+    for (int64_t t = blockIdx.x; t < B * per; t += gridDim.x) {
+        int64_t b = t / per, r0 = (t % per) / tk * TILE, k0 = (t % per) % tk * TILE;
+        const TX *xb = x + b * R * K;
+        TY *yb = y + b * R * K;
+        for (int a = threadIdx.y; a < TILE; a += TILE_ROWS) {
+            int64_t i = r0 + a, j = k0 + threadIdx.x;
+            if (i < R && j < K)
+                tile[a][threadIdx.x] = ldf(xb[i * K + j]);
+        }
+        __syncthreads();
+        for (int a = threadIdx.y; a < TILE; a += TILE_ROWS) {
+            int64_t j = k0 + a, i = r0 + threadIdx.x;
+            if (i < R && j < K) {
+                float v = tile[threadIdx.x][a];
+                TY *o = yb + j * R + i;
+                *o = stf<TY>(beta == 0.0f ? v : __fadd_rn(v, __fmul_rn(beta, ldf(*o))));
+            }
+        }
+        __syncthreads(); /* the tile is refilled by the next item */
     }
 }
 
@@ -158,11 +198,12 @@ __device__ __forceinline__ void philox(uint32_t k0, uint32_t k1, uint32_t c[4])
     c[3] = c3;
 }
 
-/* One thread per Philox block of 4 elements. The 24-bit conversion is exact in float, as
- * in rng.c's u24, so the comparison with p matches the CPU's bit for bit. */
-template <typename T>
+/* One thread per Philox block of 4 elements, over the logical index (the RNG key of every
+ * element, whatever the layout: backend.h). The 24-bit conversion is exact in float, as in
+ * rng.c's u24, so the comparison with p matches the CPU's bit for bit. */
+template <bool CL, typename T>
 __global__ void dropout_fwd_kernel(uint32_t k0, uint32_t k1, float p, float scale, int64_t n,
-                                   const T *x, T *y, uint8_t *mask)
+                                   int64_t c, int64_t hw, const T *x, T *y, uint8_t *mask)
 {
     int64_t nblk = (n + 3) / 4;
     GRID_STRIDE(blk, nblk)
@@ -173,10 +214,12 @@ __global__ void dropout_fwd_kernel(uint32_t k0, uint32_t k1, float p, float scal
         for (int j = 0; j < 4; j++) {
             int64_t i = blk * 4 + j;
             if (i < n) {
+                /* logical i is element i % hw of plane i / hw (cuda_layout.cuh) */
+                int64_t q = CL ? cl_base<CL>(i / hw, hw, c) + i % hw * cl_step<CL>(c) : i;
                 float u = (float)(w[j] >> 8) * (1.0f / 16777216.0f);
                 uint8_t keep = u >= p;
-                mask[i] = keep;
-                y[i] = stf<T>(keep ? ldf(x[i]) * scale : 0.0f);
+                mask[q] = keep;
+                y[q] = stf<T>(keep ? ldf(x[q]) * scale : 0.0f);
             }
         }
     }
@@ -213,6 +256,17 @@ void cuew_convert(cudaStream_t s, int64_t n, int xdt, const void *x, int ydt, vo
     CU_DISPATCH(xdt, TX, CU_DISPATCH(ydt, TY,
         convert_kernel<TX, TY><<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(n, (const TX *)x,
                                                                         (TY *)y, beta)));
+}
+
+void cuew_transpose(cudaStream_t s, int64_t b, int64_t r, int64_t k, int xdt, const void *x,
+                    int ydt, void *y, float beta)
+{
+    int64_t tiles = b * ((r + TILE - 1) / TILE) * ((k + TILE - 1) / TILE);
+    unsigned grid = (unsigned)(tiles < 65535 * 8 ? tiles : 65535 * 8);
+    dim3 block(TILE, TILE_ROWS);
+    CU_DISPATCH(xdt, TX, CU_DISPATCH(ydt, TY,
+        transpose_kernel<TX, TY><<<grid, block, 0, s>>>(b, r, k, (const TX *)x, (TY *)y,
+                                                        beta)));
 }
 
 void cuew_scale_by(cudaStream_t s, int dt, int64_t n, void *y, const float *k)
@@ -270,10 +324,13 @@ void cuew_act_bwd(cudaStream_t s, int dt, int kind, float alpha, int64_t n, cons
 }
 
 void cuew_dropout_fwd(cudaStream_t s, int dt, uint32_t k0, uint32_t k1, float p, float scale,
-                      int64_t n, const void *x, void *y, uint8_t *mask)
+                      int64_t n, int64_t c, int64_t hw, const void *x, void *y, uint8_t *mask)
 {
-    CU_DISPATCH(dt, T, dropout_fwd_kernel<T><<<cuda_blocks((n + 3) / 4), CUDA_THREADS, 0, s>>>(
-                           k0, k1, p, scale, n, (const T *)x, (T *)y, mask));
+    unsigned g = cuda_blocks((n + 3) / 4);
+    int64_t cc = c > 0 ? c : 1, hh = c > 0 ? hw : 1;
+    CU_DISPATCH(dt, T, CL_DISPATCH(c > 0, CL,
+        dropout_fwd_kernel<CL, T><<<g, CUDA_THREADS, 0, s>>>(k0, k1, p, scale, n, cc, hh,
+                                                              (const T *)x, (T *)y, mask)));
 }
 
 void cuew_dropout_bwd(cudaStream_t s, int dt, float scale, int64_t n, const uint8_t *mask,

@@ -5,16 +5,25 @@
  * Logits and predictions (and their gradients) may be f16/bf16, prob and losses stay f32; mse
  * takes a target of any float dtype (the layer swaps pred and target for d/dtarget).
  * Known cost (TODO(#3)): a label outside [0, C) that is not the ignore index is flagged on
- * the device, and xent_fwd waits for the stream to read that flag, one small sync per step. */
+ * the device, and xent_fwd waits for the stream to read that flag, one small sync per step.
+ * Channels-last logits (N, C, H, W) are (N*H*W, C) rows with the pixels in label order, so
+ * the per-pixel loss runs the classification kernels (a warp per pixel); mse is pointwise. */
 #include "cuda_impl.h"
 #include "cuda_loss_kernels.h"
 
-static cuda_xent_geom xent_geometry(const tensor *logits, const tensor *labels)
+/* other: prob or dlogits, stored as the logits are. */
+static cuda_xent_geom xent_geometry(const tensor *logits, const tensor *labels,
+                                    const tensor *other)
 {
     CNN_ASSERT(logits->s.nd >= 2);
+    CUDA_SAME_LAYOUT(logits, other);
     cuda_xent_geom g = {.n = logits->s.d[0], .c = logits->s.d[1],
                         .hw = shape_inner(&logits->s, 2)};
     CNN_ASSERT(tensor_numel(labels) == g.n * g.hw);
+    if (tensor_is_nhwc(logits)) { /* pixel q = n*H*W + hw is row q of (N*H*W, C) */
+        g.n *= g.hw;
+        g.hw = 1;
+    }
     return g;
 }
 
@@ -54,7 +63,7 @@ static void cuda_xent_fwd_op(backend *be, const tensor *logits, const tensor *la
     CUDA_EXPECT(labels, DTYPE_I32);
     CUDA_EXPECT(prob, DTYPE_F32);
     CUDA_EXPECT(loss, DTYPE_F32);
-    cuda_xent_geom g = xent_geometry(logits, labels);
+    cuda_xent_geom g = xent_geometry(logits, labels, prob);
     CNN_ASSERT(tensor_numel(prob) == tensor_numel(logits) && tensor_numel(loss) == 1);
     void *scratch = cuda_scratch(be, CUDA_LOSS_SCRATCH);
     cuda_xent_fwd(cuda_of(be)->stream, cuda_fcode(logits->dt), g, logits->data, labels->data,
@@ -70,7 +79,7 @@ static void cuda_xent_bwd_op(backend *be, const tensor *prob, const tensor *labe
     CUDA_EXPECT(labels, DTYPE_I32);
     CUDA_EXPECT(dloss, DTYPE_F32);
     CUDA_EXPECT_FLOAT(dlogits);
-    cuda_xent_geom g = xent_geometry(prob, labels);
+    cuda_xent_geom g = xent_geometry(prob, labels, dlogits);
     CNN_ASSERT(tensor_numel(dlogits) == tensor_numel(prob) && tensor_numel(dloss) >= 1);
     void *scratch = cuda_scratch(be, CUDA_LOSS_SCRATCH);
     cuda_xent_bwd(cuda_of(be)->stream, cuda_fcode(dlogits->dt), g, prob->data, labels->data,
@@ -84,6 +93,7 @@ static void cuda_mse_fwd_op(backend *be, const tensor *pred, const tensor *targe
     CUDA_EXPECT_FLOAT(pred);
     CUDA_EXPECT_FLOAT(target);
     CUDA_EXPECT(loss, DTYPE_F32);
+    CUDA_SAME_LAYOUT(pred, target);
     int64_t n = tensor_numel(pred);
     CNN_ASSERT(tensor_numel(target) == n && tensor_numel(loss) == 1);
     void *scratch = cuda_scratch(be, CUDA_LOSS_SCRATCH);
@@ -100,6 +110,8 @@ static void cuda_mse_bwd_op(backend *be, const tensor *pred, const tensor *targe
     CUDA_EXPECT_FLOAT(target);
     CUDA_EXPECT(dloss, DTYPE_F32);
     CUDA_EXPECT(dpred, pred->dt);
+    CUDA_SAME_LAYOUT(pred, target);
+    CUDA_SAME_LAYOUT(pred, dpred);
     int64_t n = tensor_numel(pred);
     CNN_ASSERT(tensor_numel(target) == n && tensor_numel(dpred) == n);
     cuda_mse_bwd(cuda_of(be)->stream, cuda_fcode(pred->dt), cuda_fcode(target->dt), n,

@@ -2,14 +2,13 @@
  * CPU reference cpu_norm.c so synchronized BN can all-reduce between them. Kernels in
  * cuda_norm.cu: reductions in double over fixed ranges (deterministic, no atomics), pointwise
  * passes from a per-statistic coefficient table held in cuda_scratch for the one op. The
- * running statistics are updated by the layer (axpby), not here. */
+ * running statistics are updated by the layer (axpby), not here. Channels-last tensors keep
+ * the statistics' meaning (per channel, or per (n, c)); their reductions read rows of
+ * channels (cuda_norm_kernels.h), so no transposed copy is needed. */
 #include "cuda_impl.h"
 #include "cuda_norm_kernels.h"
 
-#define NORM_PIECE_MIN 4096  /* elements per piece at least: a block's worth of work */
-#define NORM_TARGET 2048     /* block items to aim for when few statistics share the GPU */
-#define NORM_PIECES_MAX 1024 /* pieces per statistic at most */
-
+/* Every 4-D activation of a call shares x's layout; a 4-D NHWC x is read channels-last. */
 static cuda_norm_geom norm_geometry(norm_mode m, const tensor *x)
 {
     CUDA_EXPECT_FLOAT(x);
@@ -18,19 +17,8 @@ static cuda_norm_geom norm_geometry(norm_mode m, const tensor *x)
     g.planes = x->s.d[0] * g.c;
     g.groups = m == NORM_BATCH ? g.c : g.planes;
     g.nseg = m == NORM_BATCH ? x->s.d[0] : 1;
+    g.cl = tensor_is_nhwc(x);
     return g;
-}
-
-/* Pieces per statistic: enough block items to fill the GPU when there are few statistics,
- * never pieces shorter than NORM_PIECE_MIN. Depends only on the shape (determinism). */
-static int64_t norm_pieces(const cuda_norm_geom *g)
-{
-    int64_t l = g->nseg * g->len;
-    int64_t by_len = (l + NORM_PIECE_MIN - 1) / NORM_PIECE_MIN;
-    int64_t by_fill = (NORM_TARGET + g->groups - 1) / g->groups;
-    int64_t p = by_len < by_fill ? by_len : by_fill;
-    p = p < NORM_PIECES_MAX ? p : NORM_PIECES_MAX;
-    return p < 1 ? 1 : p;
 }
 
 static void norm_check(const tensor *t, int64_t n)
@@ -51,6 +39,7 @@ static void check_affine(const tensor *gamma, const tensor *beta, int64_t c)
 static void act_check(const tensor *t, const tensor *x)
 {
     CUDA_EXPECT(t, x->dt);
+    CUDA_SAME_LAYOUT(t, x);
     CNN_ASSERT(tensor_numel(t) == tensor_numel(x));
 }
 
@@ -58,7 +47,7 @@ static void norm_reduce(backend *be, const cuda_norm_geom *g, const tensor *x, c
                         const float *mean, const float *var, float eps, float *out0,
                         float *out1)
 {
-    int64_t pieces = norm_pieces(g);
+    int64_t pieces = cuda_norm_pieces(*g);
     void *part = pieces > 1 ? cuda_scratch(be, (size_t)(g->groups * pieces) * 16) : NULL;
     cuda_norm_reduce(cuda_of(be)->stream, cuda_fcode(x->dt), *g, pieces, x->data, dy, mean,
                      var, eps, part, out0, out1);

@@ -6,7 +6,9 @@
  * order by a second kernel: no atomics, bitwise reproducible. Pointwise passes use a
  * per-statistic coefficient table (mean, xs, ds, add) computed once in double. x, y, dy and
  * dx are of element type T (cuda_dtype.cuh: f32 math, one rounding per output); statistics,
- * sums, gamma and beta are always f32. */
+ * sums, gamma and beta are always f32. Channels-last tensors are reduced by column tiles (a
+ * warp reads 32 neighbouring channels of one row, coalesced) and pointwise element by
+ * element; the shift of a statistic is the same logical element in both layouts. */
 #include "cuda_block_sum.cuh"
 #include "cuda_dtype.cuh"
 #include "cuda_norm_kernels.h"
@@ -14,6 +16,28 @@
 #define NORM_CHUNK 2048 /* elements of one plane per block item on the chunked path */
 #define NORM_GRID_MAX (65535 * 8)
 #define NORM_SHORT CUDA_THREADS /* shorter planes are reduced across segments */
+#define NORM_PIECE_MIN 4096  /* elements per piece at least: a block's worth of work */
+#define NORM_TARGET 2048     /* block items to aim for when few statistics share the GPU */
+#define NORM_PIECES_MAX 1024 /* pieces per statistic at most */
+#define CL_LANES 32          /* channels of a column tile: one warp */
+#define CL_WARPS (CUDA_THREADS / CL_LANES)
+
+/* Pieces per statistic: enough block items to fill the GPU when there are few statistics
+ * (channels-last: few column tiles), never pieces shorter than NORM_PIECE_MIN elements.
+ * Depends only on the shape (determinism). */
+extern "C" int64_t cuda_norm_pieces(cuda_norm_geom g)
+{
+    int64_t l = g.nseg * g.len, items = g.groups, min_len = NORM_PIECE_MIN;
+    if (g.cl) { /* a piece covers rows of a tile of CL_LANES channels */
+        items = g.groups / g.c * ((g.c + CL_LANES - 1) / CL_LANES);
+        min_len = NORM_PIECE_MIN / CL_LANES;
+    }
+    int64_t by_len = (l + min_len - 1) / min_len;
+    int64_t by_fill = (NORM_TARGET + items - 1) / items;
+    int64_t p = by_len < by_fill ? by_len : by_fill;
+    p = p < NORM_PIECES_MAX ? p : NORM_PIECES_MAX;
+    return p < 1 ? 1 : p;
+}
 
 static unsigned grid_for(int64_t items)
 {
@@ -36,11 +60,16 @@ __device__ static void reduce_finish(int64_t s, double n, double shift, double a
     }
 }
 
+/* Statistics shift by the statistic's first logical element, x[n0, c, 0, 0] (n0 = 0 for
+ * batch, the sample for instance): the same value in either layout, so both layouts sum the
+ * same shifted terms. */
 template <bool BWD, typename T>
 __device__ static double reduce_shift(const cuda_norm_geom &g, int64_t s, const T *x,
                                       const float *mean)
 {
-    return BWD ? (double)mean[s] : (double)ldf(x[s * g.len]);
+    if (BWD)
+        return (double)mean[s];
+    return (double)ldf(x[g.cl ? (s / g.c) * g.len * g.c + s % g.c : s * g.len]);
 }
 
 template <bool BWD, typename T>
@@ -99,6 +128,50 @@ __global__ void norm_reduce_kernel(cuda_norm_geom g, int64_t pieces, const T *x,
     }
 }
 
+/* Channels-last: statistic s = m*C + c of matrix m (rows R = nseg * len, C channels).
+ * Block item (m, t, p): rows [R p / P, R (p + 1) / P) of the CL_LANES channels of tile t;
+ * lane l of warp w takes channel CL_LANES t + l on rows w, w + CL_WARPS, ... of the range,
+ * then lane l of warp 0 adds the warps' sums in order (a fixed order, as the planar
+ * kernel's tree). Partials as norm_reduce_kernel: part[s * pieces + p]. */
+template <bool BWD, typename T>
+__global__ void norm_reduce_cl_kernel(cuda_norm_geom g, int64_t pieces, const T *x,
+                                      const T *dy, const float *mean, const float *var,
+                                      float eps, double2 *part, float *out0, float *out1)
+{
+    __shared__ double sa[CL_WARPS][CL_LANES], sb[CL_WARPS][CL_LANES];
+    int lane = threadIdx.x % CL_LANES, wp = threadIdx.x / CL_LANES;
+    int64_t R = g.nseg * g.len, tiles = (g.c + CL_LANES - 1) / CL_LANES;
+    int64_t total = g.groups / g.c * tiles * pieces;
+    for (int64_t item = blockIdx.x; item < total; item += gridDim.x) {
+        int64_t p = item % pieces, mt = item / pieces, m = mt / tiles;
+        int64_t c = (mt % tiles) * CL_LANES + lane, s = m * g.c + c;
+        int64_t r0 = R * p / pieces, r1 = R * (p + 1) / pieces;
+        double a = 0.0, b = 0.0, shift = 0.0;
+        if (c < g.c) {
+            int64_t base = m * R * g.c + c;
+            shift = reduce_shift<BWD, T>(g, s, x, mean);
+            for (int64_t r = r0 + wp; r < r1; r += CL_WARPS)
+                reduce_add<BWD, T>(x, dy, base + r * g.c, shift, &a, &b);
+        }
+        sa[wp][lane] = a;
+        sb[wp][lane] = b;
+        __syncthreads();
+        if (wp == 0 && c < g.c) {
+            a = 0.0;
+            b = 0.0;
+            for (int k = 0; k < CL_WARPS; k++) {
+                a += sa[k][lane];
+                b += sb[k][lane];
+            }
+            if (pieces == 1)
+                reduce_finish<BWD>(s, (double)R, shift, a, b, var, eps, out0, out1);
+            else
+                part[s * pieces + p] = make_double2(a, b);
+        }
+        __syncthreads(); /* sa, sb are rewritten by the next item */
+    }
+}
+
 /* One thread per statistic sums its pieces in order. */
 template <bool BWD, typename T>
 __global__ void norm_reduce_final_kernel(cuda_norm_geom g, int64_t pieces, const T *x,
@@ -125,9 +198,17 @@ extern "C" void cuda_norm_reduce(cudaStream_t st, int dt, cuda_norm_geom g, int6
 {
     double2 *pt = (double2 *)part;
     unsigned grid = grid_for(g.groups * pieces);
+    if (g.cl)
+        grid = grid_for(g.groups / g.c * ((g.c + CL_LANES - 1) / CL_LANES) * pieces);
     CU_DISPATCH(dt, T, {
         const T *x = (const T *)xv, *dy = (const T *)dyv;
-        if (dy)
+        if (g.cl && dy)
+            norm_reduce_cl_kernel<true, T><<<grid, CUDA_THREADS, 0, st>>>(
+                g, pieces, x, dy, mean, var, eps, pt, out0, out1);
+        else if (g.cl)
+            norm_reduce_cl_kernel<false, T><<<grid, CUDA_THREADS, 0, st>>>(
+                g, pieces, x, dy, mean, var, eps, pt, out0, out1);
+        else if (dy)
             norm_reduce_kernel<true, T><<<grid, CUDA_THREADS, 0, st>>>(g, pieces, x, dy, mean,
                                                                        var, eps, pt, out0, out1);
         else
@@ -195,11 +276,20 @@ __device__ static inline T pw_one(float4 k, const T *x, const T *dy, int64_t i)
 
 /* Planes of len >= NORM_CHUNK / 8 go by (plane, chunk) block items, one coefficient load
  * per item; shorter planes (BatchNorm1d's len 1 included) go element by element. The
- * statistic of plane p is p % groups for both modes (batch: p % C; instance: p). */
+ * statistic of plane p is p % groups for both modes (batch: p % C; instance: p).
+ * Channels-last goes element by element: element i of matrix m = i / (R*C) (0 for batch)
+ * and channel i % C belongs to statistic m*C + c. */
 template <typename T>
 __global__ void norm_pointwise_kernel(cuda_norm_geom g, const float4 *coef, const T *x,
                                       const T *dy, T *out)
 {
+    if (g.cl) {
+        int64_t n = g.planes * g.len, rc = g.nseg * g.len * g.c;
+        for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+             i += (int64_t)gridDim.x * blockDim.x)
+            out[i] = pw_one(coef[i / rc * g.c + i % g.c], x, dy, i);
+        return;
+    }
     if (g.len >= NORM_CHUNK / 8) {
         int64_t nchunk = (g.len + NORM_CHUNK - 1) / NORM_CHUNK, items = g.planes * nchunk;
         for (int64_t it = blockIdx.x; it < items; it += gridDim.x) {
@@ -224,7 +314,7 @@ extern "C" void cuda_norm_pointwise(cudaStream_t st, int dt, cuda_norm_geom g,
                                     void *out)
 {
     unsigned grid;
-    if (g.len >= NORM_CHUNK / 8)
+    if (!g.cl && g.len >= NORM_CHUNK / 8)
         grid = grid_for(g.planes * ((g.len + NORM_CHUNK - 1) / NORM_CHUNK));
     else
         grid = cuda_blocks(g.planes * g.len);

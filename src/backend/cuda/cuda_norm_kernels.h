@@ -1,8 +1,11 @@
 /* Launchers of the batch/instance normalisation kernels (cuda_norm.cu), called from
  * cuda_norm.c. A statistic s of g.groups is the elements of nseg planes of len elements:
  * planes s, s + C, ... (batch: s = c, nseg = N) or the one plane s (instance: nseg = 1);
- * channel of statistic s is s % C. None allocates or synchronises. dt is the CU_* code of
- * x, dy and the pointwise output; statistics, sums and coefficients are f32. */
+ * channel of statistic s is s % C. Channels-last (g.cl) stores plane n*C + c with its
+ * elements C apart: the tensor is groups / C matrices of nseg * len rows by C channels (batch:
+ * one of N*H*W rows; instance: one per sample), statistic s = m*C + c. None allocates or
+ * synchronises. dt is the CU_* code of x, dy and the pointwise output; statistics, sums and
+ * coefficients are f32. */
 #ifndef CNN_BACKEND_CUDA_NORM_KERNELS_H
 #define CNN_BACKEND_CUDA_NORM_KERNELS_H
 
@@ -20,6 +23,7 @@ typedef struct cuda_norm_geom {
     int64_t planes; /* N*C planes of len contiguous elements */
     int64_t nseg;   /* planes per statistic: N (batch) or 1 (instance) */
     int64_t len;    /* H*W */
+    int cl;         /* channels-last (an NHWC 4-D tensor) */
 } cuda_norm_geom;
 
 /* What norm_pointwise computes, per statistic s: see cuda_norm_coefs. */
@@ -27,8 +31,9 @@ typedef enum cuda_norm_pw { CUDA_NORM_APPLY, CUDA_NORM_BWD_BATCH, CUDA_NORM_BWD_
 
 /* Statistics (dy NULL): out0 = mean, out1 = biased var of x. Backward (dy given):
  * out0 = sum dy, out1 = sum dy (x - mean) / sqrt(var + eps). Each statistic is cut into
- * `pieces` fixed ranges; with pieces > 1, part holds groups * pieces double2 partials
- * (device scratch), summed in a fixed order by a second kernel. */
+ * `pieces` fixed ranges (cuda_norm_pieces); with pieces > 1, part holds groups * pieces
+ * double2 partials (device scratch), summed in a fixed order by a second kernel. */
+int64_t cuda_norm_pieces(cuda_norm_geom g);
 void cuda_norm_reduce(cudaStream_t st, int dt, cuda_norm_geom g, int64_t pieces,
                       const void *x, const void *dy, const float *mean, const float *var,
                       float eps, void *part, float *out0, float *out1);

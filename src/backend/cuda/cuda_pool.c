@@ -2,18 +2,23 @@
  * same invariants as cpu_pool.c / cpu_resample.c), kernels in cuda_pool.cu. Our own kernels
  * rather than cuDNN pooling: cuDNN returns no argmax indices, its backward wants x and y,
  * which pool_bwd does not get, and its tie/NaN rules are not documented to be PyTorch's.
- * Every backward is a deterministic gather (no atomics, CPU summation order). */
+ * Every backward is a deterministic gather (no atomics, CPU summation order). Channels-last
+ * tensors run the same kernels with plane addressing (cuda_layout.cuh): the same terms in the
+ * same order, indices still h*W + w within the plane (backend.h). */
 #include "cuda_impl.h"
 #include "cuda_pool_kernels.h"
 
 static void plane_dims(const tensor *t, int64_t *planes, int *h, int *w)
 {
-    CNN_ASSERT(t->s.nd == 4);
+    CNN_ASSERT(t->s.nd == 4 && t->s.d[1] <= INT32_MAX);
     CNN_ASSERT(t->s.d[2] * t->s.d[3] <= INT32_MAX);
     *planes = t->s.d[0] * t->s.d[1];
     *h = (int)t->s.d[2];
     *w = (int)t->s.d[3];
 }
+
+/* The launchers' layout argument: the channel count of a channels-last tensor, 0 for NCHW. */
+static int64_t chl(const tensor *t) { return tensor_is_nhwc(t) ? t->s.d[1] : 0; }
 
 /* x on the input side, y and (max only) idx on the output side: checks them as the CPU's
  * pool_geom does (every window holds real input, floor-mode output size). */
@@ -23,7 +28,11 @@ static cupool_geom pool_geom(const pool_desc *d, const tensor *x, const tensor *
     cupool_geom g = {.kh = d->kh, .kw = d->kw, .sh = d->sh, .sw = d->sw, .ph = d->ph,
                      .pw = d->pw, .include_pad = d->count_include_pad};
     int64_t out_planes;
+    CUDA_SAME_LAYOUT(x, y);
+    CUDA_SAME_LAYOUT(idx, y);
     plane_dims(x, &g.planes, &g.H, &g.W);
+    g.C = x->s.d[1];
+    g.cl = tensor_is_nhwc(x);
     plane_dims(y, &out_planes, &g.P, &g.Q);
     CNN_ASSERT(x->s.d[0] == y->s.d[0] && x->s.d[1] == y->s.d[1]);
     CNN_ASSERT(d->kh >= 1 && d->kw >= 1 && d->sh >= 1 && d->sw >= 1 && d->ph >= 0 &&
@@ -82,6 +91,8 @@ static int64_t unpool_geom(const tensor *x, const tensor *idx, const tensor *y,
     int64_t planes, out_planes;
     int H, W, Ho, Wo;
     CNN_ASSERT(shape_eq(&x->s, &idx->s));
+    CUDA_SAME_LAYOUT(x, idx);
+    CUDA_SAME_LAYOUT(x, y);
     plane_dims(x, &planes, &H, &W);
     plane_dims(y, &out_planes, &Ho, &Wo);
     CNN_ASSERT(planes == out_planes);
@@ -111,7 +122,8 @@ static void cuda_unpool_fwd(backend *be, const tensor *x, const tensor *idx, ten
         claims = cuda_scratch(be, bytes);
         CNN_CUDA(cudaMemsetAsync(claims, 0xFF, bytes, s));
     }
-    cupool_unpool_fwd(s, dt, planes, in_sz, out_sz, x->data, idx->data, y->data, claims);
+    cupool_unpool_fwd(s, dt, planes, chl(x), in_sz, out_sz, x->data, idx->data, y->data,
+                      claims);
     CNN_CUDA_LAUNCHED("unpool_fwd");
 }
 
@@ -123,8 +135,8 @@ static void cuda_unpool_bwd(backend *be, const tensor *dy, const tensor *idx, te
     int64_t in_sz, out_sz, planes = unpool_geom(dx, idx, dy, &in_sz, &out_sz);
     if (planes * in_sz == 0)
         return;
-    cupool_unpool_bwd(cuda_of(be)->stream, cuda_fcode(dy->dt), planes, in_sz, out_sz, dy->data,
-                      idx->data, dx->data);
+    cupool_unpool_bwd(cuda_of(be)->stream, cuda_fcode(dy->dt), planes, chl(dx), in_sz, out_sz,
+                      dy->data, idx->data, dx->data);
     CNN_CUDA_LAUNCHED("unpool_bwd");
 }
 
@@ -139,6 +151,7 @@ static up_geom up_geometry(const tensor *x, const tensor *y)
     up_geom g;
     int64_t out_planes;
     int Ho, Wo;
+    CUDA_SAME_LAYOUT(x, y);
     plane_dims(x, &g.planes, &g.H, &g.W);
     plane_dims(y, &out_planes, &Ho, &Wo);
     CNN_ASSERT(g.planes == out_planes && g.H > 0 && g.W > 0);
@@ -157,7 +170,7 @@ static void cuda_upsample_fwd(backend *be, upsample_mode m, const tensor *x, ten
     if (g.planes == 0)
         return;
     cupool_upsample_fwd(cuda_of(be)->stream, cuda_fcode(x->dt), m == UPSAMPLE_BILINEAR,
-                        g.planes, g.H, g.W, g.fh, g.fw, x->data, y->data);
+                        g.planes, chl(x), g.H, g.W, g.fh, g.fw, x->data, y->data);
     CNN_CUDA_LAUNCHED("upsample_fwd");
 }
 
@@ -170,7 +183,7 @@ static void cuda_upsample_bwd(backend *be, upsample_mode m, const tensor *dy, te
     if (g.planes == 0)
         return;
     cupool_upsample_bwd(cuda_of(be)->stream, cuda_fcode(dy->dt), m == UPSAMPLE_BILINEAR,
-                        g.planes, g.H, g.W, g.fh, g.fw, dy->data, dx->data);
+                        g.planes, chl(dx), g.H, g.W, g.fh, g.fw, dy->data, dx->data);
     CNN_CUDA_LAUNCHED("upsample_bwd");
 }
 

@@ -1,7 +1,8 @@
 /* CUDA soft-target cross-entropy and argmax over channels (backend.h), the same semantics as
  * the CPU reference cpu_xent_soft.c; kernels in cuda_xent_soft.cu. The loss stays in a (1)
  * device tensor; the counted rows are counted on the device in forward and again in
- * backward (cuda_scratch does not survive other ops in between). */
+ * backward (cuda_scratch does not survive other ops in between). argmax of a channels-last
+ * (N, C, H, W) tensor reads it as (N*H*W, C) rows, whose pixel order is idx's (N, H, W). */
 #include "cuda_impl.h"
 #include "cuda_xent_soft_kernels.h"
 
@@ -49,6 +50,10 @@ static void cuda_argmax_channel_op(backend *be, const tensor *x, tensor *idx)
     CNN_ASSERT(x->s.nd >= 2);
     int64_t n = x->s.d[0], c = x->s.d[1], hw = shape_inner(&x->s, 2);
     CNN_ASSERT(tensor_numel(idx) == n * hw);
+    if (tensor_is_nhwc(x)) {
+        n *= hw;
+        hw = 1;
+    }
     cuda_argmax_channel(cuda_of(be)->stream, cuda_fcode(x->dt), n, c, hw, x->data, idx->data);
     CNN_CUDA_LAUNCHED("cuda_argmax_channel");
 }
