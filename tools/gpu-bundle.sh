@@ -7,6 +7,8 @@
 #   tools/gpu-bundle.sh [BUILD_DIR] [OUT_DIR]      (defaults: build, gpu-bundle)
 #   OUT_DIR/run-gpu-tests.sh                       (on the GPU node)
 #   OUT_DIR/run-gpu-bench.sh [gpu-bench options]   (on the GPU node; needs python3 + torch)
+#   OUT_DIR/run-gpu-all.sh LOG_DIR                 (tests, conv bench, training against
+#                                                   PyTorch: one call of a short GPU lease)
 # The run scripts find the CUDA libraries in $CNN_CUDA_LIBS (colon-separated folders) or,
 # when unset, in the nvidia/*/lib folders of the python3 on PATH (PyTorch's wheels).
 set -eu
@@ -32,7 +34,7 @@ mkdir -p "$out/bin" "$out/lib" "$out/fixtures"
 cp $bins "$out/bin/"
 cp "$here"/tests/fixtures/layers/*.bin "$out/fixtures/"
 cp "$here"/tests/fixtures/optim/optim.bin "$out/"
-cp "$here/bench/torch_gpu_conv.py" "$out/"
+cp "$here/bench/torch_gpu_conv.py" "$here/bench/torch_gpu_train.py" "$out/"
 # System C runtime and the CUDA stack stay behind; everything else travels.
 skip='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|libpthread\.|librt\.|libgcc_s\.|libstdc\+\+\.|libcuda\.|libcudart\.|libcublas|libcudnn|libnccl)'
 for b in $bins; do
@@ -51,16 +53,15 @@ export LD_LIBRARY_PATH="$here/lib:${CNN_CUDA_LIBS}:${LD_LIBRARY_PATH:-}"
 pass=0; fail=0; skip=0
 for lay in nchw nhwc; do
     for dt in f32 bf16 f16; do
-        for f in "$here"/fixtures/*.bin; do
-            "$here/bin/layer_fixture" --device cuda --dtype $dt $([ $lay = nhwc ] && echo --layout nhwc) "$f" > "$here/last.log" 2>&1
-            rc=$?
-            case $rc in
-                0) pass=$((pass + 1)) ;;
-                77) skip=$((skip + 1)); [ $skip -eq 1 ] && cat "$here/last.log" ;;
-                *) fail=$((fail + 1)); echo "FAILED ($lay $dt): $(basename "$f")"; tail -20 "$here/last.log" ;;
-            esac
-        done
-        echo "gpu layer tests $lay $dt: $pass passed, $fail failed, $skip skipped (running totals; nhwc skips cases without a 4-D input)"
+        # every fixture in one process (one CUDA context); nhwc skips cases without a 4-D input
+        "$here/bin/layer_fixture" --device cuda --dtype $dt --layout $lay "$here"/fixtures/*.bin > "$here/layers-$lay-$dt.log" 2>&1
+        rc=$?
+        echo "gpu layer tests $lay $dt: $(tail -1 "$here/layers-$lay-$dt.log")"
+        case $rc in
+            0) pass=$((pass + 1)) ;;
+            77) skip=$((skip + 1)) ;;
+            *) fail=$((fail + 1)); grep -B12 ": FAILED" "$here/layers-$lay-$dt.log" | head -80 ;;
+        esac
     done
 done
 # CPU against GPU on fresh random inputs (every case of tests/gpu/gpu_vs_cpu.c).
@@ -135,5 +136,36 @@ exec "$here/ompi/bin/orterun" --allow-run-as-root --oversubscribe -np "$np" "$he
 RUN
     chmod +x "$out/run-gpu-train.sh"
 fi
+cat > "$out/run-gpu-all.sh" <<'RUN'
+#!/bin/sh
+# Everything a short GPU lease should check, each part under its own time limit, logs in
+# LOG_DIR: the GPU tests (every layer fixture in 3 precisions x 2 layouts, CPU-vs-GPU
+# comparisons, channels-last nets), the conv benchmark with the bf16 channels-last column,
+# then training throughput of resnet50 against PyTorch at batch 64 in fp32 and in bf16
+# channels-last (synthetic data). usage: run-gpu-all.sh LOG_DIR
+here=$(cd "$(dirname "$0")" && pwd)
+logs=${1:?usage: run-gpu-all.sh LOG_DIR}
+mkdir -p "$logs"
+part() { # part SECONDS NAME COMMAND...: runs it, keeps its output, says how it ended
+    limit=$1 name=$2
+    shift 2
+    start=$(date +%s)
+    timeout "$limit" "$@" > "$logs/$name.log" 2>&1
+    echo "== $name: exit $? after $(($(date +%s) - start)) s"
+    tail -25 "$logs/$name.log"
+}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+part 240 tests "$here/run-gpu-tests.sh"
+[ -x "$here/run-gpu-bench.sh" ] &&
+    part 150 bench "$here/run-gpu-bench.sh" --bf16 --rounds 2 --iters 5
+if [ -x "$here/run-gpu-train.sh" ]; then
+    syn="--set device=cuda --set data.synthetic=6400 --set data.batch_size=64 --set train.max_steps=60 --set data.workers=8 --set log.every=20 --set ckpt.every=0 --set run.dir=/tmp/cnn-runs"
+    part 90 train_fp32 "$here/run-gpu-train.sh" 1 "$here/configs/resnet50.yaml" $syn
+    part 90 train_bf16_cl "$here/run-gpu-train.sh" 1 "$here/configs/resnet50.yaml" $syn --set precision=bf16 --set channels_last=true
+    part 90 torch_fp32 python3 "$here/torch_gpu_train.py" resnet50 64
+    part 90 torch_bf16_cl python3 "$here/torch_gpu_train.py" resnet50 64 --amp bf16 --channels-last
+fi
+RUN
+chmod +x "$out/run-gpu-all.sh"
 echo "gpu-bundle: $out ($(du -sh "$out" | cut -f1)); run $out/run-gpu-tests.sh (and" \
-     "$out/run-gpu-bench.sh when present) on the GPU node"
+     "$out/run-gpu-bench.sh, $out/run-gpu-all.sh when present) on the GPU node"

@@ -1,7 +1,9 @@
 /* One layer case against its PyTorch fixture (tools/fixtures/make_fixtures.py), or, with
  * --gradcheck, against central finite differences on the same inputs and parameters.
- * Usage: layer_fixture [--gradcheck] [--device cpu|cuda] [--dtype f16|bf16] [--layout nhwc]
- *        FILE.bin
+ * Usage: layer_fixture [--gradcheck] [--device cpu|cuda] [--dtype f32|f16|bf16]
+ *        [--layout nchw|nhwc]
+ *        FILE.bin [FILE.bin ...]  (several files share one backend: one CUDA context for all;
+ *        the exit code is 1 when any case failed, 77 when every one was skipped)
  * On cuda the tolerances are 10x the case's (reductions run in another order on thousands
  * of threads; cuDNN may pick FFT/Winograd algorithms), and without a GPU it exits 77.
  * Outputs, input gradients and parameter gradients are poisoned with NaN (of their dtype)
@@ -160,34 +162,10 @@ static void build_layers(void)
     cfg_free(root);
 }
 
-int main(int argc, char **argv)
+/* The loaded case (fx, ls) on be. */
+static int check_case(backend *be, bool gradcheck)
 {
-    int gradcheck = 0;
-    const char *device = "cpu";
-    for (int i = 1; i < argc - 1; i++) {
-        if (!strcmp(argv[i], "--gradcheck"))
-            gradcheck = 1;
-        else if (!strcmp(argv[i], "--device") && i + 2 < argc)
-            device = argv[++i];
-        else if (!strcmp(argv[i], "--dtype") && i + 2 < argc && parse_dtype(argv[i + 1]))
-            i++;
-        else if (!strcmp(argv[i], "--layout") && i + 2 < argc && !strcmp(argv[i + 1], "nhwc"))
-            run_lay = LAYOUT_NHWC, i++;
-        else
-            argc = 0;
-    }
-    if (argc < 2 || (gradcheck && run_dt != DTYPE_F32)) {
-        fprintf(stderr, "usage: layer_fixture [--gradcheck] [--device cpu|cuda] "
-                "[--dtype f16|bf16] [--layout nhwc] FIXTURE.bin (--gradcheck runs in f32 "
-                "only)\n");
-        return 2;
-    }
-    path = argv[argc - 1];
     cnn_err e = {0};
-    if (fixture_load(path, &fx, &e) < 0)
-        die(&e);
-    build_layers();
-
     shape in_s[LAYER_MAX_INPUTS];
     dtype in_dt[LAYER_MAX_INPUTS];
     int n_in = 0;
@@ -212,26 +190,7 @@ int main(int argc, char **argv)
         printf("skipped: %s has no 4-D input to store channels-last\n", path);
         return 77;
     }
-    backend *be;
-    int brc = backend_create(device, 0, &be, &e);
-    if (brc == CNN_ENOTSUP && !strcmp(device, "cuda")) {
-        /* Skip only when no GPU is visible (auto falls back to cpu); an incomplete CUDA
-         * backend on a GPU machine is a failure, not a skip. */
-        backend *probe = NULL;
-        cnn_err pe = {0};
-        int cpu_only = backend_create("auto", 1, &probe, &pe) == CNN_OK &&
-                       probe->ops->dev == DEVICE_CPU;
-        backend_destroy(probe);
-        if (cpu_only) {
-            printf("skipped: %s\n", e.msg);
-            return 77;
-        }
-    }
-    if (brc < 0)
-        die(&e);
     double tol_scale = be->ops->dev == DEVICE_CUDA ? 10.0 : 1.0;
-    if (be->ops->dev == DEVICE_CUDA)
-        lowp_scale = 2.0; /* the GPU's accumulation order on top of the same roundings */
     ls[0]->lay = run_lay;
     layer_chain c;
     if (chain_setup(&c, ls, n_layers, be, in_s, in_dt, n_in, &e) < 0)
@@ -330,9 +289,85 @@ int main(int argc, char **argv)
     }
     printf("%s: %s\n", path, ok ? "ok" : "FAILED");
     chain_free(&c);
+    return ok ? 0 : 1;
+}
+
+/* One fixture file on be: 0 passed, 1 failed, 77 skipped. */
+static int run_case(backend *be, bool gradcheck)
+{
+    cnn_err e = {0};
+    if (fixture_load(path, &fx, &e) < 0)
+        die(&e);
+    build_layers();
+    int rc = check_case(be, gradcheck);
     for (int i = 0; i < n_layers; i++)
         layer_destroy(ls[i]);
-    backend_destroy(be);
     fixture_free(&fx);
-    return ok ? 0 : 1;
+    return rc;
+}
+
+/* The backend of --device; NULL (after printing why) when cuda is asked for and no GPU is
+ * visible. An incomplete CUDA backend on a GPU machine is a failure, not a skip. */
+static backend *open_backend(const char *device)
+{
+    cnn_err e = {0};
+    backend *be = NULL;
+    int brc = backend_create(device, 0, &be, &e);
+    if (brc == CNN_ENOTSUP && !strcmp(device, "cuda")) {
+        backend *probe = NULL;
+        cnn_err pe = {0};
+        int cpu_only = backend_create("auto", 1, &probe, &pe) == CNN_OK &&
+                       probe->ops->dev == DEVICE_CPU;
+        backend_destroy(probe);
+        if (cpu_only) {
+            printf("skipped: %s\n", e.msg);
+            return NULL;
+        }
+    }
+    if (brc < 0)
+        die(&e);
+    return be;
+}
+
+int main(int argc, char **argv)
+{
+    bool gradcheck = false;
+    const char *device = "cpu";
+    int i = 1;
+    for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
+        if (!strcmp(argv[i], "--gradcheck"))
+            gradcheck = true;
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc)
+            device = argv[++i];
+        else if (!strcmp(argv[i], "--dtype") && i + 1 < argc && parse_dtype(argv[i + 1]))
+            i++;
+        else if (!strcmp(argv[i], "--layout") && i + 1 < argc &&
+                 (!strcmp(argv[i + 1], "nhwc") || !strcmp(argv[i + 1], "nchw")))
+            run_lay = !strcmp(argv[++i], "nhwc") ? LAYOUT_NHWC : LAYOUT_NCHW;
+        else
+            break;
+    }
+    if (i >= argc || !strncmp(argv[i], "--", 2) || (gradcheck && run_dt != DTYPE_F32)) {
+        fprintf(stderr, "usage: layer_fixture [--gradcheck] [--device cpu|cuda] "
+                "[--dtype f32|f16|bf16] [--layout nchw|nhwc] FIXTURE.bin [FIXTURE.bin ...] "
+                "(--gradcheck runs in f32 only)\n");
+        return 2;
+    }
+    backend *be = open_backend(device);
+    if (!be)
+        return 77;
+    if (be->ops->dev == DEVICE_CUDA)
+        lowp_scale = 2.0; /* the GPU's accumulation order on top of the same roundings */
+    int passed = 0, failed = 0, skipped = 0;
+    for (; i < argc; i++) {
+        path = argv[i];
+        int rc = run_case(be, gradcheck);
+        passed += rc == 0;
+        failed += rc == 1;
+        skipped += rc == 77;
+    }
+    backend_destroy(be);
+    if (passed + failed + skipped > 1)
+        printf("layer_fixture: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    return failed ? 1 : passed ? 0 : 77;
 }
