@@ -18,7 +18,7 @@ typedef struct lowp {
 } lowp;
 
 /* Starts a call whose float tensors have primary's dtype; false for f32 (no emulation).
- * Layout-agnostic ops (elementwise): their NHWC tensors are converted in place order. */
+ * For layout-agnostic ops (elementwise) an NHWC tensor is converted in memory order. */
 bool lowp_begin(lowp *c, backend *be, const char *op, const tensor *primary);
 /* An op whose f32 kernel reads NCHW: also true for an f32 call on NHWC tensors, whose views
  * are then transposed to NCHW (and outputs back). */
