@@ -57,9 +57,9 @@ static size_t take(size_t *cursor, const tensor *t, bool *ok)
 }
 
 /* Parameters are planned as their f32 masters; working copies go where plan_working puts
- * them (net_impl.h). A node has
- * working copies of all its parameters or of none (its backward writes every parameter
- * gradient with one beta): of all when some parameter is declared in 16 bits or NHWC. */
+ * them (net_impl.h). A node has working copies of all its parameters or of none (its
+ * backward writes every parameter gradient with one beta): of all when some parameter is
+ * declared in 16 bits or NHWC. */
 static void plan_params(net *n, size_t *cp, bool *ok)
 {
     net_impl *im = n->impl;
