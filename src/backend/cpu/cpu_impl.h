@@ -35,6 +35,11 @@ static inline cpu_state *cpu_of(backend *be) { return (cpu_state *)be->impl; }
 
 void cpu_install_elementwise(backend_ops *ops); /* fill, axpby, add, channel_copy */
 void cpu_install_cast(backend_ops *ops);        /* convert, scale_by */
+/* dst = src + beta * dst over two tensors of one logical shape (cpu_cast.c): float dtypes
+ * converted in f32 and rounded once to dst's, other dtypes copied (beta 0); a 4-D tensor
+ * stored in another layout than dst is transposed on the way. convert, and the
+ * emulation's views (cpu_lowp.c), are this. */
+void cpu_move(const tensor *dst, const tensor *src, float beta);
 void cpu_install_act(backend_ops *ops);         /* act_*, dropout_* */
 void cpu_install_dense(backend_ops *ops);       /* gemm, bias_* */
 void cpu_install_conv(backend_ops *ops);        /* conv_* */

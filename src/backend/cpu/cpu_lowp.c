@@ -12,11 +12,8 @@
  * on the CPU backend), so they need no lock. Tensors the contract keeps f32 (statistics,
  * probabilities, losses, targets) reach the f32 kernel in f32, which checks them. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "cpu_lowp.h"
-
-#define CHUNK 16384 /* elements per conversion task */
 
 static float *slot(backend *be, int i, int64_t n)
 {
@@ -37,51 +34,6 @@ void cpu_lowp_free(cpu_state *st)
 {
     for (int i = 0; i < CPU_SCRATCH_SLOTS; i++)
         free(st->scratch[i].p);
-}
-
-/* dtype_convert_host over n elements, in parallel chunks. */
-static void convert_n(dtype dd, void *dst, dtype sd, const void *src, int64_t n)
-{
-    int64_t chunks = (n + CHUNK - 1) / CHUNK;
-    size_t ds = dtype_size(dd), ss = dtype_size(sd);
-#pragma omp parallel for schedule(static) if (chunks > 1)
-    for (int64_t c = 0; c < chunks; c++) {
-        int64_t lo = c * CHUNK, len = n - lo < CHUNK ? n - lo : CHUNK;
-        dtype_convert_host(dd, (char *)dst + (size_t)lo * ds, sd,
-                           (const char *)src + (size_t)lo * ss, len);
-    }
-}
-
-/* dst = src (same logical shape): float dtypes converted (rounded once), other dtypes
- * copied; a 4-D tensor stored in another layout than dst is transposed on the way. */
-static void move(const tensor *dst, const tensor *src)
-{
-    int64_t n = tensor_numel(src);
-    bool fl = dtype_is_float(src->dt);
-    size_t es = dtype_size(src->dt);
-    CNN_ASSERT(fl ? dtype_is_float(dst->dt) : dst->dt == src->dt);
-    if (tensor_is_nhwc(src) == tensor_is_nhwc(dst)) {
-        if (fl)
-            convert_n(dst->dt, dst->data, src->dt, src->data, n);
-        else
-            memcpy(dst->data, src->data, (size_t)n * es);
-        return;
-    }
-    int64_t C = src->s.d[1], HW = src->s.d[2] * src->s.d[3], planes = src->s.d[0] * C;
-    const char *sp = src->data;
-    char *dp = dst->data;
-    const dtype sdt = src->dt, ddt = dst->dt;
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        int64_t b = pl / C, ch = pl % C;
-        for (int64_t q = 0; q < HW; q++) {
-            int64_t si = cpu_lay_off(src, b, ch, q, C, HW), di = cpu_lay_off(dst, b, ch, q, C, HW);
-            if (fl)
-                cpu_store(ddt, dp, di, cpu_load(sdt, sp, si));
-            else
-                memcpy(dp + (size_t)di * es, sp + (size_t)si * es, es);
-        }
-    }
 }
 
 static bool begin(lowp *c, backend *be, const char *op, const tensor *primary, bool nchw)
@@ -126,14 +78,14 @@ tensor *lowp_view(lowp *c, const tensor *t, const char *name, lowp_kind kind)
     if (relay)
         v->lay = LAYOUT_NCHW;
     v->data = slot(c->be, c->next++, tensor_numel(t));
-    move(v, t);
+    cpu_move(v, t, 0.0f);
     return v;
 }
 
 void lowp_done(tensor *t, const tensor *v)
 {
     if (t && v != t)
-        move(t, v);
+        cpu_move(t, v, 0.0f);
 }
 
 /* ---- dense algebra ---- */
