@@ -40,8 +40,9 @@ typedef struct net_entry {
      * the optimizer, comm and checkpoints read and write (always f32 and NCHW). In an
      * f16/bf16 net the slot of a convolution or linear weight holds a working copy in that
      * precision instead, and in a channels-last net a convolution's parameters hold NHWC
-     * (KRSC) copies: net_forward refreshes them from the master and backward's gradient is
-     * added to grad from them. */
+     * (KRSC) copies: net_forward refreshes them from the master, and backward's gradient
+     * reaches grad from them (added in f32 from 16 bits; transposed from f32 copies, which
+     * accumulate micro-batches themselves). */
     tensor value, grad;
 } net_entry;
 

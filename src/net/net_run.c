@@ -4,9 +4,10 @@
  * then added (acc). Nodes that need no gradient and have no parameters are skipped.
  * Working copies (f16/bf16 nets, and channels-last ones, whose convolution weights are KRSC):
  * forward starts by converting the f32 masters into the working weights (and the input, and
- * a channels-last target); a node's backward overwrites its working gradients, which are
- * then added in f32 to the master gradients, so accumulation over micro-batches never
- * rounds. */
+ * a channels-last target); a node's backward overwrites its 16-bit working gradients, which
+ * are then added in f32 to the master gradients, so accumulation over micro-batches never
+ * rounds to 16 bits; f32 working gradients accumulate in place and are transposed onto the
+ * masters. */
 #include <string.h>
 
 #include "net_impl.h"
@@ -111,15 +112,19 @@ static void node_backward(net *n, int i, exec *x)
             dins[j] = &n->nodes[p].dout;
         }
     }
+    /* 16-bit working gradients are overwritten and summed into the f32 masters; f32 ones
+     * (channels-last) accumulate themselves, as the NCHW net's do, and are then transposed
+     * onto the masters, so both layouts round alike. */
+    bool lowp = im->pn[i].work && im->pn[i].work_dt != DTYPE_F32;
     exec xl = *x;
-    if (im->pn[i].work)
+    if (lowp)
         xl.param_grad_beta = 0.0f;
     nd->l->ops->backward(nd->l, ins, &nd->out, &nd->dout, dins, &xl);
     for (int j = 0; j < nd->n_in; j++)
         if (dins[j] && nd->acc[j])
             n->be->ops->axpby(n->be, 1.0f, dins[j], 1.0f, &n->nodes[nd->in[j]].dout);
     if (im->pn[i].work)
-        fold_grads(n, i, x->param_grad_beta);
+        fold_grads(n, i, lowp ? x->param_grad_beta : 0.0f);
 }
 
 void net_backward(net *n, exec *x, net_grad_hook hook, void *ctx)

@@ -2,10 +2,10 @@
 # mpi: channels-last (channels_last: true) end to end on the CPU backend, 2 ranks. The CPU
 # backend runs its NCHW kernels on transposed copies, so a channels-last run must log the
 # same losses and end with the same weights as the NCHW run, bit for bit: LeNet-5 (average
-# pooling, flatten, linear) and the batch-norm net (batch norm, max pooling, dropout) in
-# fp32, the batch-norm net in bf16 too (working weights rounded and transposed in one
-# convert), and a channels-last run stopped at step 10 and resumed continues exactly
-# (checkpoints hold the NCHW masters).
+# pooling, flatten, linear; 2 micro-batches per step, so gradients accumulate through the
+# working copies) and the batch-norm net (batch norm, max pooling, dropout) in fp32, the
+# batch-norm net in bf16 with synchronized batch norm too, and a channels-last run stopped
+# at step 10 and resumed continues exactly (checkpoints hold the NCHW masters).
 # usage: channels_last.sh MPIEXEC CNN_DIST CNN_PACK SOURCE_DIR WORKDIR
 set -eu
 mpiexec=$1 dist=$2 pack=$3 srcdir=$4 work=$5
@@ -30,9 +30,10 @@ same() {
     [ "$1" = 0 ] && [ "$2" -ge 20 ] && [ "$a" = "$b" ] || { echo "FAILED"; exit 1; }
 }
 
-same lenet5 lenet5_fashion.yaml
+same lenet5 lenet5_fashion.yaml --set train.accum_steps=2
 same bn_net fashion_cnn.yaml --set data.batch_size=32
-same bn_net_bf16 fashion_cnn.yaml --set data.batch_size=32 --set precision=bf16
+same bn_net_bf16 fashion_cnn.yaml --set data.batch_size=32 --set precision=bf16 \
+    --set comm.sync_bn=true
 
 cfg=$srcdir/configs/fashion_cnn.yaml
 run 2 "$work/part" "$cfg" $common --set data.batch_size=32 --set channels_last=true \
