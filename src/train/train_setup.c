@@ -25,7 +25,14 @@ static int setup_backend(trainer *t, cnn_err *e)
                       .threads = threads,
                       .gpu = comm_local_rank(t->c),
                       .workspace_bytes = (size_t)rc->cuda.workspace_mb << 20};
-    return backend_create_opts(&o, &t->be, e);
+    CNN_TRY(e, backend_create_opts(&o, &t->be, e));
+    if (t->be->ops->dev == DEVICE_CPU && (rc->precision != RUN_FP32 || rc->channels_last))
+        log_warn("the cpu backend emulates %s%s%s (same results as a GPU's rounding "
+                 "and layout, but slower than fp32 NCHW): for checking a config",
+                 rc->precision == RUN_BF16 ? "bf16" : rc->precision == RUN_FP16 ? "fp16" : "",
+                 rc->precision != RUN_FP32 && rc->channels_last ? " and " : "",
+                 rc->channels_last ? "channels_last" : "");
+    return CNN_OK;
 }
 
 /* What the model's loss and output say about the task, and the loss's own keys. */
