@@ -95,7 +95,8 @@ static int64_t unpool_geom(const tensor *x, const tensor *idx, const tensor *y,
     CUDA_SAME_LAYOUT(x, y);
     plane_dims(x, &planes, &H, &W);
     plane_dims(y, &out_planes, &Ho, &Wo);
-    CNN_ASSERT(planes == out_planes);
+    /* equal N and C, not only N*C: channels-last addressing strides by C (chl(x)) */
+    CNN_ASSERT(x->s.d[0] == y->s.d[0] && x->s.d[1] == y->s.d[1] && planes == out_planes);
     *in_sz = (int64_t)H * W;
     *out_sz = (int64_t)Ho * Wo;
     return planes;
@@ -154,6 +155,7 @@ static up_geom up_geometry(const tensor *x, const tensor *y)
     CUDA_SAME_LAYOUT(x, y);
     plane_dims(x, &g.planes, &g.H, &g.W);
     plane_dims(y, &out_planes, &Ho, &Wo);
+    CNN_ASSERT(x->s.d[0] == y->s.d[0] && x->s.d[1] == y->s.d[1]); /* chl(x) strides both */
     CNN_ASSERT(g.planes == out_planes && g.H > 0 && g.W > 0);
     g.fh = Ho / g.H;
     g.fw = Wo / g.W;
