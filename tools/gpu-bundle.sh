@@ -144,12 +144,14 @@ cat > "$out/run-gpu-all.sh" <<'RUN'
 #   bench  (120 s) the conv benchmark with the bf16 channels-last column
 #   train  (4 x 75 s) resnet50 at batch 64 on synthetic data, ours and PyTorch's, in fp32
 #          and in bf16 channels-last
-# usage: run-gpu-all.sh LOG_DIR [PART ...]   (default: all three; a device call is limited
-# to 10 minutes, so a lease may run "tests bench" and "train" as two calls)
+#   repeat (2 x 60 s) resnet18_cifar twice with cuda.deterministic (bf16 channels-last):
+#          the same weights (hash) both times
+# usage: run-gpu-all.sh LOG_DIR [PART ...]   (default: all four; a device call is limited
+# to 10 minutes, so a lease may run "tests bench" and "train repeat" as two calls)
 here=$(cd "$(dirname "$0")" && pwd)
-logs=${1:?usage: run-gpu-all.sh LOG_DIR [tests|bench|train ...]}
+logs=${1:?usage: run-gpu-all.sh LOG_DIR [tests|bench|train|repeat ...]}
 shift
-parts=${*:-tests bench train}
+parts=${*:-tests bench train repeat}
 mkdir -p "$logs"
 part() { # part SECONDS NAME COMMAND...: runs it, keeps its output, says how it ended
     limit=$1 name=$2
@@ -177,7 +179,18 @@ for p in $parts; do
         part 75 torch_fp32 python3 "$here/torch_gpu_train.py" resnet50 64
         part 75 torch_bf16_cl python3 "$here/torch_gpu_train.py" resnet50 64 --amp bf16 \
             --channels-last ;;
-    *) echo "run-gpu-all.sh: unknown part '$p' (tests, bench, train)"; exit 2 ;;
+    repeat)
+        [ -x "$here/run-gpu-train.sh" ] || continue
+        det="--set device=cuda --set data.synthetic=2048 --set data.batch_size=128"
+        det="$det --set train.max_steps=30 --set cuda.deterministic=true --set precision=bf16"
+        det="$det --set channels_last=true --set ckpt.every=0 --hash-weights"
+        for k in 1 2; do
+            part 60 repeat_$k "$here/run-gpu-train.sh" 1 "$here/configs/resnet18_cifar.yaml" \
+                $det --set run.dir=/tmp/cnn-repeat-$k
+        done
+        a=$(grep fnv1a64 "$logs/repeat_1.log") b=$(grep fnv1a64 "$logs/repeat_2.log")
+        echo "== repeat: [$a] [$b]: $([ -n "$a" ] && [ "$a" = "$b" ] && echo same || echo DIFFER)" ;;
+    *) echo "run-gpu-all.sh: unknown part '$p' (tests, bench, train, repeat)"; exit 2 ;;
     esac
 done
 RUN

@@ -10,7 +10,7 @@
 static int create_cuda(const backend_opts *o, backend **out, cnn_err *e)
 {
 #ifdef CNN_HAVE_CUDA
-    return cuda_backend_create(o->gpu, o->workspace_bytes, out, e);
+    return cuda_backend_create(o, out, e);
 #else
     (void)o;
     (void)out;

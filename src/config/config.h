@@ -127,6 +127,7 @@ typedef struct run_config {
     } comm;
     struct {
         int64_t workspace_mb;
+        bool deterministic;
     } cuda;
 } run_config;
 

@@ -80,6 +80,7 @@ ROW("comm.bucket_mb", ST_FLOAT, "25", "(0, 1024]", comm.bucket_mb, "gradient all
 ROW("comm.sync_bn", ST_BOOL, "false", NULL, comm.sync_bn, "batch norm statistics over the global batch (all ranks) instead of per rank"),
 ROW("comm.timeout_s", ST_INT, "300", "[1, 86400]", comm.timeout_s, "a collective waiting longer than this aborts the run with a message"),
 ROW("comm.transport", ST_CHOICE, "auto", "auto|nccl|mpi", comm.transport, "gradient transport: auto = nccl on CUDA, mpi on CPU; nccl needs device cuda and mpi device cpu (MPI over GPU memory is not implemented)"),
+ROW("cuda.deterministic", ST_BOOL, "false", NULL, cuda.deterministic, "only convolution algorithms cuDNN reports deterministic (as torch.backends.cudnn.deterministic): a GPU run then repeats bit for bit and resumes exactly, sometimes slower; every other op is deterministic, as is the CPU backend"),
 ROW("cuda.workspace_mb", ST_INT, "2048", "[0, 1048576]", cuda.workspace_mb, "cuDNN workspace limit per convolution call, MiB (one buffer per rank, grown to what the chosen algorithms use; the fastest VGG-16 algorithms at batch 64 want 0.5-1.8 GiB)"),
 ROW("model", ST_MAP, NULL, NULL, model, "the network: layers, blocks, input size and loss; language in docs/models.md"),
 };

@@ -246,13 +246,18 @@ struct backend {
     void *impl;
 };
 
-/* What a run chooses about its backend (config keys device, threads, cuda.workspace_mb;
+/* What a run chooses about its backend (config keys device, threads, cuda.workspace_mb,
+ * cuda.deterministic;
  * comm supplies gpu from the node-local rank so that each rank of a node drives its own GPU). */
 typedef struct backend_opts {
     const char *name;       /* "cpu", "cuda" or "auto" (CUDA when a GPU is visible) */
     int threads;            /* CPU worker threads; 0 = library default */
     int gpu;                /* CUDA device index among the visible ones */
     size_t workspace_bytes; /* cuDNN workspace bound; 0 = 2 GiB */
+    /* CUDA: only convolution algorithms that cuDNN reports deterministic (every other op
+     * already is, as are the CPU backend's), so a run repeats bit for bit and resumes
+     * exactly; may be slower (torch.backends.cudnn.deterministic). */
+    bool deterministic;
 } backend_opts;
 
 /* Created by src/backend/registry.c. */

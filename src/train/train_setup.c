@@ -24,7 +24,8 @@ static int setup_backend(trainer *t, cnn_err *e)
     backend_opts o = {.name = host ? "cpu" : names[rc->device],
                       .threads = threads,
                       .gpu = comm_local_rank(t->c),
-                      .workspace_bytes = (size_t)rc->cuda.workspace_mb << 20};
+                      .workspace_bytes = (size_t)rc->cuda.workspace_mb << 20,
+                      .deterministic = rc->cuda.deterministic};
     CNN_TRY(e, backend_create_opts(&o, &t->be, e));
     if (t->be->ops->dev == DEVICE_CPU && (rc->precision != RUN_FP32 || rc->channels_last))
         log_warn("the cpu backend emulates %s%s%s (same results as a GPU's rounding "

@@ -91,6 +91,7 @@ static void test_defaults(void)
     CHECK_EQ(rc.comm.timeout_s, 300);
     CHECK_EQ(rc.comm.transport, RUN_TRANSPORT_AUTO);
     CHECK_EQ(rc.cuda.workspace_mb, 2048);
+    CHECK(!rc.cuda.deterministic);
     CHECK(rc.model && rc.model->kind == CFG_MAP && cfg_get(rc.model, "layers"));
     /* The defaults are now in the tree: the effective config. */
     CHECK(!strcmp(cfg_get(cfg_get(rc.tree, "optim"), "lr")->str, "0.1"));

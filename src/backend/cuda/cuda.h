@@ -8,8 +8,8 @@
 
 /* GPUs visible to this process; 0 when there is no driver or no device (never fails). */
 int cuda_device_count(void);
-/* device: CUDA ordinal (comm picks it from the node-local rank); workspace_limit: bytes the
- * convolution algorithms may use as scratch (0 = 512 MiB). */
-int cuda_backend_create(int device, size_t workspace_limit, backend **out, cnn_err *e);
+/* o->gpu: CUDA ordinal (comm picks it from the node-local rank); o->workspace_bytes: bytes
+ * the convolution algorithms may use as scratch (0 = 2 GiB); o->deterministic (backend.h). */
+int cuda_backend_create(const backend_opts *o, backend **out, cnn_err *e);
 
 #endif

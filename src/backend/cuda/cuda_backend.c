@@ -217,8 +217,9 @@ static void install(backend_ops *ops)
     cuda_install_optim(ops);
 }
 
-int cuda_backend_create(int device, size_t workspace_limit, backend **out, cnn_err *e)
+int cuda_backend_create(const backend_opts *o, backend **out, cnn_err *e)
 {
+    int device = o->gpu;
     *out = NULL;
     int n = cuda_device_count();
     if (n == 0)
@@ -230,7 +231,8 @@ int cuda_backend_create(int device, size_t workspace_limit, backend **out, cnn_e
     CNN_CUDA(cudaSetDevice(device));
     cuda_state *st = cnn_xcalloc(1, sizeof *st);
     st->device = device;
-    st->workspace_limit = workspace_limit ? workspace_limit : (size_t)2048 << 20;
+    st->workspace_limit = o->workspace_bytes ? o->workspace_bytes : (size_t)2048 << 20;
+    st->deterministic = o->deterministic;
     st->pool = cnn_xcalloc(1, sizeof *st->pool);
     CNN_CUDA(cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
     CNN_CUDNN(cudnnCreate(&st->cudnn));

@@ -261,13 +261,14 @@ static bool math_ok(int32_t dt, cudnnMathType_t m)
     return dt != DTYPE_F32 && m == CUDNN_TENSOR_OP_MATH;
 }
 
-/* The first (fastest) measured algorithm that ran, fits the workspace and keeps math_ok;
- * -1 if none. */
+/* The first (fastest) measured algorithm that ran, fits the workspace, keeps math_ok and,
+ * when the backend asks for it, is deterministic; -1 if none. */
 #define PICK(perf, n, ws_bytes, en)                                                      \
     do {                                                                                 \
         for (int i_ = 0; i_ < (n); i_++)                                                 \
             if ((perf)[i_].status == CUDNN_STATUS_SUCCESS &&                             \
-                (perf)[i_].memory <= (ws_bytes) && math_ok(k->dt, (perf)[i_].mathType)) { \
+                (perf)[i_].memory <= (ws_bytes) && math_ok(k->dt, (perf)[i_].mathType) && \
+                (!st->deterministic || (perf)[i_].determinism == CUDNN_DETERMINISTIC)) { \
                 (en)->algo = (int)(perf)[i_].algo;                                       \
                 (en)->algo_ws = (perf)[i_].memory;                                       \
                 (en)->math = (perf)[i_].mathType;                                        \
@@ -335,10 +336,13 @@ static void choose_algo(backend *be, conv_entry *en, const void *in0, const void
     be->ops->free(be, scratch_out); /* back to the pool; stream order keeps reuse safe */
     if (en->algo < 0) {
         char b[512];
-        cnn_fatal("cuDNN found no %s algorithm within the %.1f MiB workspace limit "
-                  "for %s; raise the workspace limit",
+        cnn_fatal("cuDNN found no %s%s algorithm within the %.1f MiB workspace limit "
+                  "for %s; raise the workspace limit (cuda.workspace_mb)%s",
+                  st->deterministic ? "deterministic " : "",
                   k->dt == DTYPE_F32 ? "fp32 (FMA)" : "f32-accumulating",
-                  (double)st->workspace_limit / (1 << 20), key_str(k, b, sizeof b));
+                  (double)st->workspace_limit / (1 << 20), key_str(k, b, sizeof b),
+                  st->deterministic ? " or allow nondeterministic algorithms "
+                                      "(cuda.deterministic: false)" : "");
     }
     /* 16-bit data run with the math type they were measured with (as PyTorch does; the
      * descriptor's initial type only opens the search); fp32 stays FMA (no TF32). */
@@ -453,6 +457,7 @@ static void choose_plan(backend *be, conv_entry *en, const void *in0, const void
     conv_plan_spec sp = {.op = (int)k->op,
                          .dt = (int)cudnn_type(k->dt),
                          .nhwc = k->lay == LAYOUT_NHWC,
+                         .deterministic = cuda_of(be)->deterministic,
                          .pad = {en->padded ? 0 : k->d.pad_h, en->padded ? 0 : k->d.pad_w},
                          .stride = {k->d.stride_h, k->d.stride_w},
                          .dil = {k->d.dil_h, k->d.dil_w}};

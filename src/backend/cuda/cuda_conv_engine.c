@@ -161,9 +161,9 @@ static int heuristics(bdesc g, cudnnBackendHeurMode_t mode, bdesc *cfg, int cap)
     return (int)n;
 }
 
-/* Precompiled, no reduced-precision reduction, and for fp32 data (f32 true) IEEE fp32: no
- * tensor-core or down-converting note. */
-static bool allowed(bdesc cfg, bool f32)
+/* Precompiled, no reduced-precision reduction, for fp32 data (f32 true) IEEE fp32: no
+ * tensor-core or down-converting note, and when det is set no nondeterministic note. */
+static bool allowed(bdesc cfg, bool f32, bool det)
 {
     cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
     bdesc e = create(&s, CUDNN_BACKEND_ENGINE_DESCRIPTOR);
@@ -187,6 +187,7 @@ static bool allowed(bdesc cfg, bool f32)
         return false;
     for (int64_t i = 0; i < nn && i < CUDNN_NUMERICAL_NOTE_TYPE_COUNT; i++)
         if (note[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION ||
+            (det && note[i] == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC) ||
             (f32 && (note[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
                      note[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS)))
             return false;
@@ -266,15 +267,15 @@ static float time_plan(cuda_state *st, bdesc p, void *x, void *w, void *y, void 
 }
 
 /* Finalized plans of the allowed configurations within ws_limit into plan/pws. */
-static int make_plans(cudnnHandle_t h, bdesc g, bool f32, size_t ws_limit, bdesc *plan,
-                      int64_t *pws)
+static int make_plans(cudnnHandle_t h, bdesc g, bool f32, bool det, size_t ws_limit,
+                      bdesc *plan, int64_t *pws)
 {
     bdesc cfg[MAX_CFGS];
     int n = heuristics(g, CUDNN_HEUR_MODE_A, cfg, MAX_CFGS);
     n += heuristics(g, CUDNN_HEUR_MODE_FALLBACK, cfg + n, MAX_CFGS - n);
     int np = 0;
     for (int i = 0; i < n; i++) {
-        bdesc p = allowed(cfg[i], f32) ? plan_of(h, cfg[i], &pws[np]) : NULL;
+        bdesc p = allowed(cfg[i], f32, det) ? plan_of(h, cfg[i], &pws[np]) : NULL;
         if (p && (uint64_t)pws[np] <= ws_limit)
             plan[np++] = p;
         else
@@ -302,8 +303,9 @@ conv_plan *conv_plan_find(backend *be, const conv_plan_spec *sp, void *x, void *
     bdesc plan[MAX_CFGS];
     int64_t pws[MAX_CFGS], max_ws = 0;
     bool f32 = sp->dt == (int)CUDNN_DATA_FLOAT;
-    int np = s == CUDNN_STATUS_SUCCESS ? make_plans(st->cudnn, keep[5], f32, ws_limit, plan, pws)
-                                       : 0;
+    int np = s == CUDNN_STATUS_SUCCESS
+                 ? make_plans(st->cudnn, keep[5], f32, sp->deterministic, ws_limit, plan, pws)
+                 : 0;
     for (int i = 0; i < np; i++)
         max_ws = pws[i] > max_ws ? pws[i] : max_ws;
     void *ws = NULL;

@@ -16,6 +16,7 @@ typedef struct conv_plan_spec {
     int op;
     int dt;   /* cudnnDataType_t of x, w and y (float, half or bfloat16); compute is f32 */
     int nhwc; /* x and y channels-last, w KRSC; else all three dense NCHW (w KCRS) */
+    int deterministic; /* only engines without cuDNN's nondeterministic note */
     int64_t x[4], w[4], y[4]; /* logical dimensions; w (K, C, R, S), groups 1 */
     int64_t pad[2], stride[2], dil[2];
 } conv_plan_spec;

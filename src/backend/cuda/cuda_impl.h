@@ -24,6 +24,7 @@ typedef struct cuda_state {
     cuda_conv_cache *conv_cache;
     void *workspace; /* convolution scratch, grown up to workspace_limit */
     size_t workspace_bytes, workspace_limit;
+    bool deterministic; /* convolution algorithms cuDNN reports deterministic only */
     float *scratch;      /* small device scratch for reductions (cuda_scratch) */
     size_t scratch_bytes;
 } cuda_state;
