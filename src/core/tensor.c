@@ -106,6 +106,8 @@ tensor tensor_reshape(const tensor *t, shape s)
 {
     CNN_ASSERT(shape_numel(&s) == tensor_numel(t));
     tensor r = *t;
+    if (s.nd != t->s.nd)
+        r.lay = LAYOUT_NCHW;
     r.s = s;
     return r;
 }

@@ -55,7 +55,9 @@ const char *device_name(device_kind dev);
 tensor tensor_view(void *data, shape s, dtype dt, device_kind dev);
 size_t tensor_bytes(const tensor *t);
 int64_t tensor_numel(const tensor *t);
-/* The same memory seen with another shape of the same element count (same layout field). */
+/* The same memory seen with another shape of the same element count. The layout field is
+ * kept for a shape of the same rank; another rank reads the memory in plain order, so a 4-D
+ * view of a (N, features) tensor is NCHW. */
 tensor tensor_reshape(const tensor *t, shape s);
 /* A 4-D tensor stored channels-last. */
 bool tensor_is_nhwc(const tensor *t);

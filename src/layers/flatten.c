@@ -19,18 +19,10 @@ static int flatten_infer(layer *l, cnn_err *e)
     return CNN_OK;
 }
 
-/* The (N, features) tensor t seen as 4-D NCHW of the input's shape, for convert. */
-static tensor as_nchw(const layer *l, const tensor *t)
-{
-    tensor v = tensor_reshape(t, l->in[0]);
-    v.lay = LAYOUT_NCHW;
-    return v;
-}
-
 static void flatten_forward(layer *l, const tensor *const *in, tensor *out, exec *x)
 {
     if (tensor_is_nhwc(in[0])) {
-        tensor o = as_nchw(l, out);
+        tensor o = tensor_reshape(out, l->in[0]); /* NCHW: the feature order */
         x->be->ops->convert(x->be, in[0], &o, 0.0f);
         return;
     }
@@ -45,7 +37,7 @@ static void flatten_backward(layer *l, const tensor *const *in, const tensor *ou
     if (!din[0])
         return;
     if (tensor_is_nhwc(din[0])) {
-        tensor d = as_nchw(l, dout);
+        tensor d = tensor_reshape(dout, l->in[0]);
         x->be->ops->convert(x->be, &d, din[0], 0.0f);
         return;
     }

@@ -55,21 +55,13 @@ static void linear_init(layer *l, backend *be, rng_key key)
     conv_params_init(l, be, key, linear_in(l));
 }
 
-/* A saved (N, features) slot seen as the NCHW input, for convert. */
-static tensor saved_nchw(layer *l, const char *name)
-{
-    tensor v = tensor_reshape(layer_slot_t(l, name), l->in[0]);
-    v.lay = LAYOUT_NCHW;
-    return v;
-}
-
 static void linear_forward(layer *l, const tensor *const *in, tensor *out, exec *x)
 {
     linear_state *st = l->state;
     int64_t N = l->in[0].d[0], F = linear_in(l);
     const tensor *w = layer_slot_t(l, "weight"), *xin = in[0];
     if (reorders(l)) {
-        tensor v = saved_nchw(l, "input_nchw");
+        tensor v = tensor_reshape(layer_slot_t(l, "input_nchw"), l->in[0]); /* NCHW */
         x->be->ops->convert(x->be, in[0], &v, 0.0f);
         xin = layer_slot_t(l, "input_nchw");
     }
@@ -98,7 +90,7 @@ static void linear_backward(layer *l, const tensor *const *in, const tensor *out
     be->ops->gemm(be, dout->dt, false, false, N, F, K, 1.0f, dout->data, K, w->data, F, 0.0f,
                   dx, F);
     if (reorders(l)) {
-        tensor v = saved_nchw(l, "dinput_nchw");
+        tensor v = tensor_reshape(layer_slot_t(l, "dinput_nchw"), l->in[0]);
         be->ops->convert(be, &v, din[0], 0.0f);
     }
 }

@@ -358,14 +358,12 @@ tensor net_master_slot(const net *n, int node, int s, bool grad)
 
 static void bind_entries(net *n, net_entry *ents, int count)
 {
-    net_impl *im = n->impl;
     for (int k = 0; k < count; k++) {
         net_entry *en = &ents[k];
         int s = (int)(en->slot - n->nodes[en->node].l->slots);
-        size_t off = im->pn[en->node].slot[s];
         if (en->slot->kind == SLOT_PARAM) {
-            en->value = master_view(n, off, false, en->slot->t.s);
-            en->grad = master_view(n, off, true, en->slot->t.s);
+            en->value = net_master_slot(n, en->node, s, false);
+            en->grad = net_master_slot(n, en->node, s, true);
         } else {
             en->value = en->slot->t;
         }
