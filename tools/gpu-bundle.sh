@@ -51,18 +51,27 @@ if [ -z "${CNN_CUDA_LIBS:-}" ]; then
 fi
 export LD_LIBRARY_PATH="$here/lib:${CNN_CUDA_LIBS}:${LD_LIBRARY_PATH:-}"
 pass=0; fail=0; skip=0
+# layers NAME ARGS...: every fixture given in one process (one CUDA context)
+layers() {
+    name=$1; shift
+    "$here/bin/layer_fixture" --device cuda "$@" > "$here/layers-$name.log" 2>&1
+    rc=$?
+    echo "gpu layer tests $name: $(tail -1 "$here/layers-$name.log")"
+    case $rc in
+        0) pass=$((pass + 1)) ;;
+        77) skip=$((skip + 1)) ;;
+        *) fail=$((fail + 1)); grep -B12 ": FAILED" "$here/layers-$name.log" | head -80 ;;
+    esac
+}
 for lay in nchw nhwc; do
     for dt in f32 bf16 f16; do
-        # every fixture in one process (one CUDA context); nhwc skips cases without a 4-D input
-        "$here/bin/layer_fixture" --device cuda --dtype $dt --layout $lay "$here"/fixtures/*.bin > "$here/layers-$lay-$dt.log" 2>&1
-        rc=$?
-        echo "gpu layer tests $lay $dt: $(tail -1 "$here/layers-$lay-$dt.log")"
-        case $rc in
-            0) pass=$((pass + 1)) ;;
-            77) skip=$((skip + 1)) ;;
-            *) fail=$((fail + 1)); grep -B12 ": FAILED" "$here/layers-$lay-$dt.log" | head -80 ;;
-        esac
+        # nhwc skips cases without a 4-D input
+        layers "$lay-$dt" --dtype $dt --layout $lay "$here"/fixtures/*.bin
     done
+done
+# channels-last convolutions on NCHW copies, the route where cuDNN has no NHWC algorithm
+for dt in f32 bf16; do
+    layers "nhwc-via-nchw-$dt" --dtype $dt --layout nhwc --conv-via-nchw "$here"/fixtures/conv*.bin
 done
 # CPU against GPU on fresh random inputs (every case of tests/gpu/gpu_vs_cpu.c).
 "$here/bin/gpu_vs_cpu" > "$here/cmp.log" 2>&1

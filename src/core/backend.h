@@ -258,6 +258,9 @@ typedef struct backend_opts {
      * already is, as are the CPU backend's), so a run repeats bit for bit and resumes
      * exactly; may be slower (torch.backends.cudnn.deterministic). */
     bool deterministic;
+    /* CUDA, for tests: every channels-last convolution runs on NCHW copies, the route cuDNN
+     * takes where it has no channels-last algorithm for a shape (cuda_conv.c). */
+    bool conv_via_nchw;
 } backend_opts;
 
 /* Created by src/backend/registry.c. */

@@ -1,7 +1,7 @@
 /* One layer case against its PyTorch fixture (tools/fixtures/make_fixtures.py), or, with
  * --gradcheck, against central finite differences on the same inputs and parameters.
  * Usage: layer_fixture [--gradcheck] [--device cpu|cuda] [--dtype f32|f16|bf16]
- *        [--layout nchw|nhwc]
+ *        [--layout nchw|nhwc] [--conv-via-nchw]
  *        FILE.bin [FILE.bin ...]  (several files share one backend: one CUDA context for all;
  *        the exit code is 1 when any case failed, 77 when every one was skipped)
  * On cuda the tolerances are 10x the case's (reductions run in another order on thousands
@@ -13,7 +13,9 @@
  * LOWP_K units of roundoff of the dtype times the record's largest magnitude, on top of the
  * case's own tolerance (see lowp_atol). --layout nhwc runs the layers channels-last: every
  * 4-D input, activation, weight and saved tensor is stored NHWC (uploads and downloads
- * transpose), and the results must be the fixture's as they are in NCHW. */
+ * transpose), and the results must be the fixture's as they are in NCHW. --conv-via-nchw
+ * (cuda) runs channels-last convolutions on NCHW copies, the route taken where cuDNN has no
+ * channels-last algorithm, which a GPU may never need on the fixtures' shapes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,11 +310,12 @@ static int run_case(backend *be, bool gradcheck)
 
 /* The backend of --device; NULL (after printing why) when cuda is asked for and no GPU is
  * visible. An incomplete CUDA backend on a GPU machine is a failure, not a skip. */
-static backend *open_backend(const char *device)
+static backend *open_backend(const char *device, bool conv_via_nchw)
 {
     cnn_err e = {0};
     backend *be = NULL;
-    int brc = backend_create(device, 0, &be, &e);
+    backend_opts o = {.name = device, .conv_via_nchw = conv_via_nchw};
+    int brc = backend_create_opts(&o, &be, &e);
     if (brc == CNN_ENOTSUP && !strcmp(device, "cuda")) {
         backend *probe = NULL;
         cnn_err pe = {0};
@@ -331,7 +334,7 @@ static backend *open_backend(const char *device)
 
 int main(int argc, char **argv)
 {
-    bool gradcheck = false;
+    bool gradcheck = false, conv_via_nchw = false;
     const char *device = "cpu";
     int i = 1;
     for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
@@ -344,16 +347,18 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--layout") && i + 1 < argc &&
                  (!strcmp(argv[i + 1], "nhwc") || !strcmp(argv[i + 1], "nchw")))
             run_lay = !strcmp(argv[++i], "nhwc") ? LAYOUT_NHWC : LAYOUT_NCHW;
+        else if (!strcmp(argv[i], "--conv-via-nchw"))
+            conv_via_nchw = true;
         else
             break;
     }
     if (i >= argc || !strncmp(argv[i], "--", 2) || (gradcheck && run_dt != DTYPE_F32)) {
         fprintf(stderr, "usage: layer_fixture [--gradcheck] [--device cpu|cuda] "
-                "[--dtype f32|f16|bf16] [--layout nchw|nhwc] FIXTURE.bin [FIXTURE.bin ...] "
-                "(--gradcheck runs in f32 only)\n");
+                "[--dtype f32|f16|bf16] [--layout nchw|nhwc] [--conv-via-nchw] "
+                "FIXTURE.bin [FIXTURE.bin ...] (--gradcheck runs in f32 only)\n");
         return 2;
     }
-    backend *be = open_backend(device);
+    backend *be = open_backend(device, conv_via_nchw);
     if (!be)
         return 77;
     if (be->ops->dev == DEVICE_CUDA)

@@ -233,6 +233,7 @@ int cuda_backend_create(const backend_opts *o, backend **out, cnn_err *e)
     st->device = device;
     st->workspace_limit = o->workspace_bytes ? o->workspace_bytes : (size_t)2048 << 20;
     st->deterministic = o->deterministic;
+    st->conv_via_nchw = o->conv_via_nchw;
     st->pool = cnn_xcalloc(1, sizeof *st->pool);
     CNN_CUDA(cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
     CNN_CUDNN(cudnnCreate(&st->cudnn));

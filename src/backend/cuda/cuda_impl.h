@@ -25,6 +25,7 @@ typedef struct cuda_state {
     void *workspace; /* convolution scratch, grown up to workspace_limit */
     size_t workspace_bytes, workspace_limit;
     bool deterministic; /* convolution algorithms cuDNN reports deterministic only */
+    bool conv_via_nchw; /* backend_opts.conv_via_nchw */
     float *scratch;      /* small device scratch for reductions (cuda_scratch) */
     size_t scratch_bytes;
 } cuda_state;
