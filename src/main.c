@@ -119,8 +119,7 @@ static int inspect(const cli *c, const run_config *rc, cnn_err *e)
     if (!c->summary)
         return CNN_OK;
     CNN_TRY(e, run_config_rank_batch(rc, c->ranks, &batch, e));
-    net_opts no = {.precision = run_config_precision_dtype(rc),
-                   .channels_last = rc->channels_last};
+    net_opts no = train_net_opts(rc);
     CNN_TRY(e, net_create_opts(rc->model, batch, &no, &n, e));
     net_summary_print(n, stdout);
     net_destroy(n);

@@ -71,6 +71,10 @@ typedef struct train_opts {
     bool hash_weights; /* print every rank's weight hash at the end (replica checks) */
 } train_opts;
 
+/* The net options the trainer builds rc's model with (precision, channels_last, soft
+ * targets for mixup/CutMix), so that --summary describes the net that trains. */
+net_opts train_net_opts(const struct run_config *rc);
+
 /* Trains as the config says on every rank of c: builds the backend, the net, the data,
  * the optimizer and the reducer; loops over epochs with evaluation and checkpoints; writes
  * run.dir/metrics.jsonl and run.dir/config.yaml. Errors that some ranks may meet alone

@@ -59,14 +59,20 @@ static void read_task(trainer *t)
         t->task = out->nd == 4 ? TASK_SEGMENT : TASK_CLASSIFY;
 }
 
+net_opts train_net_opts(const run_config *rc)
+{
+    return (net_opts){.soft_targets = rc->train.mixup > 0 || rc->train.cutmix > 0,
+                      .precision = run_config_precision_dtype(rc),
+                      .channels_last = rc->channels_last};
+}
+
 static int setup_net(trainer *t, cnn_err *e)
 {
     const run_config *rc = t->rc;
     int rank_batch;
     CNN_TRY(e, run_config_rank_batch(rc, t->world, &rank_batch, e));
-    t->soft = rc->train.mixup > 0 || rc->train.cutmix > 0;
-    net_opts no = {.soft_targets = t->soft, .precision = run_config_precision_dtype(rc),
-                   .channels_last = rc->channels_last};
+    net_opts no = train_net_opts(rc);
+    t->soft = no.soft_targets;
     CNN_TRY(e, net_create_opts(rc->model, rank_batch, &no, &t->n, e));
     read_task(t); /* net_create_opts refused soft targets for a non-classifier */
     CNN_TRY(e, net_alloc(t->n, t->be, e));
