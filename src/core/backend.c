@@ -55,3 +55,12 @@ void backend_download(backend *be, const tensor *t, void *host)
     be->ops->copy(be, host, DEVICE_CPU, t->data, t->dev, tensor_bytes(t));
     be->ops->sync(be);
 }
+
+void backend_same_layout(const char *be_name, const char *fn, const char *an, const tensor *a,
+                         const char *bn, const tensor *b)
+{
+    if (a && b && a->s.nd == 4 && b->s.nd == 4 && a->lay != b->lay)
+        cnn_fatal("%s backend: %s: 4-d tensors '%s' (%s) and '%s' (%s) differ in layout; every "
+                  "4-d tensor of one op shares one layout, only convert changes it", be_name, fn,
+                  an, layout_name(a->lay), bn, layout_name(b->lay));
+}

@@ -268,6 +268,12 @@ int backend_create_opts(const backend_opts *o, backend **out, cnn_err *e);
 /* The common case: device 0, default workspace. */
 int backend_create(const char *name, int threads, backend **out, cnn_err *e);
 void backend_destroy(backend *be);
+/* Faults (cnn_fatal) when a and b are both 4-D and differ in layout: every 4-D tensor of
+ * one op shares one layout, only convert changes it (above). NULL passes (an optional
+ * operand), as do tensors of other ranks. be_name and fn name the op in the message. */
+void backend_same_layout(const char *be_name, const char *fn, const char *an, const tensor *a,
+                         const char *bn, const tensor *b);
+
 /* Names the first NULL op, so an incomplete backend fails at creation, not mid-run. */
 int backend_check_complete(const backend_ops *ops, cnn_err *e);
 

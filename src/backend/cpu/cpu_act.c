@@ -9,6 +9,7 @@ static void cpu_act_fwd(backend *be, act_kind k, float alpha, const tensor *x, t
     (void)be;
     CPU_EXPECT(x, DTYPE_F32);
     CPU_EXPECT(y, DTYPE_F32);
+    CPU_SAME_LAYOUT(x, y);
     int64_t n = tensor_numel(x);
     CNN_ASSERT(tensor_numel(y) == n);
     const float *xp = x->data;
@@ -43,6 +44,9 @@ static void cpu_act_bwd(backend *be, act_kind k, float alpha, const tensor *x, c
     (void)be;
     CPU_EXPECT(dy, DTYPE_F32);
     CPU_EXPECT(dx, DTYPE_F32);
+    CPU_SAME_LAYOUT(dy, dx);
+    CPU_SAME_LAYOUT(x, dx);
+    CPU_SAME_LAYOUT(y, dx);
     int64_t n = tensor_numel(dy);
     const float *g = dy->data;
     float *d = dx->data;

@@ -54,6 +54,7 @@ static void cpu_axpby(backend *be, float a, const tensor *x, float b, tensor *y)
     (void)be;
     CPU_EXPECT(x, DTYPE_F32);
     CPU_EXPECT(y, DTYPE_F32);
+    CPU_SAME_LAYOUT(x, y);
     CNN_ASSERT(tensor_numel(x) == tensor_numel(y));
     const float *xp = x->data;
     float *yp = y->data;
@@ -75,6 +76,8 @@ static void cpu_add(backend *be, const tensor *a, const tensor *b, tensor *y)
     CPU_EXPECT(a, DTYPE_F32);
     CPU_EXPECT(b, DTYPE_F32);
     CPU_EXPECT(y, DTYPE_F32);
+    CPU_SAME_LAYOUT(a, y);
+    CPU_SAME_LAYOUT(b, y);
     int64_t n = tensor_numel(y);
     CNN_ASSERT(tensor_numel(a) == n && tensor_numel(b) == n);
     const float *ap = a->data, *bp = b->data;
@@ -101,7 +104,7 @@ static void cpu_channel_copy(backend *be, const tensor *src, int src_c0, tensor 
     (void)be;
     CPU_EXPECT_FLOAT("channel_copy", src);
     CPU_EXPECT(dst, src->dt);
-    CNN_ASSERT(tensor_is_nhwc(src) == tensor_is_nhwc(dst));
+    CPU_SAME_LAYOUT(src, dst);
     int64_t n = src->s.d[0], cs = src->s.d[1], cd = dst->s.d[1];
     int64_t hw = shape_inner(&src->s, 2);
     CNN_ASSERT(dst->s.d[0] == n && shape_inner(&dst->s, 2) == hw);

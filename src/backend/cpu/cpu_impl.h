@@ -79,6 +79,10 @@ static inline int64_t cpu_lay_off(const tensor *t, int64_t n, int64_t c, int64_t
     return tensor_is_nhwc(t) ? (n * HW + q) * C + c : (n * C + c) * HW + q;
 }
 
+/* Every 4-D tensor of one op shares one layout (backend.h): layout-agnostic kernels
+ * (elementwise, activations) would silently mix elements otherwise. */
+#define CPU_SAME_LAYOUT(a, b) backend_same_layout("cpu", __func__, #a, (a), #b, (b))
+
 /* A float tensor on this device, or a fault naming the op. */
 #define CPU_EXPECT_FLOAT(op, t)                                                          \
     do {                                                                                 \

@@ -75,18 +75,8 @@ static inline cuda_state *cuda_of(backend *be) { return (cuda_state *)be->impl; 
                       dtype_name((t)->dt), (t)->data ? "" : " (unbound)");               \
     } while (0)
 
-/* Every 4-D tensor of one op shares one layout (backend.h; only convert changes it): a mix
- * is a programming fault, named with the op's function and both tensors. Tensors of other
- * ranks have no layout and pass; so does a NULL one (an optional operand). */
-#define CUDA_SAME_LAYOUT(a, b) cuda_same_layout(__func__, #a, (a), #b, (b))
-static inline void cuda_same_layout(const char *fn, const char *an, const tensor *a,
-                                    const char *bn, const tensor *b)
-{
-    if (a && b && a->s.nd == 4 && b->s.nd == 4 && a->lay != b->lay)
-        cnn_fatal("cuda backend: %s: 4-d tensors '%s' (%s) and '%s' (%s) differ in layout; "
-                  "every 4-d tensor of one op shares one layout, only convert changes it",
-                  fn, an, layout_name(a->lay), bn, layout_name(b->lay));
-}
+/* Every 4-D tensor of one op shares one layout (backend.h): a mix is a programming fault. */
+#define CUDA_SAME_LAYOUT(a, b) backend_same_layout("cuda", __func__, #a, (a), #b, (b))
 
 /* The kernels' element code (CU_F32, CU_F16, CU_BF16) of a float dtype. */
 static inline int cuda_fcode(dtype dt)
