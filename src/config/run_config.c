@@ -303,6 +303,14 @@ static int cross_checks(const run_config *rc, run_purpose purpose, cnn_err *e)
         return CNN_ERR(e, CNN_EINVAL, "%s: data.mean has %d values and data.std %d; give both "
                        "per channel, or neither (the training set's)",
                        where_key(rc, "data.std", w, sizeof w), rc->data.mean.n, rc->data.std.n);
+    const cfg_node *in = rc->model ? cfg_get(rc->model, "input") : NULL;
+    long channels = in && in->kind == CFG_SEQ && in->n == 3 && in->items[0]->kind == CFG_SCALAR
+                        ? strtol(in->items[0]->str, NULL, 10) : 0;
+    if (rc->data.mean.n > 1 && channels > 0 && rc->data.mean.n != channels)
+        return CNN_ERR(e, CNN_EINVAL, "%s: data.mean and data.std have %d values but the "
+                       "model's input has %ld channels (model.input); give one value per "
+                       "channel, or one for all", where_key(rc, "data.mean", w, sizeof w),
+                       rc->data.mean.n, channels);
     if (rc->sched.min_lr > rc->optim.lr)
         return CNN_ERR(e, CNN_EINVAL, "%s: sched.min_lr=%g is above optim.lr=%g; the schedule "
                        "ends at min_lr, so it must be at most optim.lr",

@@ -254,9 +254,12 @@ typedef struct batch {
 } batch;
 
 int loader_create(const loader_opts *o, loader **out, cnn_err *e);
-/* Synthetic samples instead of o->ds (which is ignored): standard normal images keyed by
- * sample, label index % classes (data.synthetic, for throughput measurements). */
-int loader_create_synthetic(const loader_opts *o, int classes, loader **out, cnn_err *e);
+/* Synthetic samples instead of o->ds (which is ignored), for throughput measurements
+ * (data.synthetic): standard normal images; labels index % classes (DATA_CLASSIFY), or per
+ * pixel (DATA_SEGMENT); with classes 0 (denoising) labels 0 and, when the loader makes
+ * targets (aug.noise_std > 0), another noise image as the target. */
+int loader_create_synthetic(const loader_opts *o, data_task task, int classes, loader **out,
+                            cnn_err *e);
 /* Starts producing the batches of an epoch from step first (resume mid-epoch). */
 int loader_start_epoch(loader *ld, int64_t epoch, int64_t first_step, cnn_err *e);
 /* The next batch of the epoch (blocks until ready), NULL at the epoch's end. Valid until the

@@ -27,6 +27,11 @@ static int setup_backend(trainer *t, cnn_err *e)
                       .workspace_bytes = (size_t)rc->cuda.workspace_mb << 20,
                       .deterministic = rc->cuda.deterministic};
     CNN_TRY(e, backend_create_opts(&o, &t->be, e));
+    if (t->be->ops->dev == DEVICE_CPU && rc->comm.transport == RUN_TRANSPORT_NCCL)
+        return CNN_ERR(e, CNN_EINVAL, "comm.transport is nccl, but device %s gave the cpu "
+                       "backend (no GPU visible, or a build without CUDA): NCCL reduces GPU "
+                       "memory; use comm.transport: auto (MPI here) or run on GPU nodes",
+                       names[rc->device]);
     if (t->be->ops->dev == DEVICE_CPU && (rc->precision != RUN_FP32 || rc->channels_last))
         log_warn("the cpu backend emulates %s%s%s (same results as a GPU's rounding "
                  "and layout, but slower than fp32 NCHW): for checking a config",
@@ -75,6 +80,10 @@ static int setup_net(trainer *t, cnn_err *e)
     t->soft = no.soft_targets;
     CNN_TRY(e, net_create_opts(rc->model, rank_batch, &no, &t->n, e));
     read_task(t); /* net_create_opts refused soft targets for a non-classifier */
+    if (t->task == TASK_DENOISE && !(rc->data.noise_std > 0))
+        return CNN_ERR(e, CNN_EINVAL, "the model is a denoiser (mse_loss), but data.noise_std "
+                       "is 0: its inputs are the images plus N(0, noise_std^2) noise and its "
+                       "targets the clean images; set data.noise_std (e.g. 0.1)");
     CNN_TRY(e, net_alloc(t->n, t->be, e));
     return CNN_OK;
 }
@@ -90,7 +99,32 @@ static void init_weights(trainer *t)
         comm_bcast_tensor(t->c, t->be, &n->buffers_flat, 0, "initial buffers");
 }
 
-static int check_dataset(const trainer *t, const char *path, const dataset *ds, cnn_err *e)
+/* "a, b, c, ..." : the first class names, for messages. */
+static const char *class_list(const dataset_info *in, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (int k = 0; k < in->n_classes && k < 4 && at < len; k++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%s", k ? ", " : "", in->classes[k]);
+    if (in->n_classes > 4 && at < len)
+        snprintf(buf + at, len - at, ", ...");
+    return buf;
+}
+
+/* Label k must mean the same class in the validation set as in the training set. */
+static bool same_classes(const dataset_info *a, const dataset_info *b)
+{
+    if (a->n_classes != b->n_classes)
+        return false;
+    for (int k = 0; a->classes && b->classes && k < a->n_classes; k++)
+        if (strcmp(a->classes[k], b->classes[k]))
+            return false;
+    return true;
+}
+
+/* train: the training set's info when ds is the validation set, else NULL. */
+static int check_dataset(const trainer *t, const char *path, const dataset *ds,
+                         const dataset_info *train, cnn_err *e)
 {
     const dataset_info *in = dataset_get_info(ds);
     if (t->task == TASK_SEGMENT && in->task != DATA_SEGMENT)
@@ -99,6 +133,14 @@ static int check_dataset(const trainer *t, const char *path, const dataset *ds, 
     if (t->task == TASK_CLASSIFY && in->task != DATA_CLASSIFY)
         return CNN_ERR(e, CNN_EINVAL, "%s holds segmentation masks, but the model is a "
                        "classifier (its output has no spatial dimensions)", path);
+    if (t->task != TASK_DENOISE && train && train->n_classes > 0 && !same_classes(in, train)) {
+        char a[256], b[256];
+        return CNN_ERR(e, CNN_EINVAL, "validation set %s has %d classes (%s) but the training "
+                       "set %s has %d (%s): label k must name the same class in both; pack "
+                       "both from folders of the same class names (imagenet-val: "
+                       "--classes-from TRAIN.h5)", path, in->n_classes, class_list(in, a, sizeof a),
+                       t->rc->data.train, train->n_classes, class_list(train, b, sizeof b));
+    }
     if (t->task != TASK_DENOISE && in->n_classes > t->classes)
         return CNN_ERR(e, CNN_EINVAL, "%s has %d classes but the model outputs %d; set the "
                        "model's class count (e.g. --set model.args.num_classes=%d)", path,
@@ -166,7 +208,7 @@ static int open_split(trainer *t, const char *path, bool train, const dataset_in
                              comm_shm_map, comm_shm_agree};
         oo.shared = shm && comm_shm_size(shm) > 1 ? &sh : NULL;
         CNN_TRY(e, dataset_open_with(path, &oo, &sp->ds, e));
-        CNN_TRY(e, check_dataset(t, path, sp->ds, e));
+        CNN_TRY(e, check_dataset(t, path, sp->ds, train ? NULL : train_info, e));
         in = dataset_get_info(sp->ds);
         n = in->n;
     }
@@ -188,8 +230,9 @@ static int open_split(trainer *t, const char *path, bool train, const dataset_in
     fill_augment(t, train_info ? train_info : in, train, &lo.aug);
     t->psnr_peak = 1.0 / lo.aug.std[0]; /* data range of [0, 1] pixels after Normalize */
     if (!path)
-        return loader_create_synthetic(&lo, t->task == TASK_CLASSIFY ? t->classes : 0,
-                                       &sp->ld, e);
+        return loader_create_synthetic(&lo, t->task == TASK_SEGMENT ? DATA_SEGMENT
+                                                                    : DATA_CLASSIFY,
+                                       t->task == TASK_DENOISE ? 0 : t->classes, &sp->ld, e);
     return loader_create(&lo, &sp->ld, e);
 }
 

@@ -1,7 +1,9 @@
 #!/bin/sh
 # mpi: no rank hangs. A training set that is truncated or has more classes than the model
-# outputs stops every rank with a message naming the file and a non-zero exit; a rank killed
-# in the middle of training brings the whole job down within seconds.
+# outputs, a validation set whose classes are not the training set's, a denoiser without
+# noise and NCCL asked for on a machine without GPUs stop every rank with a message naming
+# the problem and a non-zero exit; a rank killed in the middle of training brings the whole
+# job down within seconds.
 # usage: failure.sh MPIEXEC CNN_DIST CNN_PACK SOURCE_DIR WORKDIR
 set -eu
 mpiexec=$1 dist=$2 pack=$3 srcdir=$4 work=$5
@@ -13,7 +15,7 @@ expect_fail() { # WHAT PATTERN cnn-dist args...
     what=$1 pattern=$2
     shift 2
     start=$(date +%s)
-    if timeout 120 "$mpiexec" --oversubscribe -np 2 "$dist" "$cfg" --set threads=1 \
+    if timeout 120 "$mpiexec" --oversubscribe -np 2 "$dist" "${fail_cfg:-$cfg}" --set threads=1 \
            --set run.dir="$work/fail" "$@" > "$work/fail.log" 2>&1; then
         echo "FAILED: $what: the run succeeded"; exit 1
     fi
@@ -33,6 +35,20 @@ mv "$work/keep.h5" "$work/data/fm-00001-of-00002.h5"
 expect_fail "too many classes" "has 10 classes but the model outputs 5" \
     --set data.train="$work/data/fm.h5" --set data.val=null --set model.args.num_classes=5
 expect_fail "missing file" "$work/none.h5" --set data.train="$work/none.h5"
+mkdir -p "$work/vf/bird" "$work/vf/cat"
+cp "$srcdir/tests/fixtures/images/exif1.jpg" "$work/vf/bird/"
+cp "$srcdir/tests/fixtures/images/rgba.png" "$work/vf/cat/"
+"$pack" imagefolder "$work/vf" --out "$work/vf" > /dev/null
+expect_fail "validation classes" "validation set $work/vf.h5 has 2 classes (bird, cat)" \
+    --set data.train="$work/data/fm.h5" --set data.val="$work/vf.h5"
+fail_cfg=$srcdir/configs/unet_denoise.yaml
+expect_fail "denoiser without noise" "data.noise_std is 0" --set data.noise_std=0 \
+    --set data.train="$work/data/fm.h5" --set data.val=null --set model.input=[3,28,28]
+fail_cfg=
+if ! command -v nvidia-smi > /dev/null; then
+    expect_fail "nccl without a GPU" "comm.transport is nccl" --set comm.transport=nccl \
+        --set data.train="$work/data/fm.h5" --set data.val=null
+fi
 
 # kill -9 one rank while both train: mpiexec must end the job, not wait forever.
 "$mpiexec" --oversubscribe -np 2 "$dist" "$cfg" --set threads=1 --set run.dir="$work/kill" \
