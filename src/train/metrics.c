@@ -174,9 +174,7 @@ void metrics_result_get(const metrics *m, metrics_result *r)
     }
 }
 
-/* Appends ", " (unless first) "\"key\": v" at *k; a non-finite v (a diverged loss) is
- * written null, which JSON can carry and NaN it cannot. */
-static void json_field(char *buf, size_t n, int *k, const char *key, double v)
+void json_field(char *buf, size_t n, int *k, const char *key, double v)
 {
     if (*k < 0 || (size_t)*k >= n)
         return;

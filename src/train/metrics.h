@@ -42,6 +42,10 @@ typedef struct metrics_result {
     double psnr;              /* denoise, dB */
 } metrics_result;
 void metrics_result_get(const metrics *m, metrics_result *r);
+/* Appends ", " (unless *k is 0) and "\"key\": v" to buf (n bytes) at *k and advances *k
+ * (-1 once buf is full); a non-finite v (a diverged loss) is written null, which JSON can
+ * carry and NaN it cannot. */
+void json_field(char *buf, size_t n, int *k, const char *key, double v);
 /* The evaluation's JSON fields without braces: "\"loss\": 0.41, \"top1\": 0.89, ...". */
 void metrics_result_json(const metrics *m, const metrics_result *r, char *buf, size_t n);
 void metrics_destroy(metrics *m);

@@ -70,8 +70,18 @@ int trainer_log_open(trainer *t, cnn_err *e)
                t->n->batch, (long long)t->rc->train.accum_steps,
                (long long)t->steps_per_epoch, (long long)t->total_steps, (long long)t->step,
                t->rc->run.dir);
+    if (t->rank == 0 && t->step >= t->total_steps)
+        printf("cnn-dist: this run finished at step %lld; nothing to train (raise train.epochs "
+               "or train.max_steps to go on)\n", (long long)t->step);
     fflush(stdout);
     return all;
+}
+
+/* The epoch the last step belongs to (1-based; 0 before the first step), the same in
+ * training and evaluation lines, also when train.max_steps stops mid-epoch. */
+static int64_t epoch_of_step(const trainer *t)
+{
+    return t->step > 0 ? (t->step - 1) / t->steps_per_epoch + 1 : 0;
 }
 
 void trainer_jsonl(trainer *t, const char *fields)
@@ -104,7 +114,7 @@ void trainer_log_step(trainer *t)
     double ips = dt > 0 ? (double)(t->micro_since_log * rc->data.batch_size) / dt : 0;
     double eta = t->steps_since_log ? dt / (double)t->steps_since_log *
                                           (double)(t->total_steps - t->step) : 0;
-    int64_t epoch = (t->step - 1) / t->steps_per_epoch + 1;
+    int64_t epoch = epoch_of_step(t);
     if (t->rank == 0) {
         char eta_s[32], buf[512];
         fmt_duration(eta, eta_s, sizeof eta_s);
@@ -113,14 +123,16 @@ void trainer_log_step(trainer *t)
                (long long)t->step, (long long)t->total_steps, loss, t->lr, ips,
                dt > 0 ? 100 * wait / dt : 0, dt > 0 ? 100 * exposed / dt : 0, eta_s);
         fflush(stdout);
-        snprintf(buf, sizeof buf, "\"epoch\": %lld, \"step\": %lld, \"loss\": %.6g, \"lr\": "
-                 "%.6g, \"img_per_s\": %.1f, \"data_wait_s\": %.4f, \"comm_exposed_s\": %.4f, "
-                 "\"time_s\": %.3f", (long long)epoch, (long long)t->step, loss, t->lr, ips,
-                 wait, exposed, now - t->t_start);
-        if (rc->precision == RUN_FP16) {
-            size_t len = strlen(buf);
-            snprintf(buf + len, sizeof buf - len, ", \"loss_scale\": %.9g", scale);
-        }
+        int k = snprintf(buf, sizeof buf, "\"epoch\": %lld, \"step\": %lld", (long long)epoch,
+                         (long long)t->step);
+        json_field(buf, sizeof buf, &k, "loss", loss);
+        json_field(buf, sizeof buf, &k, "lr", t->lr);
+        json_field(buf, sizeof buf, &k, "img_per_s", ips);
+        json_field(buf, sizeof buf, &k, "data_wait_s", wait);
+        json_field(buf, sizeof buf, &k, "comm_exposed_s", exposed);
+        json_field(buf, sizeof buf, &k, "time_s", now - t->t_start);
+        if (rc->precision == RUN_FP16)
+            json_field(buf, sizeof buf, &k, "loss_scale", scale);
         trainer_jsonl(t, buf);
     }
     t->t_log = now;
@@ -134,9 +146,9 @@ void trainer_log_eval(trainer *t, const char *split, const metrics_result *r)
     char fields[512], buf[700];
     metrics_result_json(t->val_metrics, r, fields, sizeof fields);
     snprintf(buf, sizeof buf, "\"split\": \"%s\", \"epoch\": %lld, \"step\": %lld, %s", split,
-             (long long)t->epoch, (long long)t->step, fields);
+             (long long)epoch_of_step(t), (long long)t->step, fields);
     trainer_jsonl(t, buf);
-    printf("eval %s epoch %lld step %lld: %s\n", split, (long long)t->epoch,
+    printf("eval %s epoch %lld step %lld: %s\n", split, (long long)epoch_of_step(t),
            (long long)t->step, fields);
     fflush(stdout);
 }

@@ -15,10 +15,10 @@ static void cpu_act_fwd(backend *be, act_kind k, float alpha, const tensor *x, t
     const float *xp = x->data;
     float *yp = y->data;
     switch (k) {
-    case ACT_RELU:
+    case ACT_RELU: /* NaN passes, as in PyTorch: a diverged net must not look healthy */
 #pragma omp parallel for schedule(static) if (n > 65536)
         for (int64_t i = 0; i < n; i++)
-            yp[i] = xp[i] > 0.0f ? xp[i] : 0.0f;
+            yp[i] = xp[i] <= 0.0f ? 0.0f : xp[i];
         break;
     case ACT_LEAKY_RELU:
 #pragma omp parallel for schedule(static) if (n > 65536)
@@ -54,9 +54,11 @@ static void cpu_act_bwd(backend *be, act_kind k, float alpha, const tensor *x, c
         CPU_EXPECT(x, DTYPE_F32);
         const float *xp = x->data;
         float neg = k == ACT_RELU ? 0.0f : alpha;
+        /* a select of the factor, not of the result, vectorises; x NaN passes dy (PyTorch's
+         * threshold_backward) */
 #pragma omp parallel for schedule(static) if (n > 65536)
-        for (int64_t i = 0; i < n; i++) /* a select of the factor, not of the result, vectorises */
-            d[i] = (xp[i] > 0.0f ? 1.0f : neg) * g[i];
+        for (int64_t i = 0; i < n; i++)
+            d[i] = (xp[i] <= 0.0f ? neg : 1.0f) * g[i];
         return;
     }
     CPU_EXPECT(y, DTYPE_F32);

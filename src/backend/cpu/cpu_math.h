@@ -43,12 +43,12 @@ static inline float cpu_expf(float x)
 }
 
 /* tanh: its odd series below |x| = 1/4 (the next term is < 3e-10 relative), 1 - 2 / (e^2|x|
- * + 1) above, where the cancellation costs at most ~3 ulp; saturates at |x| = 9, where
- * tanh rounds to 1. NaN stays NaN. */
+ * + 1) above, where the cancellation costs at most ~3 ulp; saturates at |x| = 10, where
+ * tanh rounds to 1 (tanh(9) is still 1 - 2^-24 in float). NaN stays NaN. */
 static inline float cpu_tanhf(float x)
 {
     float a = x < 0 ? -x : x;
-    float e = cpu_exp_inrange(2.0f * (a > 9.0f ? 9.0f : a));
+    float e = cpu_exp_inrange(2.0f * (a > 10.0f ? 10.0f : a));
     float t = 1.0f - 2.0f / (e + 1.0f);
     float x2 = x * x;
     float s = x * (1.0f + x2 * (-1.0f / 3 + x2 * (2.0f / 15 + x2 * (-17.0f / 315 +

@@ -126,8 +126,8 @@ __global__ void act_fwd_kernel(int kind, float alpha, int64_t n, const T *x, T *
     {
         float v = ldf(x[i]);
         switch (kind) {
-        case CUEW_RELU:
-            y[i] = stf<T>(v > 0.0f ? v : 0.0f);
+        case CUEW_RELU: /* NaN passes, as on the CPU and in PyTorch */
+            y[i] = stf<T>(v <= 0.0f ? 0.0f : v);
             break;
         case CUEW_LEAKY_RELU:
             y[i] = stf<T>(v > 0.0f ? v : alpha * v);
@@ -147,7 +147,7 @@ template <typename T>
 __global__ void relu_bwd_kernel(float neg, int64_t n, const T *x, const T *dy, T *dx)
 {
     GRID_STRIDE(i, n)
-    dx[i] = stf<T>((ldf(x[i]) > 0.0f ? 1.0f : neg) * ldf(dy[i]));
+    dx[i] = stf<T>((ldf(x[i]) <= 0.0f ? neg : 1.0f) * ldf(dy[i]));
 }
 
 template <typename T> __global__ void tanh_bwd_kernel(int64_t n, const T *y, const T *dy, T *dx)
