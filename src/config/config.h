@@ -86,6 +86,8 @@ typedef struct run_config {
     struct {
         int64_t epochs, max_steps, accum_steps;
         double grad_clip, mixup, cutmix, ema;
+        const char *init_weights; /* NULL: the seed's initialization */
+        bool init_strict;
     } train;
     struct {
         run_optim name;

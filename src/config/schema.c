@@ -52,6 +52,8 @@ ROW("train.grad_clip", ST_FLOAT, "0", "[0, inf)", train.grad_clip, "clip the glo
 ROW("train.mixup", ST_FLOAT, "0", "[0, inf)", train.mixup, "mixup Beta(alpha, alpha) parameter; 0 = off"),
 ROW("train.cutmix", ST_FLOAT, "0", "[0, inf)", train.cutmix, "CutMix Beta(alpha, alpha) parameter; 0 = off"),
 ROW("train.ema", ST_FLOAT, "0", "[0, 1)", train.ema, "decay of an exponential moving average of the weights; 0 = off"),
+ROW("train.init_weights", ST_STRING, "null", NULL, train.init_weights, "start from these weights instead of the seed's initialization: a cnn-dist checkpoint (its training state is not used) or a weights-only file such as tools/torch_export.py writes from torchvision; a resumed run continues from its own checkpoint instead"),
+ROW("train.init_strict", ST_BOOL, "true", NULL, train.init_strict, "train.init_weights must hold every tensor of the model with its shape and nothing else (load_state_dict(strict=True)); false keeps the model's own initialization for tensors the file lacks or shapes differently (e.g. a new classifier head for fine-tuning) and ignores the file's other tensors"),
 ROW("optim.name", ST_CHOICE, "sgd", "sgd|adamw", optim.name, "optimizer, with PyTorch's update rules (torch.optim.SGD, AdamW)"),
 ROW("optim.lr", ST_FLOAT, "0.1", "(0, inf)", optim.lr, "peak learning rate (after warmup; before linear scaling)"),
 ROW("optim.momentum", ST_FLOAT, "0.9", "[0, 1)", optim.momentum, "SGD momentum (PyTorch's form: v = m*v + g)"),

@@ -5,15 +5,16 @@
  * 1.10 cannot fail cleanly there: after an H5Fclose that fails to write (disk full), the
  * file's id dangles and the process crashes in HDF5's exit handler. With our own I/O a full
  * disk is an ordinary error, and path keeps the previous checkpoint. Host memory: the file,
- * once. */
+ * once. Every tensor "<name>" has its zlib crc32 in the scalar "checksums/<name>", so a
+ * load notices a corrupt file (HDF5's own checksums cover only its metadata). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ckpt_impl.h"
 
-/* Tensors whose bytes go into the image after HDF5 has placed them. */
+/* Tensors whose bytes go into the image after HDF5 has placed them, and their checksums. */
 typedef struct placed {
-    haddr_t off;
+    haddr_t off, crc_off;
     const tensor *t;
 } placed;
 
@@ -62,30 +63,53 @@ static int write_meta(hid_t f, const ckpt_meta *m, const char *config, cnn_err *
     return CNN_OK;
 }
 
+/* Dataset name (lcpl creates its groups) and its checksum's, CKPT_CHECKSUMS "/" name. */
 static int place(hid_t loc, const char *name, hid_t lcpl, const tensor *t, placement *lay,
                  cnn_err *e)
 {
-    haddr_t off;
-    CNN_TRY(e, ckpt_create_f32(loc, name, lcpl, &t->s, &off, e));
+    placed p = {.t = t};
+    char crc_name[2 * NET_KEY_MAX + 32];
+    snprintf(crc_name, sizeof crc_name, CKPT_CHECKSUMS "/%s", name);
+    CNN_TRY(e, ckpt_create_f32(loc, name, lcpl, &t->s, &p.off, e));
+    hid_t sp = CNN_H5(e, H5Screate(H5S_SCALAR));
+    if (sp < 0)
+        return CNN_EIO;
+    int rc = io_h5_create_placed(loc, crc_name, lcpl, H5T_STD_U32LE, sp, &p.crc_off, e);
+    H5Sclose(sp);
+    if (rc == CNN_OK && p.crc_off == HADDR_UNDEF)
+        rc = CNN_ERR(e, CNN_EIO, "creating '%s': HDF5 allocated no storage for it", crc_name);
+    if (rc < 0)
+        return rc;
     if (lay->n == lay->cap)
         lay->v = cnn_xgrow(lay->v, &lay->cap, sizeof *lay->v);
-    lay->v[lay->n++] = (placed){off, t};
+    lay->v[lay->n++] = p;
     return CNN_OK;
 }
 
-static int place_extra(hid_t f, const ckpt_tensor *extra, int n_extra, placement *lay, cnn_err *e)
+static int place_extra(hid_t f, hid_t lcpl, const ckpt_tensor *extra, int n_extra,
+                       placement *lay, cnn_err *e)
 {
-    if (n_extra == 0)
-        return CNN_OK;
+    for (int i = 0; i < n_extra; i++) {
+        char name[2 * NET_KEY_MAX + 16];
+        snprintf(name, sizeof name, "optimizer/%s/%s", extra[i].group, extra[i].key);
+        CNN_TRY(e, place(f, name, lcpl, extra[i].t, lay, e));
+    }
+    return CNN_OK;
+}
+
+static int place_all(hid_t f, const net *n, const ckpt_tensor *extra, int n_extra,
+                     placement *lay, cnn_err *e)
+{
     hid_t lcpl = CNN_H5(e, H5Pcreate(H5P_LINK_CREATE));
     if (lcpl < 0)
         return CNN_EIO;
     int rc = CNN_H5(e, H5Pset_create_intermediate_group(lcpl, 1)) < 0 ? CNN_EIO : CNN_OK;
-    for (int i = 0; i < n_extra && rc == CNN_OK; i++) {
-        char name[2 * NET_KEY_MAX + 16];
-        snprintf(name, sizeof name, "optimizer/%s/%s", extra[i].group, extra[i].key);
-        rc = place(f, name, lcpl, extra[i].t, lay, e);
-    }
+    for (int i = 0; i < n->n_params && rc == CNN_OK; i++)
+        rc = place(f, n->params[i].key, lcpl, &n->params[i].value, lay, e);
+    for (int i = 0; i < n->n_buffers && rc == CNN_OK; i++)
+        rc = place(f, n->buffers[i].key, lcpl, &n->buffers[i].value, lay, e);
+    if (rc == CNN_OK)
+        rc = place_extra(f, lcpl, extra, n_extra, lay, e);
     H5Pclose(lcpl);
     return rc;
 }
@@ -94,10 +118,6 @@ static int build(hid_t f, const net *n, const ckpt_meta *meta, const ckpt_tensor
                  int n_extra, const char *config, placement *lay, cnn_err *e)
 {
     CNN_TRY(e, write_meta(f, meta, config, e));
-    for (int i = 0; i < n->n_params; i++)
-        CNN_TRY(e, place(f, n->params[i].key, H5P_DEFAULT, &n->params[i].value, lay, e));
-    for (int i = 0; i < n->n_buffers; i++)
-        CNN_TRY(e, place(f, n->buffers[i].key, H5P_DEFAULT, &n->buffers[i].value, lay, e));
     /* torchvision's strict load wants it; PyTorch only reads it with momentum=None. */
     for (int i = 0; i < n->n_nodes; i++) {
         if (!ckpt_has_running_stats(n, i))
@@ -106,7 +126,7 @@ static int build(hid_t f, const net *n, const ckpt_meta *meta, const ckpt_tensor
         snprintf(key, sizeof key, "%s.num_batches_tracked", n->nodes[i].l->name);
         CNN_TRY(e, io_h5_write_scalar(f, key, H5T_STD_I64LE, H5T_NATIVE_INT64, &meta->step, e));
     }
-    return place_extra(f, extra, n_extra, lay, e);
+    return place_all(f, n, extra, n_extra, lay, e);
 }
 
 /* The file's bytes: HDF5's in-memory file with every tensor downloaded into its place. */
@@ -117,12 +137,13 @@ static int make_image(const char *path, const net *n, const ckpt_meta *meta,
     placement lay = {0};
     /* Tensors are copied into the image as they are in memory. */
     CNN_ASSERT(H5Tequal(H5T_NATIVE_FLOAT, H5T_IEEE_F32LE) > 0);
+    CNN_ASSERT(H5Tequal(H5T_NATIVE_UINT32, H5T_STD_U32LE) > 0);
     /* The old (default) file format: readable by any HDF5, and strings are variable-length
      * in the global heap, so a long config text does not hit the 64 KiB object header
      * limit. HDF5 1.10 takes ~450 bytes of metadata per dataset: one block of twice that
      * keeps all of it at the start of the file, so flushing grows the buffer a few times,
      * not once per dataset; the unused rest of the block stays in the file. */
-    int datasets = n->n_params + n->n_buffers + n->n_nodes + n_extra;
+    int datasets = 2 * (n->n_params + n->n_buffers + n_extra) + n->n_nodes;
     hid_t fapl = io_h5_fapl_image(im, ((size_t)64 << 10) + (size_t)datasets * 1024, e);
     if (fapl < 0)
         return CNN_EIO;
@@ -140,12 +161,18 @@ static int make_image(const char *path, const net *n, const ckpt_meta *meta,
         rc = CNN_ERR(e, CNN_ENOMEM, "HDF5 could not build the %zu-byte file in memory",
                      im->size);
     for (int i = 0; i < lay.n && rc == CNN_OK; i++) {
-        if (lay.v[i].off + tensor_bytes(lay.v[i].t) > im->size)
+        const placed *p = &lay.v[i];
+        size_t bytes = tensor_bytes(p->t);
+        if (p->off + bytes > im->size || p->crc_off + sizeof(uint32_t) > im->size) {
             rc = CNN_ERR(e, CNN_EIO, "HDF5's in-memory file (%zu bytes) ends inside a tensor "
                          "placed at byte %llu; this HDF5 version is not supported", im->size,
-                         (unsigned long long)lay.v[i].off);
-        else
-            backend_download(n->be, lay.v[i].t, im->buf + lay.v[i].off);
+                         (unsigned long long)p->off);
+            break;
+        }
+        unsigned char *at = (unsigned char *)im->buf + p->off;
+        backend_download(n->be, p->t, at);
+        uint32_t crc = ckpt_crc32(at, bytes);
+        memcpy((unsigned char *)im->buf + p->crc_off, &crc, sizeof crc);
     }
     free(lay.v);
     return rc;

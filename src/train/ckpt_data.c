@@ -3,8 +3,14 @@
  * entries are checked. */
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "ckpt_impl.h"
+
+uint32_t ckpt_crc32(const void *p, size_t n)
+{
+    return (uint32_t)crc32_z(crc32_z(0, Z_NULL, 0), p, n);
+}
 
 static hid_t space_of(const shape *s, cnn_err *e)
 {

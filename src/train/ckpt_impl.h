@@ -17,6 +17,11 @@ int ckpt_create_f32(hid_t loc, const char *name, hid_t lcpl, const shape *s, had
 hid_t ckpt_open_f32(hid_t loc, const char *name, const char *what, const shape *want,
                     cnn_err *e);
 
+/* The group of the tensors' checksums: the scalar uint32 "checksums/<name>" is the crc32 of
+ * dataset <name>'s little-endian bytes. */
+#define CKPT_CHECKSUMS "checksums"
+uint32_t ckpt_crc32(const void *p, size_t n);
+
 /* Every parameter and buffer of n in state_dict order (per node: parameters, then
  * buffers, as torch.nn.Module.state_dict). *out is malloc'ed; returns the count. */
 int ckpt_state_entries(const net *n, const net_entry ***out);

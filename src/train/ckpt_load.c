@@ -2,7 +2,8 @@
  * load_state_dict(strict=True): names, dtypes and shapes of the whole file are checked
  * before the first value is uploaded, and the error names the first offending tensor in
  * state_dict order. Files without our "format" attribute (tools/torch_export.py, or any
- * h5py dump of a state_dict) load as plain weights. */
+ * h5py dump of a state_dict) load as plain weights. Where the file has checksums (ours do),
+ * every tensor read must match its own. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,12 +78,18 @@ static const char *foreign_example(const net *n, const file_list *l)
     return NULL;
 }
 
+/* skip (non-strict loads; NULL: strict): entries the file lacks or holds with another shape
+ * or type are marked there instead of failing. */
 static int check_entries(hid_t f, const net *n, const net_entry **ents, int ne, file_list *l,
-                         cnn_err *e)
+                         bool *skip, cnn_err *e)
 {
     for (int i = 0; i < ne; i++) {
         const char *key = ents[i]->key;
         file_entry *fe = list_find(l, key);
+        if ((!fe || !fe->dataset) && skip) {
+            skip[i] = true;
+            continue;
+        }
         if (!fe || !fe->dataset) {
             const char *ex = foreign_example(n, l);
             return CNN_ERR(e, CNN_EINVAL,
@@ -93,6 +100,11 @@ static int check_entries(hid_t f, const net *n, const net_entry **ents, int ne, 
         char what[NET_KEY_MAX + 4];
         snprintf(what, sizeof what, "'%s'", key);
         hid_t d = ckpt_open_f32(f, key, what, &ents[i]->value.s, e);
+        if (d == CNN_EINVAL && skip) {
+            skip[i] = true;
+            *e = (cnn_err){0};
+            continue;
+        }
         if (d < 0)
             return (int)d;
         H5Dclose(d);
@@ -117,12 +129,13 @@ static int check_unexpected(const net *n, const file_list *l, cnn_err *e)
 {
     for (int i = 0; i < l->n; i++) {
         const file_entry *fe = &l->v[i];
-        if (fe->used || (!fe->dataset && strcmp(fe->name, "optimizer") == 0) ||
+        bool known_group = !strcmp(fe->name, "optimizer") || !strcmp(fe->name, CKPT_CHECKSUMS);
+        if (fe->used || (!fe->dataset && known_group) ||
             (fe->dataset && is_tracked_counter(n, fe->name)))
             continue;
         if (!fe->dataset)
             return CNN_ERR(e, CNN_EINVAL, "unexpected group '%s' in the file (only "
-                           "'optimizer' may be a group)", fe->name);
+                           "'optimizer' and '" CKPT_CHECKSUMS "' may be groups)", fe->name);
         return CNN_ERR(e, CNN_EINVAL, "unexpected '%s' in the file: the model has no "
                        "parameter or buffer of that name (a strict load refuses it)", fe->name);
     }
@@ -165,7 +178,39 @@ static int check_extras(hid_t f, const ckpt_tensor *extra, int n_extra, bool *fo
     return CNN_OK;
 }
 
-static int read_into(hid_t f, const char *name, backend *be, tensor *t, float *host, cnn_err *e)
+/* The tensor's bytes in host (as the file stores them: little-endian f32) against the crc32
+ * in "checksums/<name>". */
+static int check_sum(hid_t f, const char *name, const float *host, size_t bytes, cnn_err *e)
+{
+    char path[2 * NET_KEY_MAX + 32];
+    snprintf(path, sizeof path, CKPT_CHECKSUMS "/%s", name);
+    htri_t has = CNN_H5(e, H5Lexists(f, path, H5P_DEFAULT));
+    if (has < 0)
+        return CNN_EIO;
+    if (!has)
+        return CNN_ERR(e, CNN_EINVAL, "'%s' has no checksum ('%s' is missing) although the "
+                       "file has others: the file is damaged", name, path);
+    hid_t d = CNN_H5(e, H5Dopen2(f, path, H5P_DEFAULT));
+    if (d < 0)
+        return CNN_EIO;
+    uint32_t want;
+    int rc = CNN_H5(e, H5Dread(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, &want)) < 0
+                 ? CNN_EIO
+                 : CNN_OK;
+    H5Dclose(d);
+    uint32_t got = ckpt_crc32(host, bytes);
+    if (rc == CNN_OK && got != want)
+        rc = CNN_ERR(e, CNN_EIO, "'%s' does not match its checksum (crc32 %08x, stored %08x): "
+                     "the file is corrupt; resume from an earlier checkpoint of the run "
+                     "directory (--resume PATH) or start over", name, (unsigned)got,
+                     (unsigned)want);
+    return rc;
+}
+
+/* Reads dataset name into host, then either checks it against its checksum (verify) or
+ * uploads it into t. */
+static int read_into(hid_t f, const char *name, bool verify, backend *be, tensor *t,
+                     float *host, cnn_err *e)
 {
     hid_t d = CNN_H5(e, H5Dopen2(f, name, H5P_DEFAULT));
     if (d < 0)
@@ -178,35 +223,42 @@ static int read_into(hid_t f, const char *name, backend *be, tensor *t, float *h
         cnn_err_prefix(e, "reading '%s': ", name);
         return rc;
     }
+    if (verify)
+        return check_sum(f, name, host, tensor_bytes(t), e);
     backend_upload(be, t, host);
     be->ops->sync(be); /* host is reused for the next tensor */
     return CNN_OK;
 }
 
-static int read_all(hid_t f, net *n, const net_entry **ents, int ne, ckpt_tensor *extra,
-                    int n_extra, const bool *found, cnn_err *e)
+static int read_all(hid_t f, bool sums, net *n, const net_entry **ents, int ne, const bool *skip,
+                    ckpt_tensor *extra, int n_extra, const bool *found, cnn_err *e)
 {
     size_t bytes = ckpt_max_bytes(n, extra, n_extra);
     float *host = malloc(bytes);
     if (!host)
         return CNN_ERR(e, CNN_ENOMEM, "no host memory for a %zu-byte staging buffer", bytes);
     int rc = CNN_OK;
-    for (int i = 0; i < ne && rc == CNN_OK; i++) {
-        tensor v = ents[i]->value; /* a view: the entry stays as it is, its memory changes */
-        rc = read_into(f, ents[i]->key, n->be, &v, host, e);
-    }
-    for (int i = 0; i < n_extra && rc == CNN_OK; i++) {
-        char path[2 * NET_KEY_MAX + 16];
-        snprintf(path, sizeof path, "optimizer/%s/%s", extra[i].group, extra[i].key);
-        extra[i].found = found[i];
-        if (found[i])
-            rc = read_into(f, path, n->be, extra[i].t, host, e);
+    /* every checksum first, so that a corrupt file leaves the net as it was */
+    for (int verify = sums; verify >= 0 && rc == CNN_OK; verify--) {
+        for (int i = 0; i < ne && rc == CNN_OK; i++) {
+            tensor v = ents[i]->value; /* a view: the entry stays, its memory changes */
+            if (!skip || !skip[i])
+                rc = read_into(f, ents[i]->key, verify, n->be, &v, host, e);
+        }
+        for (int i = 0; i < n_extra && rc == CNN_OK; i++) {
+            char path[2 * NET_KEY_MAX + 16];
+            snprintf(path, sizeof path, "optimizer/%s/%s", extra[i].group, extra[i].key);
+            extra[i].found = found[i];
+            if (found[i])
+                rc = read_into(f, path, verify, n->be, extra[i].t, host, e);
+        }
     }
     free(host);
     return rc;
 }
 
-static int load_state(hid_t f, net *n, ckpt_tensor *extra, int n_extra, cnn_err *e)
+/* skip: NULL for a strict load, else (one per state entry) set where the entry is skipped. */
+static int load_state(hid_t f, net *n, ckpt_tensor *extra, int n_extra, bool *skip, cnn_err *e)
 {
     file_list l = {0};
     const net_entry **ents = NULL;
@@ -214,13 +266,14 @@ static int load_state(hid_t f, net *n, ckpt_tensor *extra, int n_extra, cnn_err 
     int ne = ckpt_state_entries(n, &ents);
     int rc = list_root(f, &l, e);
     if (rc == CNN_OK)
-        rc = check_entries(f, n, ents, ne, &l, e);
-    if (rc == CNN_OK)
+        rc = check_entries(f, n, ents, ne, &l, skip, e);
+    if (rc == CNN_OK && !skip)
         rc = check_unexpected(n, &l, e);
     if (rc == CNN_OK)
         rc = check_extras(f, extra, n_extra, found, e);
+    const file_entry *sums = list_find(&l, CKPT_CHECKSUMS);
     if (rc == CNN_OK)
-        rc = read_all(f, n, ents, ne, extra, n_extra, found, e);
+        rc = read_all(f, sums && !sums->dataset, n, ents, ne, skip, extra, n_extra, found, e);
     list_free(&l);
     free(ents);
     free(found);
@@ -277,7 +330,7 @@ static int open_file(const char *path, hid_t *out, cnn_err *e)
 
 /* Opens path, reads its meta data and, with n, its tensors; closes it. */
 static int load(const char *path, net *n, ckpt_meta *meta, ckpt_tensor *extra, int n_extra,
-                char **config_text, cnn_err *e)
+                char **config_text, bool *skip, cnn_err *e)
 {
     ckpt_meta m;
     char *config = NULL;
@@ -288,7 +341,7 @@ static int load(const char *path, net *n, ckpt_meta *meta, ckpt_tensor *extra, i
     if (rc == CNN_OK)
         rc = read_meta(f, &m, config_text ? &config : NULL, e);
     if (rc == CNN_OK && n)
-        rc = load_state(f, n, extra, n_extra, e);
+        rc = load_state(f, n, extra, n_extra, skip, e);
     if (f >= 0)
         H5Fclose(f);
     io_h5_quiet_end(&q);
@@ -310,10 +363,47 @@ int ckpt_load(const char *path, net *n, ckpt_meta *meta, ckpt_tensor *extra, int
               char **config_text, cnn_err *e)
 {
     CNN_ASSERT(n && n->be && "ckpt_load needs a net bound by net_alloc");
-    return load(path, n, meta, extra, n_extra, config_text, e);
+    return load(path, n, meta, extra, n_extra, config_text, NULL, e);
+}
+
+int ckpt_load_weights(const char *path, net *n, bool strict, char **skipped, cnn_err *e)
+{
+    CNN_ASSERT(n && n->be && "ckpt_load_weights needs a net bound by net_alloc");
+    *skipped = NULL;
+    const net_entry **ents = NULL;
+    int ne = ckpt_state_entries(n, &ents);
+    bool *skip = strict ? NULL : cnn_xcalloc((size_t)ne + 1, sizeof *skip);
+    int rc = load(path, n, NULL, NULL, 0, NULL, skip, e);
+    size_t len = 0, cap = 0;
+    int kept = ne;
+    for (int i = 0; rc == CNN_OK && skip && i < ne; i++) {
+        if (!skip[i])
+            continue;
+        kept--;
+        size_t need = len + strlen(ents[i]->key) + 3;
+        if (need > cap) {
+            cap = 2 * need;
+            char *grown = realloc(*skipped, cap);
+            if (!grown)
+                cnn_fatal("out of memory listing the skipped tensors");
+            *skipped = grown;
+        }
+        len += (size_t)snprintf(*skipped + len, cap - len, "%s%s", len ? ", " : "",
+                                ents[i]->key);
+    }
+    if (rc == CNN_OK && kept == 0)
+        rc = CNN_ERR(e, CNN_EINVAL, "checkpoint %s: none of the model's %d tensors is in the "
+                     "file with its name and shape; is it for another model?", path, ne);
+    if (rc < 0) {
+        free(*skipped);
+        *skipped = NULL;
+    }
+    free(skip);
+    free(ents);
+    return rc;
 }
 
 int ckpt_read_meta(const char *path, ckpt_meta *meta, char **config_text, cnn_err *e)
 {
-    return load(path, NULL, meta, NULL, 0, config_text, e);
+    return load(path, NULL, meta, NULL, 0, config_text, NULL, e);
 }

@@ -56,6 +56,14 @@ int ckpt_save(const char *path, const net *n, const ckpt_meta *meta, const ckpt_
 int ckpt_load(const char *path, net *n, ckpt_meta *meta, ckpt_tensor *extra, int n_extra,
               char **config_text, cnn_err *e);
 
+/* The weights to start a run from (train.init_weights): a cnn-dist checkpoint (its training
+ * state ignored) or a weights-only file (tools/torch_export.py). strict: as ckpt_load.
+ * Otherwise (fine-tuning, as load_state_dict(strict=False)) the model's tensors that the
+ * file lacks or holds with another shape keep their values, the file's other tensors are
+ * ignored, and *skipped lists the kept ones ("fc.weight, fc.bias"; NULL when none; free it);
+ * a file that gives no tensor at all is an error. On failure n is unchanged. */
+int ckpt_load_weights(const char *path, net *n, bool strict, char **skipped, cnn_err *e);
+
 /* Only the meta data and config text, without a net (to resume from a checkpoint's config). */
 int ckpt_read_meta(const char *path, ckpt_meta *meta, char **config_text, cnn_err *e);
 

@@ -93,8 +93,9 @@ static int load(trainer *t, const char *path, cnn_err *e)
     for (int i = 0; i < ne; i++)
         es[i].found = ex[no + i].found;
     if (rc >= 0 && !m.present)
-        rc = CNN_ERR(e, CNN_EINVAL, "%s holds weights only (no training state); to start from "
-                     "these weights use a run without --resume", path);
+        rc = CNN_ERR(e, CNN_EINVAL, "%s holds weights only (no training state); to start a "
+                     "run from these weights set train.init_weights=%s (without --resume)",
+                     path, path);
     if (rc >= 0 && m.samples_seen != samples_seen(t, m.epoch, m.sampler_pos))
         rc = CNN_ERR(e, CNN_EINVAL, "%s was written with another data.batch_size or training "
                      "set (it has seen %lld samples at epoch %lld, position %lld); resume with "

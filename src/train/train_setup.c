@@ -9,6 +9,15 @@
 
 #include "trainer_impl.h"
 
+/* Each stage's errors are agreed on before the next stage's collectives. */
+static int agreed(trainer *t, int rc, cnn_err *e)
+{
+    int all = comm_agree(t->c, rc);
+    if (all < 0 && rc >= 0)
+        return CNN_ERR(e, CNN_ESTATE, "another rank failed to start (see its message)");
+    return all < 0 ? rc : CNN_OK;
+}
+
 static int setup_backend(trainer *t, cnn_err *e)
 {
     const run_config *rc = t->rc;
@@ -88,15 +97,35 @@ static int setup_net(trainer *t, cnn_err *e)
     return CNN_OK;
 }
 
-/* Same weights everywhere: initialised from the shared seed, then rank 0's broadcast. */
-static void init_weights(trainer *t)
+/* train.init_weights, read by every rank (as a resume is); the tensors kept from the seed's
+ * initialization are named on rank 0. */
+static int load_init_weights(trainer *t, cnn_err *e)
+{
+    const run_config *rc = t->rc;
+    char *skipped = NULL;
+    CNN_TRY(e, ckpt_load_weights(rc->train.init_weights, t->n, rc->train.init_strict,
+                                 &skipped, e));
+    if (t->rank == 0)
+        printf("cnn-dist: initial weights from %s%s%s%s\n", rc->train.init_weights,
+               skipped ? " (kept from the seed's initialization, not in the file or shaped "
+                         "differently there: " : "", skipped ? skipped : "", skipped ? ")" : "");
+    free(skipped);
+    return CNN_OK;
+}
+
+/* Same weights everywhere: initialised from the shared seed (and train.init_weights), then
+ * rank 0's broadcast. */
+static int init_weights(trainer *t, cnn_err *e)
 {
     net *n = t->n;
     net_init(n, rng_fold_str(t->root, "init"));
+    if (t->rc->train.init_weights)
+        CNN_TRY(e, agreed(t, load_init_weights(t, e), e));
     if (n->params_flat.data)
         comm_bcast_tensor(t->c, t->be, &n->params_flat, 0, "initial weights");
     if (n->buffers_flat.data)
         comm_bcast_tensor(t->c, t->be, &n->buffers_flat, 0, "initial buffers");
+    return CNN_OK;
 }
 
 /* "a, b, c, ..." : the first class names, for messages. */
@@ -236,15 +265,6 @@ static int open_split(trainer *t, const char *path, bool train, const dataset_in
     return loader_create(&lo, &sp->ld, e);
 }
 
-/* Each stage's errors are agreed on before the next stage's collectives. */
-static int agreed(trainer *t, int rc, cnn_err *e)
-{
-    int all = comm_agree(t->c, rc);
-    if (all < 0 && rc >= 0)
-        return CNN_ERR(e, CNN_ESTATE, "another rank failed to start (see its message)");
-    return all < 0 ? rc : CNN_OK;
-}
-
 static int setup_data(trainer *t, cnn_err *e)
 {
     const run_config *rc = t->rc;
@@ -323,7 +343,7 @@ int trainer_setup(trainer *t, cnn_err *e)
     t->root = rng_key_from_seed(t->seed);
     CNN_TRY(e, agreed(t, setup_backend(t, e), e));
     CNN_TRY(e, agreed(t, setup_net(t, e), e));
-    init_weights(t);
+    CNN_TRY(e, init_weights(t, e));
     int rc = setup_data(t, e);
     if (rc >= 0)
         rc = setup_buffers(t, e);

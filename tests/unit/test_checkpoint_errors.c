@@ -1,7 +1,8 @@
 /* Checkpoint load errors, strict like torchvision: the first mismatching tensor named with
  * both shapes, missing and unexpected keys, wrong dtypes, foreign formats and versions,
- * optimizer state of the wrong shape, names HDF5 cannot hold, a missing file. A failed load
- * leaves the net as it was. Files are edited with plain HDF5 calls. */
+ * optimizer state of the wrong shape, names HDF5 cannot hold, a missing file, a tensor whose
+ * bytes no longer match its checksum (or whose checksum is gone). A failed load leaves the
+ * net as it was. Files are edited with plain HDF5 calls (and one byte write). */
 #include "test_checkpoint_util.h"
 
 static void copy_file(const char *from, const char *to)
@@ -15,12 +16,40 @@ static void copy_file(const char *from, const char *to)
     CHECK(fclose(b) == 0);
 }
 
-typedef enum edit { ADD_NBT_FC, ADD_GROUP, INT_WEIGHT, FORMAT, VERSION, NO_STEP } edit;
+typedef enum edit {
+    ADD_NBT_FC, ADD_GROUP, INT_WEIGHT, FORMAT, VERSION, NO_STEP, NO_SUM, CORRUPT
+} edit;
+
+/* Flips the bits of 3 bytes in the middle of dataset name's contiguous storage. */
+static void corrupt(const char *path, const char *name)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CHECK(f >= 0);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    CHECK(d >= 0);
+    haddr_t off = H5Dget_offset(d);
+    hsize_t size = H5Dget_storage_size(d);
+    CHECK(off != HADDR_UNDEF && size > 8);
+    H5Dclose(d);
+    CHECK(H5Fclose(f) >= 0);
+    FILE *fp = fopen(path, "r+b");
+    CHECK(fp);
+    unsigned char b[3];
+    CHECK(fseek(fp, (long)(off + size / 2), SEEK_SET) == 0 && fread(b, 1, 3, fp) == 3);
+    for (int i = 0; i < 3; i++)
+        b[i] ^= 0xFF;
+    CHECK(fseek(fp, (long)(off + size / 2), SEEK_SET) == 0 && fwrite(b, 1, 3, fp) == 3);
+    CHECK(fclose(fp) == 0);
+}
 
 /* A copy of base at path with one edit. */
 static void edited(const char *base, const char *path, edit what)
 {
     copy_file(base, path);
+    if (what == CORRUPT) {
+        corrupt(path, "fc.weight");
+        return;
+    }
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     CHECK(f >= 0);
     hid_t sc = H5Screate(H5S_SCALAR);
@@ -55,6 +84,8 @@ static void edited(const char *base, const char *path, edit what)
         hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
         CHECK(a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &v) >= 0);
         H5Aclose(a);
+    } else if (what == NO_SUM) {
+        CHECK(H5Ldelete(f, "checksums/fc.weight", H5P_DEFAULT) >= 0);
     } else {
         CHECK(H5Adelete(f, "step") >= 0);
     }
@@ -120,6 +151,10 @@ int main(void)
     LOAD_ERR(p, &c, "format version 2; this build reads versions up to 1");
     edited(base, p, NO_STEP);
     LOAD_ERR(p, &c, "attribute 'step' is missing");
+    edited(base, p, CORRUPT);
+    LOAD_ERR(p, &c, "'fc.weight' does not match its checksum", "the file is corrupt");
+    edited(base, p, NO_SUM);
+    LOAD_ERR(p, &c, "'fc.weight' has no checksum");
     snprintf(p, sizeof p, "%s/nope.h5", dir);
     LOAD_ERR(p, &c, "nope.h5", "No such file or directory");
     CHECK(ckpt_load(base, c.n, NULL, NULL, 0, NULL, &e) == 0);
