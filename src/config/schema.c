@@ -19,7 +19,7 @@ const char config_default_file[] = "<default>";
 
 /* clang-format off */
 const schema_row config_schema[] = {
-ROW("seed", ST_INT, "0", "[0, inf)", seed, "root of every random stream (init, data order, augmentation, dropout); same seed, same run for any world size"),
+ROW("seed", ST_INT, "0", "[0, inf)", seed, "root of every random stream (init, data order, augmentation, dropout, mixup/CutMix); with the same seed and global batch the run is the same for any world size, except that dropout masks and mixup/CutMix pairs are drawn per rank, as in PyTorch DDP"),
 ROW("device", ST_CHOICE, "auto", "auto|cpu|cuda", device, "backend: auto takes cuda when a GPU is visible, else cpu; cuda fails when there is none"),
 ROW("threads", ST_INT, "0", "[0, 4096]", threads, "CPU threads per rank; 0 = all cores available to the rank"),
 ROW("precision", ST_CHOICE, "fp32", "fp32|bf16|fp16", precision, "activations and convolution/linear weights in bf16 or fp16 with fp32 master weights, norms and losses (mixed precision, tensor cores on CUDA); the CPU backend emulates them (rounded as on a GPU, slower than fp32: for checking a config)"),

@@ -57,6 +57,8 @@ static int write_meta(hid_t f, const ckpt_meta *m, const char *config, cnn_err *
     for (int i = 0; i < 4; i++)
         CNN_TRY(e, io_h5_attr_put_i64(f, pos_names[i], pos[i], e));
     CNN_TRY(e, io_h5_attr_put(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &m->seed, e));
+    if (m->optimizer[0])
+        CNN_TRY(e, io_h5_attr_put_str(f, "optimizer", m->optimizer, e));
     CNN_TRY(e, io_h5_attr_put(f, "rng_key", H5T_STD_U32LE, H5T_NATIVE_UINT32, 2, m->key.k, e));
     if (config)
         CNN_TRY(e, io_h5_attr_put_str(f, "config", config, e));

@@ -305,6 +305,10 @@ static int read_meta(hid_t f, ckpt_meta *m, char **config, cnn_err *e)
     CNN_TRY(e, io_h5_attr_get(f, "rng_key", H5T_NATIVE_UINT32, 2, m->key.k, e));
     if (config)
         CNN_TRY(e, io_h5_attr_get_str(f, "config", false, config, e));
+    char *opt = NULL;
+    CNN_TRY(e, io_h5_attr_get_str(f, "optimizer", false, &opt, e));
+    snprintf(m->optimizer, sizeof m->optimizer, "%s", opt ? opt : "");
+    free(opt);
     m->epoch = pos[0];
     m->step = pos[1];
     m->samples_seen = pos[2];

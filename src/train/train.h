@@ -25,6 +25,7 @@ typedef struct ckpt_meta {
     int64_t sampler_pos;  /* position in the current epoch's sample order */
     uint64_t seed;        /* the run's seed */
     rng_key key;          /* the run's root key (from the seed, or carried on) */
+    char optimizer[16];   /* "sgd", "adamw" (root attribute "optimizer"); "" when unknown */
 } ckpt_meta;
 
 /* A tensor stored beside the weights, e.g. a momentum buffer: dataset

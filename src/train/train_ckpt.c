@@ -12,6 +12,9 @@
 #include "../io/io.h"
 #include "trainer_impl.h"
 
+/* optim.name as the config spells it (run_optim order), stored as "optimizer" in checkpoints. */
+static const char *const optim_names[] = {"sgd", "adamw"};
+
 #define CKPT_PATH_MAX 4096
 
 /* Steps of the checkpoints in dir, ascending; *n_out of them (0 when dir is missing). */
@@ -96,11 +99,20 @@ static int load(trainer *t, const char *path, cnn_err *e)
         rc = CNN_ERR(e, CNN_EINVAL, "%s holds weights only (no training state); to start a "
                      "run from these weights set train.init_weights=%s (without --resume)",
                      path, path);
+    const char *opt = optim_names[t->rc->optim.name];
+    if (rc >= 0 && m.optimizer[0] && strcmp(m.optimizer, opt))
+        rc = CNN_ERR(e, CNN_EINVAL, "%s was trained with optim.name %s, but the config says %s: "
+                     "its optimizer state cannot carry over; resume with optim.name: %s, or "
+                     "start a new run from its weights (train.init_weights=%s)", path,
+                     m.optimizer, opt, m.optimizer, path);
     if (rc >= 0 && m.samples_seen != samples_seen(t, m.epoch, m.sampler_pos))
         rc = CNN_ERR(e, CNN_EINVAL, "%s was written with another data.batch_size or training "
                      "set (it has seen %lld samples at epoch %lld, position %lld); resume with "
                      "the same data and batch", path, (long long)m.samples_seen,
                      (long long)m.epoch, (long long)m.sampler_pos);
+    if (rc >= 0 && t->rank == 0 && m.seed != (uint64_t)t->rc->seed)
+        log_warn("%s continues the random streams of seed %llu; the config's seed %lld is not "
+                 "used on resume", path, (unsigned long long)m.seed, (long long)t->rc->seed);
     if (rc >= 0) {
         t->epoch = m.epoch;
         t->step = m.step;
@@ -171,6 +183,7 @@ int trainer_checkpoint(trainer *t, cnn_err *e)
                        .samples_seen = samples_seen(t, t->epoch, t->micro),
                        .sampler_pos = t->micro,
                        .seed = t->seed, .key = t->root};
+        snprintf(m.optimizer, sizeof m.optimizer, "%s", optim_names[t->rc->optim.name]);
         rc = run_config_to_yaml(t->rc, &text, e);
         if (rc >= 0)
             rc = ckpt_save(path, t->n, &m, ex, n_extra, text, e);

@@ -4,7 +4,8 @@
 # the RNG keys) and a third continues it with --resume auto: the continued run logs the same
 # losses for the same steps and ends with bit-identical weights. A checkpoint left half
 # written by a killed run (a temporary file with a later step) is ignored by --resume auto;
-# a run without --resume refuses a run dir that holds checkpoints.
+# a run without --resume refuses a run dir that holds checkpoints, and a resume with another
+# optimizer is refused (its state cannot carry over) with the way out named.
 # usage: resume.sh MPIEXEC CNN_DIST CNN_PACK SOURCE_DIR WORKDIR
 set -eu
 mpiexec=$1 dist=$2 pack=$3 srcdir=$4 work=$5
@@ -28,6 +29,13 @@ if "$mpiexec" --oversubscribe -np 2 "$dist" "$cfg" --set run.dir="$work/part" \
 fi
 grep -q "continue that run with --resume auto" "$work/refuse.log" || {
     echo "FAILED: no hint in:"; cat "$work/refuse.log"; exit 1; }
+if "$mpiexec" --oversubscribe -np 2 "$dist" "$cfg" --set run.dir="$work/part" \
+       --set data.train="$work/data/fm.h5" --set data.val="$work/data/fm.h5" \
+       "$@" --set optim.name=adamw --resume auto > "$work/refuse.log" 2>&1; then
+    echo "FAILED: a resume switched the optimizer"; exit 1
+fi
+grep -q "trained with optim.name sgd, but the config says adamw.*train.init_weights=" \
+    "$work/refuse.log" || { echo "FAILED: no optimizer message in:"; cat "$work/refuse.log"; exit 1; }
 cp "$work/part/metrics.jsonl" "$work/part.jsonl"
 run 2 "$work/part" "$cfg" "$@" --resume auto
 grep -q "resuming from .*ckpt-000000234.h5" "$work/part.log" || {

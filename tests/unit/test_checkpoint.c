@@ -132,7 +132,7 @@ int main(void)
     ckpt_tensor *xa = make_extra(a.n, be, rng_key_from_seed(3));
     ckpt_tensor *xb = make_extra(b.n, be, rng_key_from_seed(4));
     ckpt_meta ma = {true, 3, 1234, 5000000000ll, 77, 0xDEADBEEFCAFEull,
-                    {{0x12345678u, 0x9abcdef0u}}};
+                    {{0x12345678u, 0x9abcdef0u}}, "adamw"};
     char *config = big_config();
 
     CHECK(ckpt_save(path, a.n, &ma, xa, a.n->n_params, config, &e) == 0);
@@ -163,6 +163,7 @@ int main(void)
     CHECK_EQ(mb.sampler_pos, 77);
     CHECK(mb.seed == 0xDEADBEEFCAFEull);
     CHECK(mb.key.k[0] == 0x12345678u && mb.key.k[1] == 0x9abcdef0u);
+    CHECK(!strcmp(mb.optimizer, "adamw"));
     CHECK(cb && strcmp(cb, config) == 0);
     free(cb);
     ckpt_meta mr;
