@@ -66,6 +66,7 @@ static int parse_args(int argc, char **argv, cli *c, cnn_err *e)
 {
     c->sets = cnn_xcalloc((size_t)argc, sizeof *c->sets);
     c->ranks = 1;
+    bool ranks_given = false;
     for (int i = 1; i < argc; i++) {
         int rc = CNN_OK;
         const char *v;
@@ -74,6 +75,7 @@ static int parse_args(int argc, char **argv, cli *c, cnn_err *e)
             c->sets[c->n_sets++] = v;
         else if ((v = opt_value(argc, argv, &i, "--ranks", e, &rc))) {
             c->ranks = strtoll(v, &end, 10);
+            ranks_given = true;
             if (*end || end == v || c->ranks < 1)
                 return usage_error(e, "--ranks expects a positive integer, got", v);
         } else if ((v = opt_value(argc, argv, &i, "--resume", e, &rc)))
@@ -95,6 +97,9 @@ static int parse_args(int argc, char **argv, cli *c, cnn_err *e)
     }
     if (!c->path)
         return CNN_ERR(e, CNN_EINVAL, "no CONFIG given\n%s", usage);
+    if (ranks_given && !c->summary)
+        return CNN_ERR(e, CNN_EINVAL, "--ranks goes with --summary (a training run has the "
+                       "ranks mpirun starts)\n%s", usage);
     return CNN_OK;
 }
 

@@ -2,8 +2,9 @@
  * command line, the `mnist` and `info` commands and MPI packing; the image sources
  * (imagefolder, imagenet-val, segmentation) live in src/data/pack_images.c. Exit codes: 0
  * success, 2 usage error, 1 anything else. Under mpirun or srun (OMPI_COMM_WORLD_SIZE,
- * PMI_SIZE or PMIX_RANK set) rank r packs the shards s % size == r; the ranks agree after sealing and after
- * renaming, and rank 0 writes the master last, so a failure on any rank leaves no output. */
+ * PMI_SIZE or PMIX_RANK set) rank r packs the shards s % size == r; the ranks agree after
+ * sealing and after renaming, and rank 0 writes the master last, so a failure on any rank
+ * leaves no output. */
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -25,7 +26,37 @@ static const char usage[] =
     "       cnn-pack imagefolder SRC --out PREFIX [--shards N] [--mode encoded|raw] ...\n"
     "       cnn-pack imagenet-val SRC LABELS --out PREFIX ...\n"
     "       cnn-pack segmentation IMAGES MASKS --out PREFIX ...\n"
-    "       cnn-pack info PATH [--verify]\n";
+    "       cnn-pack info PATH [--verify]\n"
+    "       cnn-pack --help   (every option)\n";
+
+static const char help[] =
+    "cnn-pack: datasets to HDF5 shards for cnn-dist (docs/data.md)\n"
+    "\n"
+    "  cnn-pack mnist IMAGES LABELS --out PREFIX [--shards N] [--mode raw|encoded]\n"
+    "      MNIST-format idx files, plain or .gz (MNIST, Fashion-MNIST)\n"
+    "  cnn-pack imagefolder SRC --out PREFIX [options]\n"
+    "      SRC/<class>/**/*.jpg|jpeg|png, classes = sorted sub-folders (torchvision ImageFolder)\n"
+    "  cnn-pack imagenet-val SRC LABELS --out PREFIX [--classes-from TRAIN.h5] [options]\n"
+    "      a flat folder and its labels (\"file label\" lines, or one label per sorted file)\n"
+    "  cnn-pack segmentation IMAGES MASKS --out PREFIX [options]\n"
+    "      images and masks paired by file stem; masks hold class ids (255 = ignore)\n"
+    "  cnn-pack info PATH [--verify]\n"
+    "      what a packed dataset holds; every shard checked (--verify: every blob too)\n"
+    "\n"
+    "options:\n"
+    "  --out PREFIX        writes PREFIX.h5 (the master) and PREFIX-SSSSS-of-NNNNN.h5\n"
+    "  --shards N          shard count (default 1)\n"
+    "  --mode encoded|raw  keep the image files' bytes (default for images) or store decoded\n"
+    "                      pixels (default for mnist)\n"
+    "  --resize S          resize the shorter side to S first (encoded: re-encode, JPEG q95)\n"
+    "  --size HxW          raw: resize the shorter side, then center-crop to HxW\n"
+    "  --classes-from F    imagenet-val: number class names as the training set F does\n"
+    "  --strict            an unreadable image fails the run (default: skipped, counted)\n"
+    "  --threads T         decoding threads (default: the cores)\n"
+    "  --verify            info: also check every blob's checksum\n"
+    "\n"
+    "Under mpirun, rank r packs the shards s % R == r. Exit status: 0 success, 2 usage\n"
+    "error, 1 anything else.\n";
 
 typedef struct mpi_ctx {
     bool on;
@@ -332,6 +363,16 @@ static int cmd_info(int argc, char **argv, bool *usage_err, cnn_err *e)
 static int dispatch(int argc, char **argv, const mpi_ctx *m, bool *usage_err, cnn_err *e)
 {
     const char *cmd = argc > 1 ? argv[1] : "";
+    bool help_asked = argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || help_asked) {
+        if (m->rank == 0)
+            fputs(help, stdout);
+        return CNN_OK;
+    }
+    if (!*cmd) {
+        *usage_err = true;
+        return CNN_ERR(e, CNN_EINVAL, "no command given");
+    }
     if (strcmp(cmd, "mnist") == 0)
         return cmd_mnist(argc - 2, argv + 2, m, usage_err, e);
     if (strcmp(cmd, "info") == 0)
@@ -343,10 +384,6 @@ static int dispatch(int argc, char **argv, const mpi_ctx *m, bool *usage_err, cn
         /* Its usage errors are CNN_EINVAL messages that carry the command's usage line. */
         *usage_err = rc == CNN_EINVAL && strstr(e->msg, "usage: cnn-pack") != NULL;
         return rc;
-    }
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
-        fputs(usage, stdout);
-        return CNN_OK;
     }
     *usage_err = true;
     return CNN_ERR(e, CNN_EINVAL, "unknown command '%s'", cmd);

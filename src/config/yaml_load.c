@@ -2,9 +2,11 @@
  * the conversion copies them: the node budget stops alias bombs (a billion laughs) from
  * exhausting memory and time, the depth limit stops self-referencing anchors and deep
  * nesting from exhausting the stack, and the key limit keeps duplicate-key checks cheap. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -143,9 +145,15 @@ int config_parse_string(const char *text, size_t len, const char *fname, cfg_nod
 
 int config_parse_file(const char *path, cfg_node **out, cnn_err *e)
 {
+    /* A path that names no readable file is a usage error, as a bad key is (exit 2). */
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return CNN_ERR(e, CNN_EINVAL, "config '%s' is a directory; give a YAML file, e.g. "
+                       "configs/lenet5_fashion.yaml", path);
     FILE *f = fopen(path, "rb");
     if (!f)
-        return CNN_ERR(e, CNN_EIO, "cannot open config '%s'; check the path", path);
+        return CNN_ERR(e, CNN_EINVAL, "cannot open config '%s': %s; check the path", path,
+                       strerror(errno));
     char *buf = NULL;
     size_t len = 0, cap = 0, got;
     do {

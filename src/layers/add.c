@@ -17,9 +17,9 @@ static int add_infer(layer *l, cnn_err *e)
         CNN_TRY(e, layer_expect_float(l, i, e));
         if (!shape_eq(&l->in[i], &l->in[0]))
             return LAYER_ERR(l, e, "input %d has shape %s but input 0 has shape %s; add needs "
-                             "identical shapes (use a 1x1 conv2d with stride on the shortcut "
-                             "to match them)", i, shape_str(&l->in[i], a, sizeof a),
-                             shape_str(&l->in[0], b, sizeof b));
+                             "identical shapes (match them on the shortcut with a 1x1 conv2d: "
+                             "out for the channels, stride for the size)", i,
+                             shape_str(&l->in[i], a, sizeof a), shape_str(&l->in[0], b, sizeof b));
     }
     l->out = l->in[0];
     return CNN_OK;

@@ -93,7 +93,6 @@ static int setup_net(trainer *t, cnn_err *e)
         return CNN_ERR(e, CNN_EINVAL, "the model is a denoiser (mse_loss), but data.noise_std "
                        "is 0: its inputs are the images plus N(0, noise_std^2) noise and its "
                        "targets the clean images; set data.noise_std (e.g. 0.1)");
-    CNN_TRY(e, net_alloc(t->n, t->be, e));
     return CNN_OK;
 }
 
@@ -211,11 +210,19 @@ static void fill_augment(const trainer *t, const dataset_info *in, bool train, a
         a->contrast = (float)rc->data.contrast;
         a->saturation = (float)rc->data.saturation;
     }
+    /* A gray model on RGB data sees rgb_to_grayscale's luma (augment.c): its mean is that
+     * of the channel means (the std so weighted is an estimate); gray data repeat theirs. */
+    const float luma[3] = {0.2989f, 0.587f, 0.114f};
+    bool rgb = in->mean[0] != in->mean[1] || in->mean[1] != in->mean[2];
     for (int c = 0; c < C; c++) {
         bool given = rc->data.mean.n > 0;
         int k = given ? (rc->data.mean.n == 1 ? 0 : c) : c;
         a->mean[c] = given ? (float)rc->data.mean.v[k] : in->mean[c];
         a->std[c] = given ? (float)rc->data.std.v[k] : in->std[c];
+        if (!given && C == 1 && rgb) {
+            a->mean[0] = luma[0] * in->mean[0] + luma[1] * in->mean[1] + luma[2] * in->mean[2];
+            a->std[0] = luma[0] * in->std[0] + luma[1] * in->std[1] + luma[2] * in->std[2];
+        }
         if (!(a->std[c] > 0))
             a->std[c] = 1; /* a constant channel: nothing to scale */
     }
@@ -343,10 +350,12 @@ int trainer_setup(trainer *t, cnn_err *e)
     t->root = rng_key_from_seed(t->seed);
     CNN_TRY(e, agreed(t, setup_backend(t, e), e));
     CNN_TRY(e, agreed(t, setup_net(t, e), e));
+    /* the data before the net's memory: a missing dataset is reported at once, not after
+     * allocating (or failing to allocate) a large model */
+    CNN_TRY(e, agreed(t, setup_data(t, e), e));
+    CNN_TRY(e, agreed(t, net_alloc(t->n, t->be, e), e));
     CNN_TRY(e, init_weights(t, e));
-    int rc = setup_data(t, e);
-    if (rc >= 0)
-        rc = setup_buffers(t, e);
+    int rc = setup_buffers(t, e);
     if (rc >= 0)
         rc = setup_training(t, e);
     return agreed(t, rc, e);

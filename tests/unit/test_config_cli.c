@@ -82,10 +82,14 @@ int main(void)
     CHECK_EQ(run("good.yaml --frobnicate"), 2);
     CHECK_STR_CONTAINS(err, "unknown option '--frobnicate'");
     CHECK_EQ(run("good.yaml --ranks zero"), 2);
+    CHECK_EQ(run("good.yaml --ranks 2"), 2);
+    CHECK_STR_CONTAINS(err, "--ranks goes with --summary");
     CHECK_EQ(run("good.yaml --set"), 2);
     CHECK_STR_CONTAINS(err, "missing value after '--set'");
-    CHECK_EQ(run("nosuch.yaml --print-config"), 1);
-    CHECK_STR_CONTAINS(err, "cannot open config 'nosuch.yaml'");
+    CHECK_EQ(run("nosuch.yaml --print-config"), 2);
+    CHECK_STR_CONTAINS(err, "cannot open config 'nosuch.yaml': No such file or directory");
+    CHECK_EQ(run(". --summary"), 2);
+    CHECK_STR_CONTAINS(err, "config '.' is a directory");
 
     /* Help: 0. */
     CHECK_EQ(run("--help"), 0);
