@@ -4,11 +4,10 @@
  * CPU backend must fault on it, naming the op and both tensors, as the CUDA one does, in f32
  * and in emulated bf16. Operands of one layout run, NHWC as NCHW. */
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "../../src/core/core.h"
 #include "../check.h"
+#include "../support/child.h"
 
 enum { N = 2, C = 3, H = 2, W = 5, NUMEL = N * C * H * W };
 
@@ -42,30 +41,23 @@ static void run_op(op_case op, dtype dt, layout out_lay)
     }
 }
 
+typedef struct mix_case {
+    op_case op;
+    dtype dt;
+} mix_case;
+
+static void run_mixed(void *arg)
+{
+    const mix_case *m = arg;
+    run_op(m->op, m->dt, LAYOUT_NHWC);
+}
+
 /* Runs the mixed call in a child; it must die with the layout message. */
 static void check_mix_is_fatal(op_case op, dtype dt)
 {
-    int fd[2];
-    CHECK(pipe(fd) == 0);
-    fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        close(fd[0]);
-        dup2(fd[1], 2);
-        run_op(op, dt, LAYOUT_NHWC);
-        _exit(0); /* reached only when the mix went through */
-    }
-    close(fd[1]);
-    char msg[2048] = {0};
-    size_t got = 0;
-    ssize_t r;
-    while (got < sizeof msg - 1 && (r = read(fd[0], msg + got, sizeof msg - 1 - got)) > 0)
-        got += (size_t)r;
-    close(fd[0]);
-    int status;
-    CHECK(waitpid(pid, &status, 0) == pid);
-    CHECK(!(WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    char msg[2048];
+    mix_case m = {op, dt};
+    CHECK(child_fails(run_mixed, &m, msg, sizeof msg));
     CHECK_STR_CONTAINS(msg, "differ in layout");
     CHECK_STR_CONTAINS(msg, op_fn[op]);
     CHECK_STR_CONTAINS(msg, "(nchw)");

@@ -4,11 +4,10 @@
  * fault that names the label, where it sits and C), and a loss that is bitwise the same for
  * 1 and 4 threads. References are computed here in double, from the definitions. */
 #include <math.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "../../src/core/core.h"
 #include "../check.h"
+#include "../support/child.h"
 
 static tensor host_f32(float *p, shape s) { return tensor_view(p, s, DTYPE_F32, DEVICE_CPU); }
 static tensor host_i32(int32_t *p, shape s) { return tensor_view(p, s, DTYPE_I32, DEVICE_CPU); }
@@ -126,34 +125,22 @@ static void test_nan_and_masked(backend *be)
     printf("  NaN logit -> NaN loss; -inf logit -> loss %.7g (ref %.7g)\n", loss, ref);
 }
 
+static void bad_label(void *arg)
+{
+    backend *be = arg;
+    float x[2 * 4 * 3 * 5] = {0}, prob[120], loss;
+    int32_t y[2 * 3 * 5] = {0};
+    y[15 + 2 * 5 + 3] = 7; /* sample 1, row 2, column 3 */
+    tensor tx = host_f32(x, SHAPE(2, 4, 3, 5)), ty = host_i32(y, SHAPE(2, 3, 5));
+    tensor p = host_f32(prob, tx.s), l = host_f32(&loss, SHAPE(1));
+    be->ops->xent_fwd(be, &tx, &ty, 0.0f, 255, &p, &l);
+}
+
 /* The kernel ends the process; run it in a child and read what it printed. */
 static void test_bad_label_is_fatal(backend *be)
 {
-    int fd[2];
-    CHECK(pipe(fd) == 0);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        close(fd[0]);
-        dup2(fd[1], 2);
-        float x[2 * 4 * 3 * 5] = {0}, prob[120], loss;
-        int32_t y[2 * 3 * 5] = {0};
-        y[15 + 2 * 5 + 3] = 7; /* sample 1, row 2, column 3 */
-        tensor tx = host_f32(x, SHAPE(2, 4, 3, 5)), ty = host_i32(y, SHAPE(2, 3, 5));
-        tensor p = host_f32(prob, tx.s), l = host_f32(&loss, SHAPE(1));
-        be->ops->xent_fwd(be, &tx, &ty, 0.0f, 255, &p, &l);
-        _exit(0); /* not reached when the fault is caught */
-    }
-    close(fd[1]);
-    char msg[2048] = {0};
-    size_t got = 0;
-    ssize_t r;
-    while (got < sizeof msg - 1 && (r = read(fd[0], msg + got, sizeof msg - 1 - got)) > 0)
-        got += (size_t)r;
-    close(fd[0]);
-    int status;
-    CHECK(waitpid(pid, &status, 0) == pid);
-    CHECK(!(WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    char msg[2048];
+    CHECK(child_fails(bad_label, be, msg, sizeof msg));
     CHECK_STR_CONTAINS(msg, "label 7");
     CHECK_STR_CONTAINS(msg, "sample 1");
     CHECK_STR_CONTAINS(msg, "row 2, column 3");
