@@ -44,6 +44,9 @@ struct hbuf {
     template <class T> T *as() const { return (T *)p; }
 };
 
+/* A copy converted to dtype to (exact into f32; one rounding the other way). */
+void convert_into(hbuf &dst, const hbuf &src);
+
 int cu_code(dtype dt); /* CU_F32, CU_F16, CU_BF16 */
 extern const dtype float_dtypes[3];
 /* rtol of a few ulps of dt: 4 ulps of f32, 2 of f16 and bf16 (one rounding each side). */
