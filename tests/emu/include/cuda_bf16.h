@@ -33,6 +33,12 @@ static inline __nv_bfloat16 __float2bfloat16_rn(float f)
 {
     return __nv_bfloat16{emu_f32_to_bf16_bits(f)};
 }
+static inline __nv_bfloat16 __float2bfloat16_rz(float f) /* toward zero: truncation */
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    return __nv_bfloat16{(unsigned short)((x & 0x7fffffffu) > 0x7f800000u ? 0x7fffu : x >> 16)};
+}
 static inline __nv_bfloat16 __float2bfloat16(float f) { return __float2bfloat16_rn(f); }
 static inline float __bfloat162float(__nv_bfloat16 h) { return emu_bf16_bits_to_f32(h.__x); }
 static inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 h) { return h.__x; }
