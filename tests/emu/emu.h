@@ -1,12 +1,12 @@
-/* A host emulator of the CUDA execution model, for compiling the project's own kernels
- * (the src/backend/cuda .cu files, copied by emu_rewrite.cmake) with g++ and running them on the CPU
- * (tests/emu/README.md). Every CUDA thread of a block is a real OS thread, so __syncthreads
- * is a real block barrier and a warp shuffle a real exchange among the 32 lanes of a warp,
- * which meet in lockstep at every shuffle; blocks of a grid run one after another, which is
- * what lets __shared__ be a function-local static. Atomics are real (__atomic builtins).
- * The _rn intrinsics are plain IEEE operations: the copies are compiled with
- * -ffp-contract=off, so nothing is fused. Not emulated: dynamic shared memory, streams
- * (every launch completes before it returns), the memory model beyond barriers, timing. */
+/* A host emulator of the CUDA execution model, for compiling the project's own kernels (the
+ * src/backend/cuda .cu files, copied by emu_rewrite.cmake) with g++ and running them on the
+ * CPU (README "GPU"). Every CUDA thread of a block is a real OS thread, so __syncthreads is a
+ * real block barrier and a warp shuffle a real exchange among the 32 lanes of a warp, which
+ * meet in lockstep at every shuffle; blocks of a grid run one after another, which is what
+ * lets __shared__ be a function-local static. Atomics are real (__atomic builtins). The _rn
+ * intrinsics are plain IEEE operations: the copies are compiled with -ffp-contract=off, so
+ * nothing is fused. Not emulated: dynamic shared memory, 2-D/3-D grids, streams (every
+ * launch completes before it returns), the memory model beyond barriers, timing. */
 #ifndef CNN_TESTS_EMU_H
 #define CNN_TESTS_EMU_H
 
