@@ -27,7 +27,7 @@ extern "C" {
 
 #define EMU_CAP 2 /* blocks of a capped grid */
 
-/* Host memory of n elements of dtype dt, 64-byte aligned (float4/double2 loads need 16). */
+/* Host memory of exactly n elements of dtype dt, 64-byte aligned (float4/double2 need 16). */
 struct hbuf {
     dtype dt;
     int64_t n;
