@@ -12,8 +12,12 @@
 extern "C" {
 #endif
 
-/* Partial sums of sumsq: at most this many blocks, so scratch of this many doubles. */
+/* Partial sums of sumsq: at most this many blocks, so scratch of this many doubles.
+ * Overridable only so that the host emulator test (tests/emu) reaches the capped grid with
+ * small inputs. */
+#ifndef CUDA_OPTIM_RED_BLOCKS
 #define CUDA_OPTIM_RED_BLOCKS 1024
+#endif
 
 /* out[0] = sum x^2 (+ beta * out[0]); scratch: CUDA_OPTIM_RED_BLOCKS doubles. */
 void cuda_optim_sumsq(cudaStream_t s, int64_t n, const float *x, double *scratch, float *out,
