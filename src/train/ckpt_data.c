@@ -1,6 +1,6 @@
 /* Checkpoint datasets: float32 tensors with their shapes (storage placed by HDF5, bytes
- * written by the caller), the shape checks of loading, and the state_dict order in which
- * entries are checked. */
+ * written by the caller), their crc32 checksums, the shape and checksum checks of loading,
+ * and the state_dict order in which entries are checked. */
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -11,6 +11,36 @@ uint32_t ckpt_crc32(const void *p, size_t n)
 {
     return (uint32_t)crc32_z(crc32_z(0, Z_NULL, 0), p, n);
 }
+
+int ckpt_check_sum(hid_t f, const char *name, const void *data, size_t bytes, cnn_err *e)
+{
+    char path[2 * NET_KEY_MAX + 32];
+    snprintf(path, sizeof path, CKPT_CHECKSUMS "/%s", name);
+    htri_t has = CNN_H5(e, H5Lexists(f, path, H5P_DEFAULT));
+    if (has < 0)
+        return CNN_EIO;
+    if (!has)
+        return CNN_ERR(e, CNN_EINVAL, "'%s' has no checksum ('%s' is missing) although the "
+                       "file has others: the file is damaged", name, path);
+    hid_t d = CNN_H5(e, H5Dopen2(f, path, H5P_DEFAULT));
+    if (d < 0)
+        return CNN_EIO;
+    uint32_t want;
+    int rc = CNN_H5(e, H5Dread(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, &want)) < 0
+                 ? CNN_EIO
+                 : CNN_OK;
+    H5Dclose(d);
+    uint32_t got = ckpt_crc32(data, bytes);
+    if (rc == CNN_OK && got != want)
+        rc = CNN_ERR(e, CNN_EIO, "'%s' does not match its checksum (crc32 %08x, stored %08x): "
+                     "the file is corrupt; resume from an earlier checkpoint of the run "
+                     "directory (--resume PATH) or start over", name, (unsigned)got,
+                     (unsigned)want);
+    return rc;
+}
+
+/* Reads dataset name into host, then either checks it against its checksum (verify) or
+ * uploads it into t. */
 
 static hid_t space_of(const shape *s, cnn_err *e)
 {

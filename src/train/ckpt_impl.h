@@ -21,6 +21,9 @@ hid_t ckpt_open_f32(hid_t loc, const char *name, const char *what, const shape *
  * dataset <name>'s little-endian bytes. */
 #define CKPT_CHECKSUMS "checksums"
 uint32_t ckpt_crc32(const void *p, size_t n);
+/* A tensor's bytes as read (little-endian f32, bytes of them) against the crc32 stored in
+ * "checksums/<name>"; the error says the file is corrupt and how to go on. */
+int ckpt_check_sum(hid_t f, const char *name, const void *data, size_t bytes, cnn_err *e);
 
 /* Every parameter and buffer of n in state_dict order (per node: parameters, then
  * buffers, as torch.nn.Module.state_dict). *out is malloc'ed; returns the count. */

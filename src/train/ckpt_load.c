@@ -178,37 +178,6 @@ static int check_extras(hid_t f, const ckpt_tensor *extra, int n_extra, bool *fo
     return CNN_OK;
 }
 
-/* The tensor's bytes in host (as the file stores them: little-endian f32) against the crc32
- * in "checksums/<name>". */
-static int check_sum(hid_t f, const char *name, const float *host, size_t bytes, cnn_err *e)
-{
-    char path[2 * NET_KEY_MAX + 32];
-    snprintf(path, sizeof path, CKPT_CHECKSUMS "/%s", name);
-    htri_t has = CNN_H5(e, H5Lexists(f, path, H5P_DEFAULT));
-    if (has < 0)
-        return CNN_EIO;
-    if (!has)
-        return CNN_ERR(e, CNN_EINVAL, "'%s' has no checksum ('%s' is missing) although the "
-                       "file has others: the file is damaged", name, path);
-    hid_t d = CNN_H5(e, H5Dopen2(f, path, H5P_DEFAULT));
-    if (d < 0)
-        return CNN_EIO;
-    uint32_t want;
-    int rc = CNN_H5(e, H5Dread(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, &want)) < 0
-                 ? CNN_EIO
-                 : CNN_OK;
-    H5Dclose(d);
-    uint32_t got = ckpt_crc32(host, bytes);
-    if (rc == CNN_OK && got != want)
-        rc = CNN_ERR(e, CNN_EIO, "'%s' does not match its checksum (crc32 %08x, stored %08x): "
-                     "the file is corrupt; resume from an earlier checkpoint of the run "
-                     "directory (--resume PATH) or start over", name, (unsigned)got,
-                     (unsigned)want);
-    return rc;
-}
-
-/* Reads dataset name into host, then either checks it against its checksum (verify) or
- * uploads it into t. */
 static int read_into(hid_t f, const char *name, bool verify, backend *be, tensor *t,
                      float *host, cnn_err *e)
 {
@@ -224,7 +193,7 @@ static int read_into(hid_t f, const char *name, bool verify, backend *be, tensor
         return rc;
     }
     if (verify)
-        return check_sum(f, name, host, tensor_bytes(t), e);
+        return ckpt_check_sum(f, name, host, tensor_bytes(t), e);
     backend_upload(be, t, host);
     be->ops->sync(be); /* host is reused for the next tensor */
     return CNN_OK;

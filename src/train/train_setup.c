@@ -210,22 +210,22 @@ static void fill_augment(const trainer *t, const dataset_info *in, bool train, a
         a->contrast = (float)rc->data.contrast;
         a->saturation = (float)rc->data.saturation;
     }
-    /* A gray model on RGB data sees rgb_to_grayscale's luma (augment.c): its mean is that
-     * of the channel means (the std so weighted is an estimate); gray data repeat theirs. */
-    const float luma[3] = {0.2989f, 0.587f, 0.114f};
-    bool rgb = in->mean[0] != in->mean[1] || in->mean[1] != in->mean[2];
+    bool given = rc->data.mean.n > 0;
     for (int c = 0; c < C; c++) {
-        bool given = rc->data.mean.n > 0;
         int k = given ? (rc->data.mean.n == 1 ? 0 : c) : c;
         a->mean[c] = given ? (float)rc->data.mean.v[k] : in->mean[c];
         a->std[c] = given ? (float)rc->data.std.v[k] : in->std[c];
-        if (!given && C == 1 && rgb) {
-            a->mean[0] = luma[0] * in->mean[0] + luma[1] * in->mean[1] + luma[2] * in->mean[2];
-            a->std[0] = luma[0] * in->std[0] + luma[1] * in->std[1] + luma[2] * in->std[2];
-        }
+    }
+    /* A gray model on RGB data sees rgb_to_grayscale's luma (augment.c): its mean is that
+     * of the channel means (the std so weighted is an estimate); gray data repeat theirs. */
+    const float luma[3] = {0.2989f, 0.587f, 0.114f};
+    if (!given && C == 1 && (in->mean[0] != in->mean[1] || in->mean[1] != in->mean[2])) {
+        a->mean[0] = luma[0] * in->mean[0] + luma[1] * in->mean[1] + luma[2] * in->mean[2];
+        a->std[0] = luma[0] * in->std[0] + luma[1] * in->std[1] + luma[2] * in->std[2];
+    }
+    for (int c = 0; c < C; c++)
         if (!(a->std[c] > 0))
             a->std[c] = 1; /* a constant channel: nothing to scale */
-    }
 }
 
 /* Opens one split (path NULL: data.synthetic) and its loader; train_info supplies the
