@@ -19,13 +19,19 @@ layer_info layer_info_pointwise(void)
 
 int layer_create(const cfg_node *spec, const char *default_name, layer **out, cnn_err *e)
 {
+    return layer_create_default(spec, NULL, default_name, out, e);
+}
+
+int layer_create_default(const cfg_node *spec, const char *default_type,
+                         const char *default_name, layer **out, cnn_err *e)
+{
     char w[256];
     *out = NULL;
     if (!spec || spec->kind != CFG_MAP)
         return CNN_ERR(e, CNN_EINVAL, "%s: a layer must be a map with at least 'type:'",
                        spec ? cfg_where(spec, w, sizeof w) : "<config>");
     const char *type, *name;
-    CNN_TRY(e, cfg_str(spec, "type", true, NULL, &type, e));
+    CNN_TRY(e, cfg_str(spec, "type", !default_type, default_type, &type, e));
     CNN_TRY(e, cfg_str(spec, "name", false, default_name, &name, e));
     const layer_ops *ops = layer_ops_find(type);
     if (!ops)

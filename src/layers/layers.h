@@ -118,6 +118,9 @@ const char *layer_types_list(char *buf, size_t n);
 /* Builds a layer from its YAML map (type, name and the type's own keys). default_name is
  * used when the map has no `name:`. */
 int layer_create(const cfg_node *spec, const char *default_name, layer **out, cnn_err *e);
+/* The same where the map may omit `type:` and default_type stands in for it. */
+int layer_create_default(const cfg_node *spec, const char *default_type,
+                         const char *default_name, layer **out, cnn_err *e);
 int layer_infer(layer *l, const shape *in, const dtype *in_dt, int n_in, cnn_err *e);
 void layer_destroy(layer *l);
 

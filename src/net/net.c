@@ -53,7 +53,8 @@ static int top_env(const cfg_node *model, net_env *env, cnn_err *e)
     return CNN_OK;
 }
 
-/* model.loss as a layer named "loss"; a scalar is its type. */
+/* model.loss as a layer named "loss"; a scalar is its type; without one (absent, or a map
+ * of keys only, as --set model.loss.label_smoothing=0.1 makes) it is softmax_cross_entropy. */
 static int loss_create(const cfg_node *model, layer **l, cnn_err *e)
 {
     static const char *const wiring[] = {"name", "input", "inputs", "if"};
@@ -69,7 +70,7 @@ static int loss_create(const cfg_node *model, layer **l, cnn_err *e)
         v = own;
     }
     const char *type = NULL;
-    int rc = v->kind == CFG_MAP ? cfg_str(v, "type", true, NULL, &type, e)
+    int rc = v->kind == CFG_MAP ? cfg_str(v, "type", false, "softmax_cross_entropy", &type, e)
                                 : CNN_ERR(e, CNN_EINVAL, "%s: model.loss must be a map such "
                                           "as {type: softmax_cross_entropy}",
                                           cfg_where(v, w, sizeof w));
@@ -83,7 +84,7 @@ static int loss_create(const cfg_node *model, layer **l, cnn_err *e)
                          "'loss' and reads the model's output and the target",
                          cfg_where(cfg_get(v, wiring[i]), w, sizeof w), wiring[i]);
     if (rc >= 0)
-        rc = layer_create(v, "loss", l, e);
+        rc = layer_create_default(v, "softmax_cross_entropy", "loss", l, e);
     cfg_free(own);
     return rc;
 }

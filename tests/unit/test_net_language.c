@@ -236,6 +236,16 @@ static void outputs_and_loss(void)
     CHECK_EQ(in_of(n, "2", 2), NET_INPUT);
     CHECK(n->target_dt == DTYPE_F32 && shape_eq(&n->target_shape, &n->nodes[1].l->out));
     net_destroy(n);
+    /* a loss map of keys only (what --set model.loss.label_smoothing=0.1 makes) is the
+     * default loss with those keys */
+    n = make("model:\n"
+             "  input: [4]\n"
+             "  loss: {label_smoothing: 0.1}\n"
+             "  layers: [{type: linear, name: fc, out: 3}]\n",
+             2);
+    CHECK(!strcmp(n->nodes[n->loss].l->ops->type, "softmax_cross_entropy"));
+    CHECK(n->target_dt == DTYPE_I32);
+    net_destroy(n);
 }
 
 int main(void)
