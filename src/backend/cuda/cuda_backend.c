@@ -64,7 +64,8 @@ static int cuda_alloc(backend *be, size_t bytes, void **out, cnn_err *e)
     if (rc != cudaSuccess) {
         (void)cudaGetLastError();
         size_t free_b = 0, total = 0;
-        cudaMemGetInfo(&free_b, &total);
+        if (cudaMemGetInfo(&free_b, &total) != cudaSuccess) /* the message says 0 of 0 */
+            free_b = total = 0, (void)cudaGetLastError();
         return CNN_ERR(e, CNN_ENOMEM, "out of GPU memory on device %d: needed %.1f MiB, %.1f "
                        "of %.1f MiB free (cudaMalloc: %s); reduce the batch size or the model",
                        st->device, (double)want / MiB, (double)free_b / MiB,
