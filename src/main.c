@@ -157,6 +157,9 @@ static int train(int *argc, char ***argv, const cli *c, const run_config *rc)
 {
     cnn_err e = {0};
     comm *cm;
+    /* before MPI's start-up, which takes a while: a stop request (SLURM's --signal, a
+     * requeue) that arrives then is kept for the first step, not fatal */
+    train_catch_signals();
     int r = comm_init(argc, argv, (double)rc->comm.timeout_s, &cm, &e);
     if (r < 0) {
         report(r, &e, 0, 1);

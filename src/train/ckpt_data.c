@@ -33,8 +33,8 @@ int ckpt_check_sum(hid_t f, const char *name, const void *data, size_t bytes, cn
     uint32_t got = ckpt_crc32(data, bytes);
     if (rc == CNN_OK && got != want)
         rc = CNN_ERR(e, CNN_EIO, "'%s' does not match its checksum (crc32 %08x, stored %08x): "
-                     "the file is corrupt; resume from an earlier checkpoint of the run "
-                     "directory (--resume PATH) or start over", name, (unsigned)got,
+                     "the file is corrupt (an earlier checkpoint of its run directory may be "
+                     "intact: --resume PATH)", name, (unsigned)got,
                      (unsigned)want);
     return rc;
 }

@@ -84,6 +84,10 @@ typedef struct train_opts {
  * targets for mixup/CutMix), so that --summary describes the net that trains. */
 net_opts train_net_opts(const struct run_config *rc);
 
+/* SIGINT, SIGTERM and SIGUSR1 from now on ask the run for a checkpoint and a clean stop
+ * after the same step on every rank (train_run installs them too). */
+void train_catch_signals(void);
+
 /* Trains as the config says on every rank of c: builds the backend, the net, the data,
  * the optimizer and the reducer; loops over epochs with evaluation and checkpoints; writes
  * run.dir/metrics.jsonl and run.dir/config.yaml. Errors that some ranks may meet alone

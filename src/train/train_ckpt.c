@@ -145,8 +145,8 @@ int trainer_resume(trainer *t, cnn_err *e)
     if (all < 0)
         return rc < 0 ? rc : CNN_ERR(e, CNN_ESTATE, "rank 0 could not prepare run.dir");
     comm_bcast_bytes(t->c, path, sizeof path, 0, "checkpoint path");
-    if (!path[0])
-        return CNN_OK;
+    if (!path[0]) /* a fresh start: from train.init_weights when given */
+        return trainer_init_weights_file(t, e);
     if (t->rank == 0)
         printf("cnn-dist: resuming from %s\n", path);
     rc = load(t, path, e);

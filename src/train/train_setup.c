@@ -102,8 +102,11 @@ static int load_init_weights(trainer *t, cnn_err *e)
 {
     const run_config *rc = t->rc;
     char *skipped = NULL;
-    CNN_TRY(e, ckpt_load_weights(rc->train.init_weights, t->n, rc->train.init_strict,
-                                 &skipped, e));
+    int r = ckpt_load_weights(rc->train.init_weights, t->n, rc->train.init_strict, &skipped, e);
+    if (r < 0) {
+        cnn_err_prefix(e, "train.init_weights: ");
+        return r;
+    }
     if (t->rank == 0)
         printf("cnn-dist: initial weights from %s%s%s%s\n", rc->train.init_weights,
                skipped ? " (kept from the seed's initialization, not in the file or shaped "
@@ -112,19 +115,20 @@ static int load_init_weights(trainer *t, cnn_err *e)
     return CNN_OK;
 }
 
-/* Same weights everywhere: initialised from the shared seed (and train.init_weights), then
- * rank 0's broadcast. */
-static int init_weights(trainer *t, cnn_err *e)
+int trainer_init_weights_file(trainer *t, cnn_err *e)
+{
+    return t->rc->train.init_weights ? agreed(t, load_init_weights(t, e), e) : CNN_OK;
+}
+
+/* Same weights everywhere: initialised from the shared seed, then rank 0's broadcast. */
+static void init_weights(trainer *t)
 {
     net *n = t->n;
     net_init(n, rng_fold_str(t->root, "init"));
-    if (t->rc->train.init_weights)
-        CNN_TRY(e, agreed(t, load_init_weights(t, e), e));
     if (n->params_flat.data)
         comm_bcast_tensor(t->c, t->be, &n->params_flat, 0, "initial weights");
     if (n->buffers_flat.data)
         comm_bcast_tensor(t->c, t->be, &n->buffers_flat, 0, "initial buffers");
-    return CNN_OK;
 }
 
 /* "a, b, c, ..." : the first class names, for messages. */
@@ -354,7 +358,7 @@ int trainer_setup(trainer *t, cnn_err *e)
      * allocating (or failing to allocate) a large model */
     CNN_TRY(e, agreed(t, setup_data(t, e), e));
     CNN_TRY(e, agreed(t, net_alloc(t->n, t->be, e), e));
-    CNN_TRY(e, init_weights(t, e));
+    init_weights(t);
     int rc = setup_buffers(t, e);
     if (rc >= 0)
         rc = setup_training(t, e);

@@ -21,7 +21,7 @@ bool trainer_signalled(void)
     return g_signal != 0;
 }
 
-static void catch_signals(void)
+void train_catch_signals(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -90,7 +90,7 @@ static int loop(trainer *t, cnn_err *e)
 int train_run(const run_config *rc, comm *c, const train_opts *o, cnn_err *e)
 {
     trainer t = {.rc = rc, .opts = o, .c = c};
-    catch_signals();
+    train_catch_signals();
     int r = trainer_setup(&t, e);
     if (r >= 0)
         r = trainer_resume(&t, e);

@@ -74,6 +74,9 @@ typedef struct trainer {
 
 /* train_setup.c */
 int trainer_setup(trainer *t, cnn_err *e);
+/* A fresh run (nothing to resume): the weights of train.init_weights, when it is set, on
+ * every rank; errors agreed on. */
+int trainer_init_weights_file(trainer *t, cnn_err *e);
 void trainer_teardown(trainer *t);
 
 /* Global samples consumed by the run at (epoch, micro). */
@@ -104,6 +107,8 @@ void trainer_log_close(trainer *t);
 void trainer_jsonl(trainer *t, const char *fields);
 
 /* train_ckpt.c */
+/* --resume: the checkpoint's weights, optimizer state and position; a fresh start takes
+ * train.init_weights instead (trainer_init_weights_file). */
 int trainer_resume(trainer *t, cnn_err *e);
 /* Rank 0 writes; errors agreed on by every rank. */
 int trainer_checkpoint(trainer *t, cnn_err *e);

@@ -6,7 +6,7 @@
 # accuracy after 150 steps is far above chance) and evaluates the EMA. train.init_weights:
 # a new run from that run's last checkpoint, one step at lr 1e-9, evaluates as it did; with
 # 12 classes the strict load names the head and the non-strict one keeps the head's own
-# initialization and says so.
+# initialization and says so; a resume of the first ignores the (by then missing) file.
 # usage: features.sh MPIEXEC CNN_DIST CNN_PACK SOURCE_DIR WORKDIR
 set -eu
 mpiexec=$1 dist=$2 pack=$3 srcdir=$4 work=$5
@@ -56,5 +56,12 @@ run 2 "$work/loose" "$cfg" $init --set train.init_weights="$ck" \
     --set model.args.num_classes=12 --set train.init_strict=false
 grep -q "not in the file or shaped differently there: fc3.weight, fc3.bias)" "$work/loose.log" || {
     echo "FAILED: non-strict load message"; cat "$work/loose.log"; exit 1; }
+# A resume continues from the run's own checkpoint: train.init_weights is not read again
+# (a fine-tuning job requeued after its init file was removed must go on).
+run 2 "$work/init" "$cfg" $init --set train.max_steps=2 --set train.init_weights="$work/gone.h5" \
+    --resume auto
+grep -q "resuming from .*ckpt-000000001.h5" "$work/init.log" &&
+    ! grep -q "initial weights" "$work/init.log" || {
+    echo "FAILED: a resume read train.init_weights"; cat "$work/init.log"; exit 1; }
 echo "init_strict=false kept the 12-class head: $(grep -m1 'initial weights' "$work/loose.log")"
 echo "training options work"
