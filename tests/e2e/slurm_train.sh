@@ -118,15 +118,19 @@ echo "ok (${SECONDS}s): the resubmitted job went on from step 21 to 40 (job $job
 # checkpoint at the step it stopped after, and the job requeues itself. The requeued run
 # resumes at the next step, so the job's steps run on without a gap or a repeat (a restart
 # from step 1 or from an older checkpoint would break the sequence); no timing is involved.
+# The job names its checkpoint (--resume PATH): that holds for the first start only, the
+# requeued run continues from the latest one.
 more_steps() { [ "$(steps | wc -l)" -gt "$1" ]; }
 n0=$(steps | wc -l)
-sets+=(--set train.epochs=1000)
+sets+=(--set train.epochs=1000 --resume "$run_dir/ckpt-000000040.h5")
 job=$(train third 100000 --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --gpus-per-node=0 \
     --time=10) || fail "sbatch of the third job failed"
 slurm_wait_for 60 more_steps "$n0" || fail "job $job logged no step in 60 s"
 scancel --signal=USR1 --batch "$job"
 slurm_wait_for 90 grep -q "(restart 1)" third.out || fail "job $job was not requeued"
 grep -q "requeueing job $job" third.out || fail "train.sbatch did not requeue on USR1"
+slurm_wait_for 30 grep -q "restart 1: --resume auto instead of --resume $run_dir/ckpt-000000040.h5" \
+    third.out || fail "the requeued job did not switch to --resume auto"
 slurm_wait_for 60 more_steps $(($(steps | wc -l) + 5)) || fail "the requeued job logs no steps"
 scancel "$job"
 gap=$(steps | tail -n +$((n0 + 1)) | awk 'NR == 1 && $1 != 41 { print "first " $1; exit }
