@@ -86,7 +86,7 @@ static const char usage[] =
     "  --batch N     batch size of every case (default 64)\n"
     "  --breakdown   also time each op of a case alone on both sides (forward, bias add,\n"
     "                backward data, backward filter, bias gradient)\n"
-    "  --workspace-mb M  cuDNN workspace limit (default: the backend's, 512 MiB)\n"
+    "  --workspace-mb M  cuDNN workspace limit (default: the backend's, 2048 MiB)\n"
     "  --bf16        also time each case in bf16, both sides channels-last (NHWC activations,\n"
     "                KRSC filters), reported beside the fp32 columns (no target)\n"
     "  --warmup W    untimed iterations per side and round (default 3; the first call of a\n"

@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 """Loads a cnn-dist checkpoint into torchvision (strict) and prints OK:
-    python3 tools/ckpt_to_torch.py runs/resnet18/ckpt.h5 resnet18 [num_classes]"""
+    python3 tools/ckpt_to_torch.py runs/resnet18/ckpt-000045000.h5 resnet18 [num_classes]"""
 import sys
 
-import h5py
-import torch
-import torchvision
+if len(sys.argv) not in (3, 4):
+    sys.exit("usage: " + __doc__.strip().splitlines()[-1].strip())
+
+import h5py  # noqa: E402 (after the usage check: torch takes seconds to import)
+import torch  # noqa: E402
+import torchvision  # noqa: E402
 
 path, arch = sys.argv[1], sys.argv[2]
 num_classes = int(sys.argv[3]) if len(sys.argv) > 3 else 1000

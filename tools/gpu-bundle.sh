@@ -26,6 +26,9 @@ for b in $required; do
     [ -x "$b" ] || { echo "gpu-bundle: $b is missing; build with CUDA first" >&2; exit 1; }
     bins="$bins $b"
 done
+# A CPU-only build has these binaries too, and its bundle would only skip on the GPU node.
+ldd "$build/tests/layer_fixture" | grep -q libcudart || {
+    echo "gpu-bundle: $build is not a CUDA build (configure it with -DCNN_CUDA=ON)" >&2; exit 1; }
 for b in $optional; do
     if [ -x "$b" ]; then bins="$bins $b"; else echo "gpu-bundle: note: $b not built; left out" >&2; fi
 done
@@ -162,12 +165,16 @@ logs=${1:?usage: run-gpu-all.sh LOG_DIR [tests|bench|train|repeat ...]}
 shift
 parts=${*:-tests bench train repeat}
 mkdir -p "$logs"
+runs=$(mktemp -d) # each run its own run.dir: a used one (checkpoints) is refused
+failed=0
 part() { # part SECONDS NAME COMMAND...: runs it, keeps its output, says how it ended
     limit=$1 name=$2
     shift 2
     start=$(date +%s)
     timeout "$limit" "$@" > "$logs/$name.log" 2>&1
-    echo "== $name: exit $? after $(($(date +%s) - start)) s"
+    rc=$?
+    echo "== $name: exit $rc after $(($(date +%s) - start)) s"
+    [ $rc -eq 0 ] || failed=$((failed + 1))
     tail -25 "$logs/$name.log"
 }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1
@@ -180,11 +187,11 @@ for p in $parts; do
         [ -x "$here/run-gpu-train.sh" ] || continue
         syn="--set device=cuda --set data.synthetic=6400 --set data.batch_size=64"
         syn="$syn --set train.max_steps=60 --set data.workers=8 --set log.every=20"
-        syn="$syn --set ckpt.every=0 --set run.dir=/tmp/cnn-runs"
+        syn="$syn --set ckpt.every=0"
         r50="$here/configs/resnet50.yaml"
-        part 75 train_fp32 "$here/run-gpu-train.sh" 1 "$r50" $syn
+        part 75 train_fp32 "$here/run-gpu-train.sh" 1 "$r50" $syn --set run.dir="$runs/fp32"
         part 75 train_bf16_cl "$here/run-gpu-train.sh" 1 "$r50" $syn --set precision=bf16 \
-            --set channels_last=true
+            --set channels_last=true --set run.dir="$runs/bf16_cl"
         part 75 torch_fp32 python3 "$here/torch_gpu_train.py" resnet50 64
         part 75 torch_bf16_cl python3 "$here/torch_gpu_train.py" resnet50 64 --amp bf16 \
             --channels-last ;;
@@ -195,13 +202,21 @@ for p in $parts; do
         det="$det --set channels_last=true --set ckpt.every=0 --hash-weights"
         for k in 1 2; do
             part 60 repeat_$k "$here/run-gpu-train.sh" 1 "$here/configs/resnet18_cifar.yaml" \
-                $det --set run.dir=/tmp/cnn-repeat-$k
+                $det --set run.dir="$runs/repeat_$k"
         done
         a=$(grep fnv1a64 "$logs/repeat_1.log") b=$(grep fnv1a64 "$logs/repeat_2.log")
-        echo "== repeat: [$a] [$b]: $([ -n "$a" ] && [ "$a" = "$b" ] && echo same || echo DIFFER)" ;;
+        if [ -z "$a" ] || [ -z "$b" ]; then
+            verdict="no weight hash (a run failed)"
+        elif [ "$a" = "$b" ]; then verdict=same
+        else verdict=DIFFER; fi
+        [ "$verdict" = same ] || failed=$((failed + 1))
+        echo "== repeat: [$a] [$b]: $verdict" ;;
     *) echo "run-gpu-all.sh: unknown part '$p' (tests, bench, train, repeat)"; exit 2 ;;
     esac
 done
+rm -rf "$runs"
+echo "== run-gpu-all.sh: $failed part(s) failed"
+[ $failed -eq 0 ]
 RUN
 chmod +x "$out/run-gpu-all.sh"
 echo "gpu-bundle: $out ($(du -sh "$out" | cut -f1)); run $out/run-gpu-tests.sh (and" \

@@ -3,6 +3,11 @@
 # as errors, runs every test, then runs the unit and mpi tests again under ASan+UBSan.
 # GPU tests exit 77 (skipped) without a GPU. Usage: tools/test.sh [--no-asan]
 set -eu
+case "${1:-}" in
+'' | --no-asan) [ $# -le 1 ] || { echo "usage: tools/test.sh [--no-asan]" >&2; exit 2; } ;;
+-h | --help) echo "usage: tools/test.sh [--no-asan]"; exit 0 ;;
+*) echo "tools/test.sh: unknown argument '$1'; usage: tools/test.sh [--no-asan]" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

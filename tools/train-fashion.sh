@@ -6,6 +6,12 @@
 # Environment: RANKS (default 2).
 set -eu
 cd "$(dirname "$0")/.."
+case "${1:-}" in
+-h | --help) sed -n '2,6s/^# \{0,1\}//p' "$0"; exit 0 ;;
+-*) echo "train-fashion: unknown option '$1'; usage: tools/train-fashion.sh [CONFIG [cnn-dist options ...]]" >&2
+    exit 2 ;;
+esac
+[ -z "${1:-}" ] || [ -r "$1" ] || { echo "train-fashion: cannot read CONFIG '$1'" >&2; exit 2; }
 tools/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build -j"$(nproc)"
