@@ -205,17 +205,26 @@ static void run_case(result *r, peer **p, const bench_opts *b, const char *confi
     r->pass = r->ratio > 0 && r->ratio <= r->mc->target;
 }
 
+/* One side's "median [min-max]" in ms, or dashes when it has no timing (no peer). */
+static const char *timing(const side *s, char *buf, size_t n)
+{
+    if (s->n)
+        snprintf(buf, n, "%9.2f [%7.2f-%7.2f]", s->st.median, s->st.min, s->st.max);
+    else
+        snprintf(buf, n, "%9s [%7s-%7s]", "-", "-", "-");
+    return buf;
+}
+
 static void print_row(const result *r)
 {
-    char ratio[16] = "-", verdict[32] = "-";
+    char ratio[16] = "-", verdict[32] = "-", a[48], b[48];
     if (r->ratio > 0) {
         snprintf(ratio, sizeof ratio, "%.2f", r->ratio);
         snprintf(verdict, sizeof verdict, "%s", r->pass ? "pass" : "FAIL");
     }
-    printf("%-16s %5d %11lld %9.2f [%7.2f-%7.2f] %9.2f [%7.2f-%7.2f] %6s  <=%.2f  %s\n",
-           r->mc->id, r->mc->batch, (long long)r->params, r->ours.st.median, r->ours.st.min,
-           r->ours.st.max, r->torch.st.median, r->torch.st.min, r->torch.st.max, ratio,
-           r->mc->target, verdict);
+    printf("%-16s %5d %11lld %s %s %6s  <=%.2f  %s\n", r->mc->id, r->mc->batch,
+           (long long)r->params, timing(&r->ours, a, sizeof a), timing(&r->torch, b, sizeof b),
+           ratio, r->mc->target, verdict);
     if (r->ours.err[0])
         printf("  ours: %s\n", r->ours.err);
     if (r->torch.err[0])
