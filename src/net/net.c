@@ -58,6 +58,7 @@ static int top_env(const cfg_node *model, net_env *env, cnn_err *e)
 static int loss_create(const cfg_node *model, layer **l, cnn_err *e)
 {
     static const char *const wiring[] = {"name", "input", "inputs", "if"};
+    static const char *const default_type = "softmax_cross_entropy";
     char w[256];
     const cfg_node *v = cfg_get(model, "loss");
     cfg_node *own = NULL;
@@ -65,12 +66,12 @@ static int loss_create(const cfg_node *model, layer **l, cnn_err *e)
         cfg_mark m = v ? v->mark : model->mark;
         own = cfg_new(CFG_MAP, m, NULL);
         CNN_ASSERT(cfg_map_put(own, "type", m,
-                               cfg_new(CFG_SCALAR, m, v ? v->str : "softmax_cross_entropy"),
+                               cfg_new(CFG_SCALAR, m, v ? v->str : default_type),
                                e) == CNN_OK);
         v = own;
     }
     const char *type = NULL;
-    int rc = v->kind == CFG_MAP ? cfg_str(v, "type", false, "softmax_cross_entropy", &type, e)
+    int rc = v->kind == CFG_MAP ? cfg_str(v, "type", false, default_type, &type, e)
                                 : CNN_ERR(e, CNN_EINVAL, "%s: model.loss must be a map such "
                                           "as {type: softmax_cross_entropy}",
                                           cfg_where(v, w, sizeof w));
@@ -84,7 +85,7 @@ static int loss_create(const cfg_node *model, layer **l, cnn_err *e)
                          "'loss' and reads the model's output and the target",
                          cfg_where(cfg_get(v, wiring[i]), w, sizeof w), wiring[i]);
     if (rc >= 0)
-        rc = layer_create_default(v, "softmax_cross_entropy", "loss", l, e);
+        rc = layer_create_default(v, default_type, "loss", l, e);
     cfg_free(own);
     return rc;
 }

@@ -39,9 +39,6 @@ int ckpt_check_sum(hid_t f, const char *name, const void *data, size_t bytes, cn
     return rc;
 }
 
-/* Reads dataset name into host, then either checks it against its checksum (verify) or
- * uploads it into t. */
-
 static hid_t space_of(const shape *s, cnn_err *e)
 {
     hsize_t dims[CNN_MAX_DIMS];

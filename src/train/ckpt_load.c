@@ -178,6 +178,8 @@ static int check_extras(hid_t f, const ckpt_tensor *extra, int n_extra, bool *fo
     return CNN_OK;
 }
 
+/* Reads dataset name into host, then either checks it against its checksum (verify) or
+ * uploads it into t. */
 static int read_into(hid_t f, const char *name, bool verify, backend *be, tensor *t,
                      float *host, cnn_err *e)
 {

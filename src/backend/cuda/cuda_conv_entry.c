@@ -183,8 +183,10 @@ conv_entry *conv_cache_get(backend *be, const conv_key *k)
     en->algo = -1;
     en->via_nchw = k->lay == LAYOUT_NHWC && cuda_of(be)->conv_via_nchw;
     geometry_init(en);
-    descs_init(en);
-    if (en->padded) {
+    /* a forced NCHW route runs through the NCHW key's entry: no descriptors or padding here */
+    if (!en->via_nchw)
+        descs_init(en);
+    if (en->padded && !en->via_nchw) {
         cnn_err e = {0};
         size_t bytes = (size_t)(k->x[0] * k->x[1] * en->th * en->tw) * conv_esize(k);
         if (be->ops->alloc(be, bytes, &en->tmp, &e) < 0)
