@@ -47,6 +47,20 @@ typedef struct layer_slot {
 typedef struct layer layer;
 typedef struct layer_ops layer_ops;
 
+/* What a loss layer declares about the task it trains (layer_ops.loss), so that the net,
+ * the trainer, eval and predict ask the loss instead of comparing type names. */
+typedef enum loss_target {
+    LOSS_LABELS, /* i32 class per row (N) or per pixel (N, H, W): classification, or
+                    segmentation when the output is (N, C, H, W) */
+    LOSS_DENSE,  /* f32 of the output's shape: image to image (denoising) */
+} loss_target;
+typedef struct loss_decl {
+    loss_target target;
+    bool soft_targets;      /* also takes f32 (N, C) probabilities (mixup, CutMix) */
+    int ignore_index;       /* LOSS_LABELS: this label is not counted (-100 when unset) */
+    double label_smoothing; /* LOSS_LABELS: applied by whoever builds soft targets */
+} loss_decl;
+
 /* A layer's geometry and cost at its inferred shapes, for `--summary`. */
 typedef struct layer_info {
     /* Multiply-adds of one forward pass over the whole batch, counted for convolutions
@@ -104,6 +118,9 @@ struct layer_ops {
     /* What the summary needs after infer (MACs, window for the receptive field); NULL for a
      * pointwise layer without multiply-adds (activations, norms, add, dropout). */
     void (*describe)(const layer *l, layer_info *info);
+    /* A loss layer (the net's last node) declares its target and keys once parsed; NULL for
+     * every other layer. */
+    void (*loss)(const layer *l, loss_decl *d);
 };
 
 /* Keys every layer accepts besides its own: its identity and graph wiring (net reads those). */
@@ -113,6 +130,8 @@ extern const char *const layer_common_keys[];
 const layer_ops *layer_ops_find(const char *type);
 /* "conv2d, conv_transpose2d, ..." into buf, for error messages; returns buf. */
 const char *layer_types_list(char *buf, size_t n);
+/* The same for the types that are losses (layer_ops.loss set). */
+const char *layer_loss_types_list(char *buf, size_t n);
 
 /* ---- life cycle (layer.c) ---- */
 /* Builds a layer from its YAML map (type, name and the type's own keys). default_name is

@@ -44,6 +44,13 @@ static void mse_backward(layer *l, const tensor *const *in, const tensor *out,
         x->be->ops->mse_bwd(x->be, in[1], in[0], dout, din[1]);
 }
 
+static void mse_loss(const layer *l, loss_decl *d)
+{
+    (void)l;
+    *d = (loss_decl){.target = LOSS_DENSE, .ignore_index = -100};
+}
+
 const layer_ops layer_mse_loss = {.type = "mse_loss", .min_in = 2, .max_in = 2,
                                   .parse = mse_parse, .infer = mse_infer,
-                                  .forward = mse_forward, .backward = mse_backward};
+                                  .forward = mse_forward, .backward = mse_backward,
+                                  .loss = mse_loss};

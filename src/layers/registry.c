@@ -27,11 +27,17 @@ const layer_ops *layer_ops_find(const char *type)
     return NULL;
 }
 
-const char *layer_types_list(char *buf, size_t n)
+static const char *list(char *buf, size_t n, bool losses_only)
 {
     size_t off = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < sizeof table / sizeof table[0] && off < n; i++)
-        off += (size_t)snprintf(buf + off, n - off, "%s%s", i ? ", " : "", table[i]->type);
+        if (!losses_only || table[i]->loss)
+            off += (size_t)snprintf(buf + off, n - off, "%s%s", off ? ", " : "",
+                                    table[i]->type);
     return buf;
 }
+
+const char *layer_types_list(char *buf, size_t n) { return list(buf, n, false); }
+
+const char *layer_loss_types_list(char *buf, size_t n) { return list(buf, n, true); }

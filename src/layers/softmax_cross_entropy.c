@@ -12,6 +12,7 @@
 
 typedef struct xent_state {
     float smoothing;
+    double smoothing_key; /* as written, for loss_decl (mixup builds targets in double) */
     int ignore;
     bool soft; /* set by infer: the target is f32 (N, C) probabilities */
 } xent_state;
@@ -31,6 +32,7 @@ static int xent_parse(layer *l, const cfg_node *n, cnn_err *e)
                          (long long)ignore);
     xent_state *st = cnn_xcalloc(1, sizeof *st);
     st->smoothing = (float)eps;
+    st->smoothing_key = eps;
     st->ignore = (int)ignore;
     l->state = st;
     return CNN_OK;
@@ -127,6 +129,14 @@ static void xent_backward(layer *l, const tensor *const *in, const tensor *out,
                              dout, din[0]);
 }
 
+static void xent_loss(const layer *l, loss_decl *d)
+{
+    const xent_state *st = l->state;
+    *d = (loss_decl){.target = LOSS_LABELS, .soft_targets = true, .ignore_index = st->ignore,
+                     .label_smoothing = st->smoothing_key};
+}
+
 const layer_ops layer_softmax_cross_entropy = {
     .type = "softmax_cross_entropy", .min_in = 2, .max_in = 2, .parse = xent_parse,
-    .infer = xent_infer, .forward = xent_forward, .backward = xent_backward};
+    .infer = xent_infer, .forward = xent_forward, .backward = xent_backward,
+    .loss = xent_loss};

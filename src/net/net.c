@@ -75,10 +75,13 @@ static int loss_create(const cfg_node *model, layer **l, cnn_err *e)
                                 : CNN_ERR(e, CNN_EINVAL, "%s: model.loss must be a map such "
                                           "as {type: softmax_cross_entropy}",
                                           cfg_where(v, w, sizeof w));
-    if (rc >= 0 && strcmp(type, "softmax_cross_entropy") && strcmp(type, "mse_loss"))
-        rc = CNN_ERR(e, CNN_EINVAL, "%s: model.loss type '%s' is not a loss; use "
-                     "softmax_cross_entropy or mse_loss", cfg_where(cfg_get(v, "type"), w,
-                     sizeof w), type);
+    const layer_ops *ops = rc >= 0 ? layer_ops_find(type) : NULL;
+    if (ops && !ops->loss) {
+        char known[256];
+        rc = CNN_ERR(e, CNN_EINVAL, "%s: model.loss type '%s' is not a loss; use one of %s",
+                     cfg_where(cfg_get(v, "type"), w, sizeof w), type,
+                     layer_loss_types_list(known, sizeof known));
+    }
     for (int i = 0; i < 4 && rc >= 0; i++)
         if (cfg_get(v, wiring[i]))
             rc = CNN_ERR(e, CNN_EINVAL, "%s: model.loss takes no '%s': the loss is the node "
@@ -95,11 +98,11 @@ static int soft_target_of(net *n, cnn_err *e)
 {
     char w[256], a[96];
     const layer *out = n->nodes[n->output].l, *loss = n->nodes[n->loss].l;
-    if (strcmp(loss->ops->type, "softmax_cross_entropy"))
+    if (!net_loss_decl(n).soft_targets)
         return CNN_ERR(e, CNN_EINVAL, "%s: mixup/CutMix (train.mixup, train.cutmix) need a "
-                       "classifier trained with softmax_cross_entropy, but the loss is %s; set "
-                       "both to 0 for this model", net_where(loss->mark, w, sizeof w),
-                       loss->ops->type);
+                       "classifier trained with a loss that takes soft targets "
+                       "(softmax_cross_entropy), but the loss is %s; set both to 0 for this "
+                       "model", net_where(loss->mark, w, sizeof w), loss->ops->type);
     if (out->out.nd != 2)
         return CNN_ERR(e, CNN_EINVAL, "%s: mixup/CutMix (train.mixup, train.cutmix) need a "
                        "classifier with (N, classes) output, but the model's output '%s' is "
@@ -111,14 +114,15 @@ static int soft_target_of(net *n, cnn_err *e)
     return CNN_OK;
 }
 
-/* The target: mse_loss's is the output's shape (f32); softmax_cross_entropy's labels are the
- * output's shape without dim 1 (i32), or f32 (N, classes) probabilities with soft_targets. */
+/* The target, as the loss declares it: a dense one has the output's shape (f32); labels
+ * are the output's shape without dim 1 (i32), or f32 (N, classes) probabilities with
+ * soft_targets. */
 static int target_of(net *n, const net_opts *o, cnn_err *e)
 {
     const layer *out = n->nodes[n->output].l;
     if (o->soft_targets)
         return soft_target_of(n, e);
-    if (!strcmp(n->nodes[n->loss].l->ops->type, "mse_loss")) {
+    if (net_loss_decl(n).target == LOSS_DENSE) {
         n->target_shape = out->out;
         n->target_dt = DTYPE_F32;
         return CNN_OK;
@@ -318,6 +322,28 @@ void net_destroy(net *n)
         free(((net_impl *)n->impl)->pn);
     free(n->impl);
     free(n);
+}
+
+loss_decl net_loss_decl(const net *n)
+{
+    loss_decl d = {0};
+    const layer *l = n->nodes[n->loss].l;
+    CNN_ASSERT(l->ops->loss); /* loss_create accepts nothing else */
+    l->ops->loss(l, &d);
+    return d;
+}
+
+task_kind net_task(const net *n)
+{
+    if (net_loss_decl(n).target == LOSS_DENSE)
+        return TASK_DENOISE;
+    return n->nodes[n->output].l->out.nd == 4 ? TASK_SEGMENT : TASK_CLASSIFY;
+}
+
+int net_classes(const net *n)
+{
+    const shape *out = &n->nodes[n->output].l->out;
+    return out->nd > 1 ? (int)out->d[1] : 1;
 }
 
 int net_find(const net *n, const char *name)

@@ -133,6 +133,16 @@ void net_backward(net *n, exec *x, net_grad_hook hook, void *ctx);
 void net_backward_scaled(net *n, exec *x, float dloss, net_grad_hook hook, void *ctx);
 void net_destroy(net *n);
 
+/* What the model does, as its loss declares it (layer_ops.loss) with the output's rank:
+ * labels per row classify, labels per pixel segment, a dense f32 target is image to image
+ * (denoising). */
+typedef enum task_kind { TASK_CLASSIFY, TASK_SEGMENT, TASK_DENOISE } task_kind;
+task_kind net_task(const net *n);
+/* The loss node's declaration (target, ignore_index, label_smoothing). */
+loss_decl net_loss_decl(const net *n);
+/* Output channels: classes (classify, segment), image channels (denoise). */
+int net_classes(const net *n);
+
 /* Node index by full name, or -1. */
 int net_find(const net *n, const char *name);
 /* State-dict entry (parameter or buffer) by key, or NULL. */

@@ -62,6 +62,8 @@ static int write_meta(hid_t f, const ckpt_meta *m, const char *config, cnn_err *
     CNN_TRY(e, io_h5_attr_put(f, "rng_key", H5T_STD_U32LE, H5T_NATIVE_UINT32, 2, m->key.k, e));
     if (config)
         CNN_TRY(e, io_h5_attr_put_str(f, "config", config, e));
+    if (m->info)
+        CNN_TRY(e, ckpt_write_info(f, m->info, e));
     return CNN_OK;
 }
 

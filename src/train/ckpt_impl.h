@@ -25,6 +25,9 @@ uint32_t ckpt_crc32(const void *p, size_t n);
  * "checksums/<name>"; the error says the file is corrupt and how to go on. */
 int ckpt_check_sum(hid_t f, const char *name, const void *data, size_t bytes, cnn_err *e);
 
+/* The root attributes of ckpt_model_info (ckpt_info.c). */
+int ckpt_write_info(hid_t f, const ckpt_model_info *info, cnn_err *e);
+
 /* Every parameter and buffer of n in state_dict order (per node: parameters, then
  * buffers, as torch.nn.Module.state_dict). *out is malloc'ed; returns the count. */
 int ckpt_state_entries(const net *n, const net_entry ***out);

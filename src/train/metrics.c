@@ -1,6 +1,7 @@
 /* Evaluation metrics (metrics.h). Every accumulator is one double of a fixed-size buffer (the
  * reduction over ranks is one in-place sum): [loss_sum, loss_count, n, then top1 and top5
- * hits | the C x C confusion matrix, row = true class | the sum of per-image PSNR]. top-k
+ * hits and the C x C confusion matrix (row = true class) | the confusion matrix | the sums of
+ * per-image PSNR of the output and of the noisy input, and the images of the latter]. top-k
  * counts a sample when fewer than k classes have a logit strictly greater than the true
  * class's (ties go to the true class; NaN counts as greater); mean IoU averages over classes
  * with a nonzero row or column; mse 0 scores PSNR_MAX_DB. n counts samples, or counted
@@ -12,27 +13,29 @@
 #include <stdlib.h>
 
 #include "../core/core.h"
+#include "metrics_impl.h"
 
 #define PAD_LABEL (-100)
 #define PSNR_MAX_DB 100.0
-enum { M_LOSS, M_COUNT, M_N, M_TASK }; /* task accumulators start at M_TASK */
-
-struct metrics {
-    task_kind task;
-    int classes, ignore;
-    int n_acc;
-    double *acc; /* (n_acc) */
-};
 
 metrics *metrics_create(task_kind task, int n_classes, int ignore)
 {
     CNN_ASSERT(task == TASK_DENOISE || n_classes >= 1);
-    CNN_ASSERT(task != TASK_SEGMENT || n_classes <= 4096); /* C^2 doubles: 128 MiB at most */
+    /* C^2 doubles: 128 MiB at most */
+    CNN_ASSERT(task != TASK_SEGMENT || n_classes <= METRICS_MAX_CONFUSION);
     metrics *m = cnn_xcalloc(1, sizeof *m);
     m->task = task;
     m->classes = n_classes;
     m->ignore = ignore;
-    int extra = task == TASK_CLASSIFY ? 2 : task == TASK_SEGMENT ? n_classes * n_classes : 1;
+    m->conf = -1;
+    int extra = 3;
+    if (task == TASK_CLASSIFY && n_classes <= METRICS_MAX_CONFUSION) {
+        m->conf = M_TASK + 2;
+        extra = 2 + n_classes * n_classes;
+    } else if (task == TASK_SEGMENT) {
+        m->conf = M_TASK;
+        extra = n_classes * n_classes;
+    }
     m->n_acc = M_TASK + extra;
     m->acc = cnn_xcalloc((size_t)m->n_acc, sizeof *m->acc);
     return m;
@@ -71,6 +74,26 @@ static int rank_of(const float *x, int classes, int32_t y)
     return r;
 }
 
+int metrics_predicted(const float *logits, int classes, int32_t y)
+{
+    bool known = y >= 0 && y < classes;
+    if (known && rank_of(logits, classes, y) == 0)
+        return y;
+    int best = -1;
+    for (int c = 0; c < classes; c++) {
+        if (c == y)
+            continue;
+        if (isnan(logits[c])) {
+            if (known) /* it ranked above y: the miss top-1 counted */
+                return c;
+            continue;
+        }
+        if (best < 0 || logits[c] > logits[best])
+            best = c;
+    }
+    return best < 0 ? 0 : best;
+}
+
 void metrics_add_classify(metrics *m, const float *logits, const int32_t *labels, int n)
 {
     CNN_ASSERT(m->task == TASK_CLASSIFY);
@@ -79,10 +102,14 @@ void metrics_add_classify(metrics *m, const float *logits, const int32_t *labels
         if (skipped(m, y))
             continue;
         check_label(m, y, i, "label");
-        int r = rank_of(logits + (int64_t)i * m->classes, m->classes, y);
+        const float *x = logits + (int64_t)i * m->classes;
+        int r = rank_of(x, m->classes, y);
         m->acc[M_N] += 1.0;
         m->acc[M_TASK] += r < 1;
         m->acc[M_TASK + 1] += r < 5;
+        if (m->conf >= 0)
+            m->acc[m->conf + (int64_t)y * m->classes + metrics_predicted(x, m->classes, y)] +=
+                1.0;
     }
 }
 
@@ -90,7 +117,7 @@ void metrics_add_segment(metrics *m, const int32_t *pred, const int32_t *labels,
                          int64_t n_pix)
 {
     CNN_ASSERT(m->task == TASK_SEGMENT);
-    double *cm = m->acc + M_TASK;
+    double *cm = m->acc + m->conf;
     for (int64_t i = 0; i < n_pix; i++) {
         int32_t y = labels[i], p = pred[i];
         if (skipped(m, y))
@@ -117,7 +144,8 @@ static double image_psnr(const float *pred, const float *target, int64_t per, do
 }
 
 void metrics_add_denoise(metrics *m, const float *pred, const float *target,
-                         const bool *valid, int n, int64_t per, double peak)
+                         const float *noisy, const bool *valid, int n, int64_t per,
+                         double peak)
 {
     CNN_ASSERT(m->task == TASK_DENOISE && per > 0 && peak > 0.0);
     for (int i = 0; i < n; i++) {
@@ -125,6 +153,10 @@ void metrics_add_denoise(metrics *m, const float *pred, const float *target,
             continue;
         m->acc[M_TASK] += image_psnr(pred + i * per, target + i * per, per, peak);
         m->acc[M_N] += 1.0;
+        if (noisy) {
+            m->acc[M_TASK + 1] += image_psnr(noisy + i * per, target + i * per, per, peak);
+            m->acc[M_TASK + 2] += 1.0;
+        }
     }
 }
 
@@ -137,7 +169,7 @@ double *metrics_buffer(metrics *m, int *n_out)
 /* Pixel accuracy and mean IoU from the confusion matrix. */
 static void segment_result(const metrics *m, metrics_result *r)
 {
-    const double *cm = m->acc + M_TASK;
+    const double *cm = m->acc + m->conf;
     int64_t C = m->classes;
     double diag = 0.0, total = 0.0, iou = 0.0;
     int present = 0;
@@ -171,6 +203,7 @@ void metrics_result_get(const metrics *m, metrics_result *r)
         segment_result(m, r);
     } else {
         r->psnr = n > 0.0 ? a[M_TASK] / n : 0.0;
+        r->psnr_input = a[M_TASK + 2] > 0.0 ? a[M_TASK + 1] / a[M_TASK + 2] : NAN;
     }
 }
 
@@ -198,6 +231,8 @@ void metrics_result_json(const metrics *m, const metrics_result *r, char *buf, s
         json_field(buf, n, &k, "miou", r->miou);
     } else {
         json_field(buf, n, &k, "psnr", r->psnr);
+        if (!isnan(r->psnr_input))
+            json_field(buf, n, &k, "psnr_input", r->psnr_input);
     }
     if (k >= 0 && (size_t)k < n)
         snprintf(buf + k, n - (size_t)k, ", \"n\": %lld", (long long)r->n);

@@ -15,6 +15,17 @@
 #define CKPT_FORMAT "cnn-dist checkpoint" /* root attribute "format" */
 #define CKPT_VERSION 1                      /* root attribute "format_version" */
 
+/* What applying the model needs besides its weights (cnn-dist predict and eval): the input
+ * normalization and the class names, as root attributes "input_mean" and "input_std" (f32,
+ * one per input channel, on pixels scaled to [0, 1]) and "classes" (the names, one a line;
+ * h5py: f.attrs["classes"].split("\n")). */
+typedef struct ckpt_model_info {
+    int channels;     /* of mean and std; 0: no normalization stored */
+    float mean[3], std[3];
+    int n_classes;    /* 0: no names stored */
+    char **classes;   /* (n_classes): borrowed by ckpt_save; owned after ckpt_read_info */
+} ckpt_model_info;
+
 /* Where a run stands; enough to resume exactly (DESIGN.md "Exact resume"). */
 typedef struct ckpt_meta {
     bool present;         /* load: false for a weights-only file (tools/torch_export.py);
@@ -26,6 +37,7 @@ typedef struct ckpt_meta {
     uint64_t seed;        /* the run's seed */
     rng_key key;          /* the run's root key (from the seed, or carried on) */
     char optimizer[16];   /* "sgd", "adamw" (root attribute "optimizer"); "" when unknown */
+    const ckpt_model_info *info; /* save: written when not NULL; load: left NULL */
 } ckpt_meta;
 
 /* A tensor stored beside the weights, e.g. a momentum buffer: dataset
@@ -67,6 +79,10 @@ int ckpt_load_weights(const char *path, net *n, bool strict, char **skipped, cnn
 
 /* Only the meta data and config text, without a net (to resume from a checkpoint's config). */
 int ckpt_read_meta(const char *path, ckpt_meta *meta, char **config_text, cnn_err *e);
+/* The model info of path (zeros for what the file lacks, e.g. a weights-only file or a
+ * checkpoint written before these attributes); free with ckpt_info_free. */
+int ckpt_read_info(const char *path, ckpt_model_info *out, cnn_err *e);
+void ckpt_info_free(ckpt_model_info *info);
 
 /* ---- the training run (trainer.c and train_*.c) ---- */
 struct comm;

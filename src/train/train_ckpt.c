@@ -182,7 +182,7 @@ int trainer_checkpoint(trainer *t, cnn_err *e)
         ckpt_meta m = {.present = true, .epoch = t->epoch, .step = t->step,
                        .samples_seen = samples_seen(t, t->epoch, t->micro),
                        .sampler_pos = t->micro,
-                       .seed = t->seed, .key = t->root};
+                       .seed = t->seed, .key = t->root, .info = &t->info};
         snprintf(m.optimizer, sizeof m.optimizer, "%s", optim_names[t->rc->optim.name]);
         rc = run_config_to_yaml(t->rc, &text, e);
         if (rc >= 0)

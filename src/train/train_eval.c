@@ -13,7 +13,8 @@ static float download_loss(trainer *t)
     return v;
 }
 
-/* Denoising: the loss and PSNR over the chunk's real images only. */
+/* Denoising: the loss and PSNR (of the output, and of the noisy input for the gain) over the
+ * chunk's real images only. */
 static void add_denoise(trainer *t, const batch *b, int first, int count)
 {
     int64_t per = shape_inner(&t->n->in_shape, 1);
@@ -29,7 +30,8 @@ static void add_denoise(trainer *t, const batch *b, int first, int count)
         n += valid[i] ? (double)per : 0;
     }
     metrics_add_loss(t->val_metrics, sse, n);
-    metrics_add_denoise(t->val_metrics, t->eval_host, tg, valid, count, per, t->psnr_peak);
+    metrics_add_denoise(t->val_metrics, t->eval_host, tg, b->images + first * per, valid, count,
+                        per, t->psnr_peak);
 }
 
 static void download_output(trainer *t, const tensor *out)

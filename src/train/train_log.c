@@ -143,11 +143,21 @@ void trainer_log_eval(trainer *t, const char *split, const metrics_result *r)
 {
     if (t->rank != 0)
         return;
-    char fields[512], buf[700];
+    char fields[512], *line = NULL;
+    size_t len = 0;
     metrics_result_json(t->val_metrics, r, fields, sizeof fields);
-    snprintf(buf, sizeof buf, "\"split\": \"%s\", \"epoch\": %lld, \"step\": %lld, %s", split,
-             (long long)epoch_of_step(t), (long long)t->step, fields);
-    trainer_jsonl(t, buf);
+    FILE *f = open_memstream(&line, &len);
+    if (!f)
+        cnn_fatal("open_memstream: out of memory for an evaluation line");
+    fprintf(f, "\"split\": \"%s\", \"epoch\": %lld, \"step\": %lld, %s", split,
+            (long long)epoch_of_step(t), (long long)t->step, fields);
+    if (metrics_confusion(t->val_metrics)) {
+        fputs(", ", f);
+        metrics_per_class_json(t->val_metrics, f);
+    }
+    fclose(f);
+    trainer_jsonl(t, line);
+    free(line);
     printf("eval %s epoch %lld step %lld: %s\n", split, (long long)epoch_of_step(t),
            (long long)t->step, fields);
     fflush(stdout);

@@ -53,24 +53,11 @@ static int setup_backend(trainer *t, cnn_err *e)
 /* What the model's loss and output say about the task, and the loss's own keys. */
 static void read_task(trainer *t)
 {
-    const net *n = t->n;
-    const layer *loss = n->nodes[n->loss].l;
-    const shape *out = &n->nodes[n->output].l->out;
-    const cfg_node *spec = cfg_get(t->rc->model, "loss");
-    int64_t ignore = -100;
-    double smoothing = 0;
-    cnn_err e = {0}; /* the layer parsed these keys already: they are valid */
-    if (spec && spec->kind == CFG_MAP) {
-        cfg_int(spec, "ignore_index", false, -100, &ignore, &e);
-        cfg_float(spec, "label_smoothing", false, 0, &smoothing, &e);
-    }
-    t->ignore = (int)ignore;
-    t->smoothing = smoothing;
-    t->classes = out->nd > 1 ? (int)out->d[1] : 1;
-    if (!strcmp(loss->ops->type, "mse_loss"))
-        t->task = TASK_DENOISE;
-    else
-        t->task = out->nd == 4 ? TASK_SEGMENT : TASK_CLASSIFY;
+    loss_decl d = net_loss_decl(t->n);
+    t->ignore = d.ignore_index;
+    t->smoothing = d.label_smoothing;
+    t->classes = net_classes(t->n);
+    t->task = net_task(t->n);
 }
 
 net_opts train_net_opts(const run_config *rc)
@@ -269,6 +256,12 @@ static int open_split(trainer *t, const char *path, bool train, const dataset_in
                       .free = pinned_free, .alloc_ctx = t->be};
     fill_augment(t, train_info ? train_info : in, train, &lo.aug);
     t->psnr_peak = 1.0 / lo.aug.std[0]; /* data range of [0, 1] pixels after Normalize */
+    if (train) {
+        t->info = (ckpt_model_info){.channels = lo.aug.channels, .n_classes = in->n_classes,
+                                    .classes = in->classes};
+        memcpy(t->info.mean, lo.aug.mean, sizeof t->info.mean);
+        memcpy(t->info.std, lo.aug.std, sizeof t->info.std);
+    }
     if (!path)
         return loader_create_synthetic(&lo, t->task == TASK_SEGMENT ? DATA_SEGMENT
                                                                     : DATA_CLASSIFY,

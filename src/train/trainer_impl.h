@@ -45,6 +45,9 @@ typedef struct trainer {
     float *stage_images;
     void *stage_target;
     double psnr_peak; /* denoising: the data range in normalized units (1 / std) */
+    /* Saved in checkpoints for predict: the normalization of both splits and the training
+     * set's class names (borrowed from its dataset_info). */
+    ckpt_model_info info;
     double lr;        /* of the last step */
 
     split train, val;

@@ -131,8 +131,10 @@ int main(void)
     CHECK(!ck_same_entries(a.n, b.n));
     ckpt_tensor *xa = make_extra(a.n, be, rng_key_from_seed(3));
     ckpt_tensor *xb = make_extra(b.n, be, rng_key_from_seed(4));
+    char *names[3] = {"T-shirt/top", "two\nlines", "\xc3\xa9t\xc3\xa9"}; /* UTF-8 too */
+    ckpt_model_info info = {3, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, 3, names};
     ckpt_meta ma = {true, 3, 1234, 5000000000ll, 77, 0xDEADBEEFCAFEull,
-                    {{0x12345678u, 0x9abcdef0u}}, "adamw"};
+                    {{0x12345678u, 0x9abcdef0u}}, "adamw", &info};
     char *config = big_config();
 
     CHECK(ckpt_save(path, a.n, &ma, xa, a.n->n_params, config, &e) == 0);
@@ -171,6 +173,15 @@ int main(void)
     CHECK(ckpt_read_meta(path, &mr, &cr, &e) == 0);
     CHECK(mr.present && mr.step == 1234 && cr && strlen(cr) == strlen(config));
     free(cr);
+    /* The model info: normalization and class names (a newline inside a name is a space). */
+    ckpt_model_info ri;
+    CHECK_EQ(ckpt_read_info(path, &ri, &e), 0);
+    CHECK_EQ(ri.channels, 3);
+    CHECK(!memcmp(ri.mean, info.mean, sizeof ri.mean) && !memcmp(ri.std, info.std, sizeof ri.std));
+    CHECK_EQ(ri.n_classes, 3);
+    CHECK(!strcmp(ri.classes[0], "T-shirt/top") && !strcmp(ri.classes[1], "two lines") &&
+          !strcmp(ri.classes[2], names[2]));
+    ckpt_info_free(&ri);
     printf("round trip: %d params, %d buffers, %d optimizer tensors, %zu-byte config: identical\n",
            a.n->n_params, a.n->n_buffers, a.n->n_params - 1, strlen(config));
 

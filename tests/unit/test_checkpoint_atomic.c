@@ -38,7 +38,7 @@ static off_t file_size(const char *path)
 static void failing_saves(const char *dir, const char *path, net *n)
 {
     cnn_err e = {0};
-    ckpt_meta m = {true, 0, 1, 0, 0, 0, {{0, 0}}, ""};
+    ckpt_meta m = {true, 0, 1, 0, 0, 0, {{0, 0}}, "", NULL};
     CHECK(ckpt_save(path, n, &m, NULL, 0, NULL, &e) == 0);
     m.step = 2;
     CHECK(ckpt_save(path, n, &m, NULL, 0, NULL, &e) == 0); /* replaces the first */

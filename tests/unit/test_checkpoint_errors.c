@@ -121,7 +121,7 @@ int main(void)
 
     ck_net a = ck_build(be, 4, true, "block", 5);
     ck_fill(a.n, rng_key_from_seed(1));
-    ckpt_meta m = {true, 1, 10, 640, 0, 7, {{1, 2}}, "sgd"};
+    ckpt_meta m = {true, 1, 10, 640, 0, 7, {{1, 2}}, "sgd", NULL};
     CHECK(ckpt_save(base, a.n, &m, NULL, 0, "seed: 7\n", &e) == 0);
 
     ck_net c = ck_build(be, 4, true, "block", 7);

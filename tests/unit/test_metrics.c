@@ -154,17 +154,17 @@ static void denoise_hand(void)
     float tgt[16] = {0.1f, 0.1f, 0.1f, 0.1f, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4};
     bool valid[4] = {true, false, true, false};
     metrics *m = metrics_create(TASK_DENOISE, 0, -100);
-    metrics_add_denoise(m, pred, tgt, valid, 4, 4, 1.0);
+    metrics_add_denoise(m, pred, tgt, NULL, valid, 4, 4, 1.0);
     metrics_result r;
     metrics_result_get(m, &r);
     CHECK_EQ(r.n, 2);
     CHECK_NEAR(r.psnr, (20.0 + 10.0 * log10(4.0)) / 2.0, 1e-5); /* f32 inputs: mse ~1e-7 rel */
     metrics_reset(m);
-    metrics_add_denoise(m, pred, tgt, valid, 4, 4, 2.0);
+    metrics_add_denoise(m, pred, tgt, NULL, valid, 4, 4, 2.0);
     metrics_result_get(m, &r);
     CHECK_NEAR(r.psnr, (20.0 + 10.0 * log10(4.0)) / 2.0 + 10.0 * log10(4.0), 1e-5);
     metrics_reset(m);
-    metrics_add_denoise(m, pred + 12, tgt + 12, NULL, 1, 4, 1.0);
+    metrics_add_denoise(m, pred + 12, tgt + 12, NULL, NULL, 1, 4, 1.0);
     metrics_add_loss(m, NAN, 1.0);
     metrics_result_get(m, &r);
     CHECK_NEAR(r.psnr, 100.0, 1e-9);
@@ -177,8 +177,113 @@ static void denoise_hand(void)
     metrics_destroy(m);
 }
 
+/* Per-class numbers of classify_hand's rows. Confusion (true -> predicted): row 0 true 1,
+ * tie with 3 -> 1 (the true class wins a tie, as top-1 counts it); row 1 true 3 -> 3; row 2
+ * true 4 -> 0 (desc: class 0 largest); row 3 true 5 -> 0; row 4 true 2, a NaN at class 1
+ * ranks above it -> 1 (the diagonal holds exactly the top-1 hits); row 5 true 0 with a NaN
+ * there -> 5 (largest of the others). Every class has one true sample; predicted: class 0
+ * and 1 twice, 3 and 5 once, 2 and 4 never (precision NaN). Precision 0/2, 1/2, -, 1/1, -,
+ * 0/1; recall 0, 1, 0, 1, 0, 0. Most confused: (0,5), (2,1), (4,0), (5,0), each once, in
+ * true-class order. Rows sum to the class counts. */
+static void classify_per_class(void)
+{
+    const float ties[6] = {0.1f, 2.0f, 0.5f, 2.0f, -1.0f, 0.3f};
+    const float desc[6] = {5, 4, 3, 2, 1, 0};
+    const float nan1[6] = {0, NAN, 1, 0, 0, 0}, nan0[6] = {NAN, 1, 2, 3, 4, 5};
+    const float *rows[6] = {ties, ties, desc, desc, nan1, nan0};
+    float x[6 * 6];
+    for (int i = 0; i < 6; i++)
+        memcpy(x + 6 * i, rows[i], sizeof ties);
+    int32_t y[6] = {1, 3, 4, 5, 2, 0};
+    metrics *m = metrics_create(TASK_CLASSIFY, 6, -100);
+    metrics_add_classify(m, x, y, 6);
+    const double *cm = metrics_confusion(m);
+    CHECK(cm != NULL);
+    const int want[6] = {5, 1, 1, 3, 0, 0}; /* predicted class per true class */
+    for (int t = 0; t < 6; t++) {
+        double row = 0;
+        for (int p = 0; p < 6; p++) {
+            row += cm[t * 6 + p];
+            CHECK_EQ(cm[t * 6 + p], p == want[t] ? 1.0 : 0.0);
+        }
+        CHECK_EQ(row, 1.0);
+    }
+    metrics_class pc[6];
+    CHECK(metrics_per_class(m, pc));
+    CHECK_EQ(pc[0].predicted, 2.0);
+    CHECK_EQ(pc[0].precision, 0.0);
+    CHECK_EQ(pc[1].precision, 0.5);
+    CHECK(isnan(pc[2].precision) && isnan(pc[4].precision));
+    CHECK_EQ(pc[1].recall, 1.0);
+    CHECK_EQ(pc[2].recall, 0.0);
+    CHECK_EQ(pc[3].precision, 1.0);
+    metrics_pair top[5];
+    CHECK_EQ(metrics_confused_pairs(m, 5, top), 4);
+    CHECK(top[0].truth == 0 && top[0].pred == 5 && top[1].truth == 2 && top[1].pred == 1 &&
+          top[2].truth == 4 && top[2].pred == 0 && top[3].truth == 5 && top[3].pred == 0);
+    CHECK_EQ(metrics_confused_pairs(m, 1, top), 1);
+    CHECK(top[0].truth == 0 && top[0].pred == 5);
+    char *json = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&json, &len);
+    metrics_per_class_json(m, f);
+    fclose(f);
+    printf("classify per class: %s\n", json);
+    CHECK(!strcmp(json, "\"precision\": [0, 0.5, null, 1, null, 0], \"recall\": [0, 1, 0, 1, 0, 0]"));
+    free(json);
+    metrics_destroy(m);
+    /* More classes than a confusion matrix is kept for: top-k only. */
+    m = metrics_create(TASK_CLASSIFY, METRICS_MAX_CONFUSION + 1, -100);
+    CHECK(metrics_confusion(m) == NULL);
+    CHECK(!metrics_per_class(m, pc));
+    CHECK_EQ(metrics_confused_pairs(m, 4, top), 0);
+    metrics_destroy(m);
+}
+
+/* segment_hand's per-class IoU: 1/3, 1/2, 1/3 and class 3 absent (NaN); their mean over the
+ * present classes is the mIoU; the rows sum to each class's counted pixels (2, 3, 2, 0). */
+static void segment_per_class(void)
+{
+    int32_t lab[9] = {0, 0, 1, 1, 2, 2, 255, -100, 1}, pred[9] = {0, 1, 1, 1, 0, 2, 3, 0, 2};
+    metrics *m = metrics_create(TASK_SEGMENT, 4, 255);
+    metrics_add_segment(m, pred, lab, 9);
+    metrics_class pc[4];
+    CHECK(metrics_per_class(m, pc));
+    CHECK_NEAR(pc[0].iou, 1.0 / 3.0, 1e-15);
+    CHECK_NEAR(pc[1].iou, 0.5, 1e-15);
+    CHECK_NEAR(pc[2].iou, 1.0 / 3.0, 1e-15);
+    CHECK(isnan(pc[3].iou));
+    const double support[4] = {2, 3, 2, 0};
+    double sum = 0;
+    for (int c = 0; c < 4; c++) {
+        CHECK_EQ(pc[c].support, support[c]);
+        sum += c < 3 ? pc[c].iou : 0.0;
+    }
+    metrics_result r;
+    metrics_result_get(m, &r);
+    CHECK_NEAR(sum / 3.0, r.miou, 1e-15);
+    metrics_destroy(m);
+}
+
+/* The noisy input's PSNR: error 0.2 everywhere, mse 0.04: 10 log10(1 / 0.04) dB. */
+static void denoise_input(void)
+{
+    float pred[4] = {0, 0, 0, 0}, tgt[4] = {0.1f, 0.1f, 0.1f, 0.1f};
+    float noisy[4] = {0.3f, -0.1f, 0.3f, -0.1f};
+    metrics *m = metrics_create(TASK_DENOISE, 0, -100);
+    metrics_add_denoise(m, pred, tgt, noisy, NULL, 1, 4, 1.0);
+    metrics_result r;
+    metrics_result_get(m, &r);
+    CHECK_NEAR(r.psnr, 20.0, 1e-5);
+    CHECK_NEAR(r.psnr_input, 10.0 * log10(1.0 / 0.04), 1e-5);
+    metrics_destroy(m);
+}
+
 int main(void)
 {
+    classify_per_class();
+    segment_per_class();
+    denoise_input();
     classify_hand();
     classify_numpy();
     segment_hand();

@@ -58,7 +58,7 @@ static void keys(void)
     EXPECT(HEAD "  layers: []\n", "m.yaml:3:11:", "non-empty list");
     EXPECT("model:\n  layers: [relu]\n", "m.yaml:2:3:", "needs 'input:'");
     EXPECT(HEAD "  loss: relu\n  layers: [relu]\n", "m.yaml:3:9:", "'relu' is not a loss",
-           "softmax_cross_entropy or mse_loss");
+           "use one of softmax_cross_entropy, mse_loss");
     EXPECT(HEAD "  loss: {type: mse_loss, input: x}\n  layers: [relu]\n", "m.yaml:3:33:",
            "model.loss takes no 'input'");
 }

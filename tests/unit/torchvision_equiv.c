@@ -178,7 +178,7 @@ static void save_ours(net *n, const manifest *m, const char *dir, const char *mo
     float *y = forward(n, base, range);
     char path[1024];
     cnn_err e = {0};
-    ckpt_meta meta = {true, 1, 100, 3200, 0, 123, rng_key_from_seed(123), "sgd"};
+    ckpt_meta meta = {true, 1, 100, 3200, 0, 123, rng_key_from_seed(123), "sgd", NULL};
     char *config = slurp(config_path);
     snprintf(path, sizeof path, "%s/%s.h5", dir, model);
     if (ckpt_save(path, n, &meta, NULL, 0, config, &e) < 0) {
