@@ -4,14 +4,15 @@
 # ours/PyTorch (target >= 1.0), writes JSON.
 #
 #   bench/predict_bench.sh [--images N] [--batch B] [--threads T] [--rounds R] [--build DIR]
-#                          [--json OUT] [--check]
+#                          [--json OUT] [--check] [--python PATH]
 #
 # Ours is timed on the wall clock per process (start, loading the weights, decode, forward,
 # output); the peer runs once in --serve mode and times each round inside the process after
 # its import and warm-up, so the comparison leans against us by our start-up time. Both load
 # the same random-init weights (tools/torch_export.py), so the top-1 answers are compared too
 # (informational: a random model's answers hinge on tiny logit gaps). Needs Debian's
-# /usr/bin/python3 with python3-torch/torchvision (tools/install-deps.sh --peer).
+# /usr/bin/python3 (or --python PATH) with torch/torchvision (tools/install-deps.sh --peer).
+# --check: exit status 1 when the ratio misses the target.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,7 +20,10 @@ PY=/usr/bin/python3
 IMAGES=64 BATCH=16 THREADS=$(nproc) ROUNDS=5 BUILD=$ROOT/build JSON=predict-bench.json
 CHECK=0
 
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { # the header's first lines; on stderr after a usage error
+    if ((${1:-0})); then sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; else sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; fi
+    exit "${1:-0}"
+}
 die() { echo "predict-bench: $*" >&2; exit 1; }
 posint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || { echo "predict-bench: $1 needs a positive integer, got '$2'" >&2; exit 2; }; }
 
@@ -32,6 +36,7 @@ while (($#)); do
     --build) [[ -n ${2-} ]] || usage 2; BUILD=$2; shift 2 ;;
     --json) [[ -n ${2-} ]] || usage 2; JSON=$2; shift 2 ;;
     --check) CHECK=1; shift ;;
+    --python) [[ -n ${2-} ]] || usage 2; PY=$2; shift 2 ;;
     -h | --help) usage 0 ;;
     *) echo "predict-bench: unknown argument '$1'" >&2; usage 2 ;;
     esac
@@ -45,9 +50,9 @@ if ! err=$("$PY" -c 'import torch, torchvision, PIL, h5py, numpy' 2>&1); then
 fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/predict-bench.XXXXXX")
-PEER_PID=
+PEER_JOB=
 cleanup() {
-    [[ -n $PEER_PID ]] && kill "$PEER_PID" 2>/dev/null || true
+    [[ -n $PEER_JOB ]] && kill "$PEER_JOB" 2>/dev/null || true
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -86,7 +91,7 @@ ours_round() { # seconds of one run; its output is kept for the line count and t
         >"$TMP/ours.jsonl" 2>"$TMP/ours.err"; then
         echo "predict-bench: our side failed: ${OURS[*]}" >&2
         tail -n 5 "$TMP/ours.err" >&2
-        die "(does $CNN have the predict command?)"
+        die "${1:-}"
     fi
     local t1=$EPOCHREALTIME n
     n=$(grep -c '"file"' "$TMP/ours.jsonl" || true)
@@ -96,7 +101,7 @@ ours_round() { # seconds of one run; its output is kept for the line count and t
 
 coproc PEER { exec "$PY" "$ROOT/bench/torch_predict.py" resnet18 "$TMP/images" --serve \
     --batch "$BATCH" --threads "$THREADS" --weights "$W" 2>"$TMP/peer.err"; }
-PEER_PID=$PEER_PID
+PEER_JOB=$PEER_PID PEER_IN=${PEER[1]}
 peer_line() {
     local line
     read -r -u "${PEER[0]}" line || { cat "$TMP/peer.err" >&2; die "the PyTorch peer exited early"; }
@@ -108,7 +113,7 @@ peer_round() { echo go >&"${PEER[1]}"; peer_line >"$TMP/peer.last"; }
 LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 echo "predict-bench: resnet18, $IMAGES images 500x375, batch $BATCH, threads $THREADS, $ROUNDS rounds (load $LOAD0)"
 HELLO=$(peer_line) # the peer's warm-up is done when its hello arrives
-ours_round >/dev/null # ours' warm-up: page cache for the binary, the weights and the images
+ours_round "(does $CNN have the predict command?)" >/dev/null # ours' warm-up: page cache for the binary, the weights and the images
 OURS_S=() PEER_S=()
 for ((r = 0; r < ROUNDS; r++)); do
     if ((r % 2 == 0)); then # the side that goes first alternates, so load drifts hit both
@@ -119,27 +124,27 @@ for ((r = 0; r < ROUNDS; r++)); do
     PEER_S+=("$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["seconds"])' <"$TMP/peer.last")")
     printf '  round %d: ours %.3f s, PyTorch %.3f s\n' "$r" "${OURS_S[-1]}" "${PEER_S[-1]}"
 done
-exec {PEER[1]}>&- # EOF ends the peer's loop
-wait "$PEER_PID" 2>/dev/null || true
-PEER_PID=
+exec {PEER_IN}>&- # EOF ends the peer's loop
+wait "$PEER_JOB" 2>/dev/null || true
+PEER_JOB=
 LOAD1=$(cut -d' ' -f1 /proc/loadavg)
 
 "$PY" - "$JSON" "$IMAGES" "$BATCH" "$THREADS" "$LOAD0" "$LOAD1" "$HELLO" "$TMP/ours.jsonl" \
     "$TMP/peer.last" "$CHECK" "${OURS_S[*]}" "${PEER_S[*]}" <<'EOF'
-import json, statistics, sys
+import json, os, statistics, sys
 out, n, batch, threads, load0, load1, hello, ours_out, peer_last, check = sys.argv[1:11]
 n = int(n)
 ours = [n / float(s) for s in sys.argv[11].split()]
 peer = [n / float(s) for s in sys.argv[12].split()]
 om, pm = statistics.median(ours), statistics.median(peer)
 ratio, ratio_best = om / pm, max(ours) / max(peer)
-our_top1 = []
+our_top1 = {}  # by base name: ours may print the path as given or the file's name
 for line in open(ours_out):
-    line = line.strip()
-    if line:
-        top = json.loads(line).get("top") or [{}]
-        our_top1.append(top[0].get("index"))
-agree = sum(a == b for a, b in zip(our_top1, json.load(open(peer_last))["top1"]))
+    if line.strip():
+        r = json.loads(line)
+        our_top1[os.path.basename(r.get("file", ""))] = (r.get("top") or [{}])[0].get("index")
+peer_top1 = zip(json.loads(hello)["files"], json.load(open(peer_last))["top1"])
+agree = sum(our_top1.get(f) == i for f, i in peer_top1)
 ok = ratio >= 1.0
 print(f"{'side':<9} {'img/s median':>12}  [min-max]")
 print(f"{'ours':<9} {om:>12.2f}  [{min(ours):.2f}-{max(ours):.2f}]")
@@ -147,7 +152,8 @@ print(f"{'PyTorch':<9} {pm:>12.2f}  [{min(peer):.2f}-{max(peer):.2f}]")
 print(f"ratio ours/PyTorch {ratio:.3f} (best rounds {ratio_best:.3f}), target >= 1.0: "
       f"{'met' if ok else 'MISSED'}; top-1 agreement {agree}/{n}; load {load0} -> {load1}")
 res = {"bench": "predict-bench", "model": "resnet18", "images": n, "image_size": [500, 375],
-       "batch": int(batch), "threads": int(threads), "peer": json.loads(hello),
+       "batch": int(batch), "threads": int(threads),
+       "peer": {k: v for k, v in json.loads(hello).items() if k != "files"},
        "ours_img_per_s": ours, "torch_img_per_s": peer, "ours_median": om,
        "torch_median": pm, "ratio": ratio, "ratio_best": ratio_best, "target": 1.0,
        "met": ok, "top1_agreement": agree, "load": [float(load0), float(load1)]}

@@ -13,9 +13,10 @@ warm-up round that pays for first-touch allocations and oneDNN's kernel selectio
 runs in this thread, as in a plain predict script; torch.set_num_threads(T) and the caller's
 OMP_NUM_THREADS govern the forward. Random init unless --weights (a file in
 tools/torch_export.py's layout, loaded strictly) makes the answers comparable with ours.
---serve prints a hello line (versions, threads, images) after the warm-up, then answers each
-stdin line with one round's JSON ({"seconds", "img_per_s", "top1"}), so that the caller can
-alternate rounds with another program without paying for import and warm-up again.
+--serve prints a hello line (versions, threads, images, file names) after the warm-up, then
+answers each stdin line with one round's JSON ({"seconds", "img_per_s", "top1"}), so that
+the caller can alternate rounds with another program without paying for import and warm-up
+again.
 """
 import argparse
 import json
@@ -95,7 +96,7 @@ def main():
             "threads": torch.get_num_threads(), "model": a.model, "images": len(files),
             "batch": a.batch}
     if a.serve:
-        print(json.dumps(info), flush=True)
+        print(json.dumps(dict(info, files=[os.path.basename(f) for f in files])), flush=True)
         for line in sys.stdin:
             if not line.strip():
                 continue

@@ -1,7 +1,8 @@
 /* net_create: the `model:` map to a graph (expansion in net_expand.c), the loss node, shape
  * inference in node order, which nodes need gradients, where backward must add instead of
  * overwrite, the state_dict registry, then the memory plan (net_plan.c). Also the lookups
- * and net_destroy. net_opts.soft_targets makes a classifier's target f32 probabilities. */
+ * and net_destroy. net_opts.soft_targets makes a classifier's target f32 probabilities;
+ * net_opts.inference a forward-only net (no node needs a gradient). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,7 +185,7 @@ static void analyse(net *n)
                 reach[n->nodes[i].in[j]] = true;
     for (int i = N - 1; i >= 0; i--) {
         net_node *nd = &n->nodes[i];
-        nd->needs_grad = up[i] && reach[i];
+        nd->needs_grad = up[i] && reach[i] && !n->inference;
         for (int j = 0; nd->needs_grad && j < nd->n_in; j++) {
             int p = nd->in[j];
             if (p < 0 || !(up[p] && reach[p]))
@@ -285,7 +286,16 @@ int net_create_opts(const cfg_node *model, int batch, const net_opts *o, net **o
     n->in_dt = DTYPE_F32;
     n->precision = o->precision;
     n->lay = o->channels_last ? LAYOUT_NHWC : LAYOUT_NCHW;
+    n->inference = o->inference;
     int rc = read_input(model, batch, &n->in_shape, e);
+    if (rc >= 0 && (o->input_h > 0 || o->input_w > 0)) {
+        if (n->in_shape.nd != 4 || o->input_h < 1 || o->input_w < 1)
+            rc = CNN_ERR(e, CNN_EINVAL, "an input size of %lldx%lld needs an image model "
+                         "(model.input [C, H, W]) and positive sizes", (long long)o->input_h,
+                         (long long)o->input_w);
+        n->in_shape.d[2] = o->input_h;
+        n->in_shape.d[3] = o->input_w;
+    }
     if (rc >= 0)
         rc = build(n, model, e);
     if (rc >= 0) {

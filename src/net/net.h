@@ -66,6 +66,7 @@ typedef struct net {
     dtype in_dt, target_dt; /* of input and target as uploaded: f32 images, i32 or f32 */
     dtype precision; /* of activations and working weights: f32, f16 or bf16 */
     layout lay;      /* of every 4-D activation and convolution weight (channels_last) */
+    bool inference;  /* net_opts.inference: forward only */
     net_node *nodes; /* (n_nodes) in execution order */
     int n_nodes;
     int output; /* node giving the model's output (logits, prediction) */
@@ -105,6 +106,13 @@ typedef struct net_opts {
      * and every result stay those of the NCHW net. The input batch (NCHW) and a 4-D target
      * are transposed at the start of forward. */
     bool channels_last;
+    /* Forward only (predict, eval): no gradients of parameters or activations, no scratch,
+     * and activations share memory by liveness (an output lives from its node to its last
+     * consumer; the model's output to the end). net_backward is then a fault. */
+    bool inference;
+    /* The input's height and width instead of model.input's (a fully convolutional model on
+     * a whole image); 0 keeps model.input's. Needs a 4-D input. */
+    int64_t input_h, input_w;
 } net_opts;
 int net_create_opts(const cfg_node *model, int batch, const net_opts *o, net **out,
                     cnn_err *e);

@@ -3,7 +3,9 @@
  * layout in reverse node order, so backward finishes gradients from offset 0 upward and an
  * all-reduce bucket is a contiguous slice. Activations all stay live until backward; their
  * gradients are planned by liveness (first-fit by decreasing size over backward-step
- * intervals), and the second and later consumers of a fan-out write into scratch first. */
+ * intervals), and the second and later consumers of a fan-out write into scratch first.
+ * A forward-only net (net_opts.inference) has no gradients, and its activations are
+ * planned by liveness over forward steps instead. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,7 +122,8 @@ static void plan_slots(net *n, bool *ok)
                 im->pn[i].slot[s] = take(&cs, &l->slots[s].t, ok);
         }
     }
-    n->mem.params = n->mem.grads = cp;
+    n->mem.params = cp;
+    n->mem.grads = n->inference ? 0 : cp;
     n->mem.buffers = cb;
     n->mem.layer_state = cs;
 }
@@ -144,8 +147,9 @@ static void liveness(net *n)
         }
 }
 
+/* A buffer live over the steps [from, to] (forward or backward steps). */
 typedef struct dbuf {
-    int node;
+    int node, from, to;
     size_t off, bytes;
 } dbuf;
 
@@ -163,36 +167,17 @@ static int by_off(const void *a, const void *b)
     return x->off < y->off ? -1 : x->off > y->off;
 }
 
-static bool overlap_t(const net_plan_node *a, const net_plan_node *b)
+/* First fit, largest first: each buffer at the lowest offset clear of every placed buffer
+ * live at the same time. Sets d[].off (d is reordered); returns the peak. */
+static size_t first_fit(dbuf *d, int nd, bool *ok)
 {
-    return a->live_from <= b->live_to && b->live_from <= a->live_to;
-}
-
-/* First fit, largest first: the lowest offset clear of every placed gradient that is live
- * at the same time. */
-static void plan_douts(net *n, bool *ok)
-{
-    net_impl *im = n->impl;
-    dbuf *d = cnn_xcalloc((size_t)n->n_nodes + 1, sizeof *d);
-    dbuf **live = cnn_xcalloc((size_t)n->n_nodes + 1, sizeof *live);
-    int nd = 0;
-    for (int i = 0; i < n->n_nodes; i++) {
-        tensor t = out_of(n, i);
-        size_t b;
-        if (!n->nodes[i].needs_grad)
-            continue;
-        if (!bytes_of(&t, &b))
-            *ok = false;
-        else
-            d[nd++] = (dbuf){.node = i, .bytes = align_up(b)};
-    }
+    dbuf **live = cnn_xcalloc((size_t)nd + 1, sizeof *live);
     qsort(d, (size_t)nd, sizeof *d, by_size_desc);
     size_t peak = 0;
     for (int a = 0; a < nd; a++) {
-        const net_plan_node *pa = &im->pn[d[a].node];
         int nl = 0;
         for (int b = 0; b < a; b++)
-            if (overlap_t(pa, &im->pn[d[b].node]))
+            if (d[a].from <= d[b].to && d[b].from <= d[a].to)
                 live[nl++] = &d[b];
         qsort(live, (size_t)nl, sizeof *live, by_off);
         size_t off = 0;
@@ -202,13 +187,60 @@ static void plan_douts(net *n, bool *ok)
         if (off > SIZE_MAX / 4 || d[a].bytes > SIZE_MAX / 4)
             *ok = false;
         d[a].off = off;
-        im->pn[d[a].node].dact = off;
         if (off + d[a].bytes > peak)
             peak = off + d[a].bytes;
     }
-    n->mem.act_grads = peak;
     free(live);
+    return peak;
+}
+
+/* The gradients of activations, over their backward-step intervals (liveness). */
+static void plan_douts(net *n, bool *ok)
+{
+    net_impl *im = n->impl;
+    dbuf *d = cnn_xcalloc((size_t)n->n_nodes + 1, sizeof *d);
+    int nd = 0;
+    for (int i = 0; i < n->n_nodes; i++) {
+        tensor t = out_of(n, i);
+        size_t b;
+        if (!n->nodes[i].needs_grad)
+            continue;
+        if (!bytes_of(&t, &b))
+            *ok = false;
+        else
+            d[nd++] = (dbuf){.node = i, .from = im->pn[i].live_from, .to = im->pn[i].live_to,
+                             .bytes = align_up(b)};
+    }
+    n->mem.act_grads = first_fit(d, nd, ok);
+    for (int a = 0; a < nd; a++)
+        im->pn[d[a].node].dact = d[a].off;
     free(d);
+}
+
+/* Forward only: node i's output lives from step i to its last consumer's step; the model's
+ * output (read after forward) and the loss's to the end. */
+static size_t plan_acts_forward(net *n, bool *ok)
+{
+    net_impl *im = n->impl;
+    dbuf *d = cnn_xcalloc((size_t)n->n_nodes + 1, sizeof *d);
+    for (int i = 0; i < n->n_nodes; i++)
+        d[i] = (dbuf){.node = i, .from = i, .to = i == n->output ? n->n_nodes : i};
+    d[n->loss].to = n->n_nodes;
+    for (int i = 0; i < n->n_nodes; i++)
+        for (int j = 0; j < n->nodes[i].n_in; j++)
+            if (n->nodes[i].in[j] >= 0 && d[n->nodes[i].in[j]].to < i)
+                d[n->nodes[i].in[j]].to = i;
+    for (int i = 0; i < n->n_nodes; i++) {
+        tensor t = out_of(n, i);
+        if (!bytes_of(&t, &d[i].bytes))
+            *ok = false;
+        d[i].bytes = align_up(d[i].bytes);
+    }
+    size_t peak = first_fit(d, n->n_nodes, ok);
+    for (int a = 0; a < n->n_nodes; a++)
+        im->pn[d[a].node].act = d[a].off;
+    free(d);
+    return peak;
 }
 
 static void plan_scratch(net *n, bool *ok)
@@ -233,11 +265,11 @@ int net_plan(net *n, cnn_err *e)
     bool ok = true;
     plan_slots(n, &ok);
     size_t c = 0;
-    for (int i = 0; i < n->n_nodes; i++) {
+    for (int i = 0; i < n->n_nodes && !n->inference; i++) {
         tensor t = out_of(n, i);
         im->pn[i].act = take(&c, &t, &ok);
     }
-    n->mem.activations = c;
+    n->mem.activations = n->inference ? plan_acts_forward(n, &ok) : c;
     c = 0;
     tensor ti = tensor_view(NULL, n->in_shape, n->in_dt, DEVICE_CPU);
     tensor tt = tensor_view(NULL, n->target_shape, n->target_dt, DEVICE_CPU);
@@ -249,7 +281,7 @@ int net_plan(net *n, cnn_err *e)
         /* working weights, their gradients, the input, a channels-last regression target */
         tensor tl = tensor_view(NULL, n->in_shape, n->precision, DEVICE_CPU);
         plan_working(n);
-        c = 2 * im->work_bytes;
+        c = (n->inference ? 1 : 2) * im->work_bytes; /* copies (and their gradients) */
         im->work_in_off = take(&c, &tl, &ok);
         if (work_target(n)) {
             tensor tt4 = tensor_view(NULL, n->target_shape, n->target_dt, DEVICE_CPU);
@@ -292,7 +324,9 @@ static size_t arena_size(const net *n, int a)
 static tensor view(const net *n, int a, size_t off, shape s, dtype dt)
 {
     net_impl *im = n->impl;
-    tensor t = tensor_view((char *)im->arena[a] + off, s, dt, n->be->ops->dev);
+    /* an arena a forward-only net does not have (gradients) gives views without memory */
+    char *base = im->arena[a];
+    tensor t = tensor_view(base ? base + off : NULL, s, dt, n->be->ops->dev);
     t.lay = s.nd == 4 ? n->lay : LAYOUT_NCHW;
     return t;
 }
@@ -316,6 +350,8 @@ static tensor master_view(const net *n, size_t off, bool grad, shape s)
 static tensor work_view(const net *n, int i, size_t master_off, bool grad, shape s, dtype dt)
 {
     const net_impl *im = n->impl;
+    if (grad && n->inference) /* no gradients of the working copies either */
+        return tensor_view(NULL, s, dt, n->be->ops->dev);
     size_t off = im->pn[i].work_base + work_off(n, master_off - n->nodes[i].param_lo);
     return view(n, NET_A_WORK, off + (grad ? im->work_bytes : 0), s, dt);
 }

@@ -136,6 +136,7 @@ void net_backward_scaled(net *n, exec *x, float dloss, net_grad_hook hook, void 
 {
     net_impl *im = n->impl;
     CNN_ASSERT(n->be && x->be == n->be);
+    CNN_ASSERT(!n->inference && "net_backward on a forward-only net");
     if (n->nodes[n->loss].needs_grad) {
         n->be->ops->fill(n->be, &n->nodes[n->loss].dout, dloss);
         if (x->loss_scale)

@@ -8,7 +8,9 @@
  *   zoo_check train NAME ROOT BATCH   one forward+backward on the cpu backend: finite loss,
  *       every parameter gradient written, finite and not all zero;
  *   zoo_check args ROOT         `--set model.args.act=relu` reaches `type: $act`, and
- *       `--set model.args.num_classes=10` the classifier. */
+ *       `--set model.args.num_classes=10` the classifier;
+ *   zoo_check infer NAME ROOT BATCH [H W]   the forward-only net equals the training net's
+ *       eval output bit for bit without gradient memory; at H x W for a dense model. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -319,6 +321,98 @@ static int check_train(const char *name, const char *root_dir, int batch)
     return 0;
 }
 
+static net *build_alloc(const cfg_node *model, int batch, const net_opts *o, backend *be)
+{
+    net *n = NULL;
+    cnn_err e = {0};
+    if (net_create_opts(model, batch, o, &n, &e) < 0 || net_alloc(n, be, &e) < 0) {
+        fprintf(stderr, "net setup: %s\n", e.msg);
+        exit(1);
+    }
+    net_init(n, rng_key_from_seed(7));
+    return n;
+}
+
+static float *forward_output(net *n, backend *be, const float *x)
+{
+    exec ex = {.be = be, .training = false, .key = rng_key_from_seed(7), .reduce_ranks = 1};
+    backend_upload(be, &n->input, x);
+    net_forward(n, &ex, false);
+    const tensor *out = net_output(n);
+    float *h = cnn_xmalloc((size_t)tensor_numel(out) * sizeof *h);
+    backend_download(be, out, h);
+    return h;
+}
+
+/* No two activations of a forward-only net that are live at the same forward step share
+ * bytes (intervals recomputed from the wiring: from the node to its last consumer; the
+ * output and the loss to the end). */
+static void check_act_liveness(const net *n)
+{
+    int N = n->n_nodes, *to = cnn_xcalloc((size_t)N, sizeof *to);
+    for (int i = 0; i < N; i++) {
+        to[i] = i == n->output || i == n->loss ? N : i;
+        for (int c = i + 1; c < N; c++)
+            for (int j = 0; j < n->nodes[c].n_in; j++)
+                to[i] = n->nodes[c].in[j] == i && c > to[i] ? c : to[i];
+    }
+    for (int a = 0; a < N; a++)
+        for (int b = a + 1; b < N; b++) {
+            const char *pa = n->nodes[a].out.data, *pb = n->nodes[b].out.data;
+            bool in_time = b <= to[a];
+            bool in_space = pa < pb + tensor_bytes(&n->nodes[b].out) &&
+                            pb < pa + tensor_bytes(&n->nodes[a].out);
+            if (in_time && in_space) {
+                fprintf(stderr, "activations '%s' and '%s' overlap while both live\n",
+                        n->nodes[a].l->name, n->nodes[b].l->name);
+                exit(1);
+            }
+        }
+    free(to);
+}
+
+/* The forward-only net (predict, eval) gives the training net's eval output bit for bit,
+ * with no gradient memory and less activation memory; and a fully convolutional model
+ * built at another input size (h, w) gives an output of that size. */
+static int check_infer(const char *name, const char *root_dir, int batch, int h, int w)
+{
+    run_config rc;
+    load_config(root_dir, name, NULL, 0, &rc);
+    backend *be;
+    cnn_err e = {0};
+    CHECK(backend_create("cpu", 2, &be, &e) == CNN_OK);
+    net_opts train = {0}, infer = {.inference = true};
+    net *a = build_alloc(rc.model, batch, &train, be), *b = build_alloc(rc.model, batch, &infer, be);
+    int64_t nx = shape_numel(&a->in_shape);
+    float *x = cnn_xmalloc((size_t)nx * sizeof *x);
+    rng_fill_uniform(rng_key_from_seed(3), 0, x, (size_t)nx, -1, 1);
+    float *ya = forward_output(a, be, x), *yb = forward_output(b, be, x);
+    int64_t ny = tensor_numel(net_output(a));
+    CHECK(memcmp(ya, yb, (size_t)ny * sizeof *ya) == 0);
+    CHECK(b->mem.grads == 0 && b->mem.act_grads == 0 && b->mem.scratch == 0);
+    CHECK(b->grads_flat.data == NULL && b->mem.activations < a->mem.activations);
+    check_act_liveness(b);
+    printf("%s: forward-only output equal bit for bit; memory %.1f MiB instead of %.1f "
+           "(activations %.1f instead of %.1f)\n", name, (double)b->mem.total / 1048576.0,
+           (double)a->mem.total / 1048576.0, (double)b->mem.activations / 1048576.0,
+           (double)a->mem.activations / 1048576.0);
+    if (h > 0) {
+        net_opts sized = {.inference = true, .input_h = h, .input_w = w};
+        net *c = build_alloc(rc.model, 1, &sized, be);
+        const shape *o = out_shape(c);
+        CHECK(o->nd == 4 && o->d[2] == h && o->d[3] == w);
+        net_destroy(c);
+    }
+    free(x);
+    free(ya);
+    free(yb);
+    net_destroy(a);
+    net_destroy(b);
+    backend_destroy(be);
+    run_config_free(&rc);
+    return 0;
+}
+
 static void expect_act(const cfg_node *model, const char *type)
 {
     net *n = build(model, 2);
@@ -365,6 +459,10 @@ int main(int argc, char **argv)
         return check_train(argv[2], argv[3], atoi(argv[4]));
     if (argc == 3 && !strcmp(argv[1], "args"))
         return check_args(argv[2]);
-    fprintf(stderr, "usage: zoo_check ref NAME ROOT | train NAME ROOT BATCH | args ROOT\n");
+    if ((argc == 5 || argc == 7) && !strcmp(argv[1], "infer"))
+        return check_infer(argv[2], argv[3], atoi(argv[4]), argc == 7 ? atoi(argv[5]) : 0,
+                           argc == 7 ? atoi(argv[6]) : 0);
+    fprintf(stderr, "usage: zoo_check ref NAME ROOT | train NAME ROOT BATCH | args ROOT | "
+                    "infer NAME ROOT BATCH [H W]\n");
     return 2;
 }
