@@ -20,12 +20,17 @@ PY=/usr/bin/python3
 IMAGES=64 BATCH=16 THREADS=$(nproc) ROUNDS=5 BUILD=$ROOT/build JSON=predict-bench.json
 CHECK=0
 
-usage() { # the header's first lines; on stderr after a usage error
-    if ((${1:-0})); then sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; else sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; fi
+header() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { # exit status 2 after a usage error, with the synopsis on stderr
+    if ((${1:-0})); then header >&2; else header; fi
     exit "${1:-0}"
 }
 die() { echo "predict-bench: $*" >&2; exit 1; }
-posint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || { echo "predict-bench: $1 needs a positive integer, got '$2'" >&2; exit 2; }; }
+posint() {
+    [[ $2 =~ ^[1-9][0-9]*$ ]] && return
+    echo "predict-bench: $1 needs a positive integer, got '$2'" >&2
+    exit 2
+}
 
 while (($#)); do
     case $1 in
@@ -44,15 +49,19 @@ done
 
 # Both prerequisites are checked before any work, each with what to do about it.
 CNN=$BUILD/cnn-dist
-[[ -x $CNN ]] || die "no executable $CNN; build it first (cmake -S . -B build -DCNN_CUDA=OFF && cmake --build build -j) or pass --build DIR"
+[[ -x $CNN ]] || die "no executable $CNN; build it first (cmake -S . -B build" \
+    "-DCNN_CUDA=OFF && cmake --build build -j) or pass --build DIR"
 if ! err=$("$PY" -c 'import torch, torchvision, PIL, h5py, numpy' 2>&1); then
-    die "the PyTorch peer needs $PY with torch, torchvision, PIL, h5py and numpy: ${err##*$'\n'}; install them with tools/install-deps.sh --peer (Debian: apt-get install python3-torch python3-torchvision python3-pil python3-h5py)"
+    die "the PyTorch peer needs $PY with torch, torchvision, PIL, h5py and numpy" \
+        "(${err##*$'\n'}); install them with tools/install-deps.sh --peer (Debian:" \
+        "apt-get install python3-torch python3-torchvision python3-pil python3-h5py)," \
+        "or pass --python PATH"
 fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/predict-bench.XXXXXX")
 PEER_JOB=
 cleanup() {
-    [[ -n $PEER_JOB ]] && kill "$PEER_JOB" 2>/dev/null || true
+    if [[ -n $PEER_JOB ]]; then kill "$PEER_JOB" 2>/dev/null || true; fi
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -77,7 +86,9 @@ for ((i = 0; i < 1000; i++)); do echo "class_$i"; done >"$CLASSES"
 export OMP_NUM_THREADS=$THREADS
 # The peer keeps freed memory as layer-bench's does (bench/README.md): without it glibc
 # returns multi-MB activations to the kernel and page-faults them back on every batch.
-# Values set by the caller win.
+# Values set by the caller win. configs/resnet18.yaml has neither data.eval_resize (default 0:
+# resize straight to 224) nor data.mean/std (default: the training set's), so ours gets
+# torchvision's eval transform through --set, as the peer applies it.
 export MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_-16777216}
 export MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_-1073741824}
 OURS=("$CNN" predict "$W" --config "$ROOT/configs/resnet18.yaml"
@@ -91,11 +102,15 @@ ours_round() { # seconds of one run; its output is kept for the line count and t
         >"$TMP/ours.jsonl" 2>"$TMP/ours.err"; then
         echo "predict-bench: our side failed: ${OURS[*]}" >&2
         tail -n 5 "$TMP/ours.err" >&2
-        die "${1:-}"
+        [[ -z ${1:-} ]] || echo "predict-bench: $1" >&2
+        exit 1
     fi
     local t1=$EPOCHREALTIME n
     n=$(grep -c '"file"' "$TMP/ours.jsonl" || true)
-    ((n == IMAGES)) || die "our side printed $n results for $IMAGES images (see $TMP/ours.jsonl)"
+    if ((n != IMAGES)); then
+        head -n 3 "$TMP/ours.jsonl" >&2
+        die "our side printed $n results (lines with \"file\") for $IMAGES images"
+    fi
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }'
 }
 
@@ -104,16 +119,21 @@ coproc PEER { exec "$PY" "$ROOT/bench/torch_predict.py" resnet18 "$TMP/images" -
 PEER_JOB=$PEER_PID PEER_IN=${PEER[1]}
 peer_line() {
     local line
-    read -r -u "${PEER[0]}" line || { cat "$TMP/peer.err" >&2; die "the PyTorch peer exited early"; }
+    if ! read -r -u "${PEER[0]}" line; then
+        cat "$TMP/peer.err" >&2
+        die "the PyTorch peer exited early"
+    fi
     [[ $line != *'"error"'* ]] || die "PyTorch peer: $line"
     printf '%s' "$line"
 }
 peer_round() { echo go >&"${PEER[1]}"; peer_line >"$TMP/peer.last"; }
 
 LOAD0=$(cut -d' ' -f1 /proc/loadavg)
-echo "predict-bench: resnet18, $IMAGES images 500x375, batch $BATCH, threads $THREADS, $ROUNDS rounds (load $LOAD0)"
+echo "predict-bench: resnet18, $IMAGES images 500x375, batch $BATCH, threads $THREADS," \
+    "$ROUNDS rounds (load $LOAD0)"
 HELLO=$(peer_line) # the peer's warm-up is done when its hello arrives
-ours_round "(does $CNN have the predict command?)" >/dev/null # ours' warm-up: page cache for the binary, the weights and the images
+# Ours' warm-up run fills the page cache with the binary, the weights and the images.
+ours_round "(does $CNN have the predict command?)" >/dev/null
 OURS_S=() PEER_S=()
 for ((r = 0; r < ROUNDS; r++)); do
     if ((r % 2 == 0)); then # the side that goes first alternates, so load drifts hit both
@@ -121,7 +141,7 @@ for ((r = 0; r < ROUNDS; r++)); do
     else
         peer_round; OURS_S+=("$(ours_round)")
     fi
-    PEER_S+=("$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["seconds"])' <"$TMP/peer.last")")
+    PEER_S+=("$(sed -n 's/.*"seconds": \([-+.0-9eE]*\).*/\1/p' "$TMP/peer.last")")
     printf '  round %d: ours %.3f s, PyTorch %.3f s\n' "$r" "${OURS_S[-1]}" "${PEER_S[-1]}"
 done
 exec {PEER_IN}>&- # EOF ends the peer's loop

@@ -1,6 +1,7 @@
 /* cnn-dist: the trainer's command line. Reads the run config (YAML + --set overrides),
  * validates every key against the schema, then trains on every MPI rank (train_run), or
- * prints the effective config or the per-layer summary without starting MPI.
+ * prints the effective config or the per-layer summary without starting MPI; `predict`
+ * and `eval` apply a checkpoint (src/infer).
  * Exit status: 0 ok, 2 config or usage error (CNN_EINVAL), 1 any other failure. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,12 +9,15 @@
 
 #include "comm/comm.h"
 #include "config/config.h"
+#include "infer/infer.h"
 #include "net/net.h"
 #include "train/train.h"
 
 static const char usage[] =
     "usage: [mpirun -np N] cnn-dist CONFIG [--set KEY=VALUE ...] [--resume auto|PATH]\n"
     "       cnn-dist CONFIG [--set ...] --print-config | --summary [--ranks N]\n"
+    "       [mpirun -np N] cnn-dist predict CKPT [...] FILE|DIR ...   (predict --help)\n"
+    "       [mpirun -np N] cnn-dist eval CKPT [--data VAL.h5] [...]    (eval --help)\n"
     "       cnn-dist --help | --help-config\n"
     "\n"
     "  CONFIG          the run's YAML file (model, data, optim, ...; docs/config.md)\n"
@@ -197,6 +201,8 @@ static int run(int *argc, char ***argv, const cli *c)
 int main(int argc, char **argv)
 {
     log_init_from_env();
+    if (argc > 1 && (!strcmp(argv[1], "predict") || !strcmp(argv[1], "eval")))
+        return infer_main(argc - 1, argv + 1);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage, stdout);

@@ -46,6 +46,11 @@ void comm_allreduce_sum_i64(comm *c, int64_t *v, int n, const char *what);
 void comm_allreduce_max_f64(comm *c, double *v, int n, const char *what);
 void comm_bcast_bytes(comm *c, void *buf, size_t bytes, int root, const char *what);
 void comm_barrier(comm *c, const char *what);
+/* Every rank's n bytes, concatenated in rank order, to root: a malloc'ed buffer (with a '\0'
+ * after the last byte, for text) on root, NULL elsewhere; lens (root only, may be NULL)
+ * receives each rank's count. Up to 2 GiB in all. */
+char *comm_gather_bytes(comm *c, const void *mine, size_t n, int root, size_t *lens,
+                        const char *what);
 
 /* ---- device tensors (f32, memory of be; staged through the host when the transport
  * cannot reach it) ---- */

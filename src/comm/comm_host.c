@@ -59,6 +59,43 @@ void comm_bcast_bytes(comm *c, void *buf, size_t bytes, int root, const char *wh
     comm_watch_leave(c, WATCH_MAIN);
 }
 
+char *comm_gather_bytes(comm *c, const void *mine, size_t n, int root, size_t *lens,
+                        const char *what)
+{
+    CNN_ASSERT(root >= 0 && root < c->size);
+    uint64_t mine_n = n, *all_n = c->rank == root ? cnn_xcalloc((size_t)c->size, 8) : NULL;
+    comm_watch_enter(c, WATCH_MAIN, what);
+    CNN_MPI(MPI_Gather(&mine_n, 1, MPI_UINT64_T, all_n, 1, MPI_UINT64_T, root, c->main_comm));
+    int *counts = NULL, *displs = NULL;
+    char *all = NULL;
+    if (c->rank == root) {
+        counts = cnn_xcalloc((size_t)c->size, sizeof *counts);
+        displs = cnn_xcalloc((size_t)c->size, sizeof *displs);
+        size_t total = 0;
+        for (int r = 0; r < c->size; r++) {
+            if (all_n[r] > (uint64_t)INT_MAX - total)
+                cnn_fatal("%s: %llu bytes from rank %d after %zu: more than one gather of MPI "
+                          "can carry (2 GiB); gather less at a time", what,
+                          (unsigned long long)all_n[r], r, total);
+            displs[r] = (int)total;
+            counts[r] = (int)all_n[r];
+            total += all_n[r];
+            if (lens)
+                lens[r] = all_n[r];
+        }
+        all = cnn_xmalloc(total + 1);
+        all[total] = '\0';
+    }
+    CNN_ASSERT(n <= INT_MAX);
+    CNN_MPI(MPI_Gatherv(mine, (int)n, MPI_BYTE, all, counts, displs, MPI_BYTE, root,
+                        c->main_comm));
+    comm_watch_leave(c, WATCH_MAIN);
+    free(all_n);
+    free(counts);
+    free(displs);
+    return all;
+}
+
 void comm_barrier(comm *c, const char *what)
 {
     comm_watch_enter(c, WATCH_MAIN, what);

@@ -145,6 +145,9 @@ int run_config_from_tree(cfg_node *tree, const char *path, run_purpose purpose, 
 /* Parses path, applies the n_sets overrides in order, then run_config_from_tree. */
 int run_config_load(const char *path, const char *const *sets, int n_sets, run_purpose purpose,
                     run_config *rc, cnn_err *e);
+/* The same from YAML text (a checkpoint's config); name appears in messages. */
+int run_config_load_text(const char *text, const char *name, const char *const *sets,
+                         int n_sets, run_purpose purpose, run_config *rc, cnn_err *e);
 void run_config_free(run_config *rc);
 
 /* data.batch_size / ranks; an error naming a usable multiple when it does not divide. */

@@ -351,12 +351,10 @@ int run_config_from_tree(cfg_node *tree, const char *path, run_purpose purpose, 
     return cross_checks(rc, purpose, e);
 }
 
-int run_config_load(const char *path, const char *const *sets, int n_sets, run_purpose purpose,
-                    run_config *rc, cnn_err *e)
+/* The overrides, then the schema: rc owns tree from here on. */
+static int finish_load(cfg_node *tree, const char *path, const char *const *sets, int n_sets,
+                       run_purpose purpose, run_config *rc, cnn_err *e)
 {
-    cfg_node *tree;
-    memset(rc, 0, sizeof *rc);
-    CNN_TRY(e, config_parse_file(path, &tree, e));
     for (int i = 0; i < n_sets; i++) {
         int r = config_set(tree, sets[i], e);
         if (r < 0) {
@@ -366,6 +364,24 @@ int run_config_load(const char *path, const char *const *sets, int n_sets, run_p
     }
     CNN_TRY(e, run_config_from_tree(tree, path, purpose, rc, e));
     return CNN_OK;
+}
+
+int run_config_load(const char *path, const char *const *sets, int n_sets, run_purpose purpose,
+                    run_config *rc, cnn_err *e)
+{
+    cfg_node *tree;
+    memset(rc, 0, sizeof *rc);
+    CNN_TRY(e, config_parse_file(path, &tree, e));
+    return finish_load(tree, path, sets, n_sets, purpose, rc, e);
+}
+
+int run_config_load_text(const char *text, const char *name, const char *const *sets,
+                         int n_sets, run_purpose purpose, run_config *rc, cnn_err *e)
+{
+    cfg_node *tree;
+    memset(rc, 0, sizeof *rc);
+    CNN_TRY(e, config_parse_string(text, strlen(text), name, &tree, e));
+    return finish_load(tree, NULL, sets, n_sets, purpose, rc, e);
 }
 
 void run_config_free(run_config *rc)

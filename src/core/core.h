@@ -7,6 +7,7 @@
 #include "backend.h"
 #include "cfg.h"
 #include "err.h"
+#include "json.h"
 #include "log.h"
 #include "rng.h"
 #include "tensor.h"

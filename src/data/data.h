@@ -44,6 +44,15 @@ void image_crop(const image *src, int top, int left, int h, int w, image *dst);
 int image_decode(const uint8_t *bytes, size_t len, int want_c, int min_side, image *out,
                  cnn_err *e);
 
+/* ---- image files, as cnn-pack and cnn-dist predict find and read them ---- */
+/* Every .jpg, .jpeg and .png (any case) under dir, recursively, sorted as os.walk's sorted
+ * (folder, name) pairs: *paths (n) malloc'ed, each path too (image_scan.c). */
+int image_files_under(const char *dir, char ***paths, int64_t *n, cnn_err *e);
+/* A whole file (up to 2 GiB) into a malloc'ed buffer (pack_sample.c). */
+int data_read_file(const char *path, uint8_t **buf, size_t *len, cnn_err *e);
+/* 8-bit gray (c 1) or RGB (c 3) PNG, lossless, into a malloc'ed buffer the caller frees. */
+int image_encode_png(const image *im, uint8_t **out, size_t *len, cnn_err *e);
+
 /* ---- reading (dataset.c): validated at open, then lock-free pread() ---- */
 typedef struct dataset dataset;
 

@@ -22,10 +22,9 @@ int decode_png(const uint8_t *bytes, size_t len, image *out, cnn_err *e);
 /* A segmentation mask: 8-bit class ids, one channel (palette indices kept, not colors). */
 int decode_png_ids(const uint8_t *bytes, size_t len, image *out, cnn_err *e);
 
-/* Encoders (encode.c) into a malloc'ed buffer the caller frees: baseline JPEG (4:2:0 for
- * RGB) of 1 or 3 channels, and an 8-bit gray PNG (masks of class ids). */
+/* Encoder (encode.c) into a malloc'ed buffer the caller frees: baseline JPEG (4:2:0 for
+ * RGB) of 1 or 3 channels (PNG: image_encode_png in data.h). */
 int encode_jpeg(const image *im, int quality, uint8_t **out, size_t *len, cnn_err *e);
-int encode_png_gray(const image *im, uint8_t **out, size_t *len, cnn_err *e);
 /* Checks w x h against DECODE_MAX_PIXELS and allocates out->data (h, w, c). */
 int decode_alloc(image *out, int64_t h, int64_t w, int c, const char *fmt, cnn_err *e);
 

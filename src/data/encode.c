@@ -1,6 +1,7 @@
 /* Encoders for cnn-pack: JPEG (libjpeg, quality as PIL's save(quality=...), 4:2:0 for RGB,
- * as libjpeg's defaults and Pillow's) for --resize in encoded mode, and 8-bit gray PNG,
- * lossless, for MNIST's images in encoded mode and for segmentation masks, so the loader's
+ * as libjpeg's defaults and Pillow's) for --resize in encoded mode, and 8-bit gray or RGB
+ * PNG, lossless, for MNIST's images in encoded mode, for segmentation masks (predict writes
+ * its masks and pictures with it too), so the loader's
  * image_decode(want_c=1) returns the class ids as they are whatever the source mask's
  * format (palette, 1/2/4-bit). Errors longjmp into our handlers and come back as CNN_E*
  * with the library's message. */
@@ -117,9 +118,9 @@ static void png_on_flush(png_structp p)
     (void)p;
 }
 
-int encode_png_gray(const image *im, uint8_t **out, size_t *len, cnn_err *e)
+int image_encode_png(const image *im, uint8_t **out, size_t *len, cnn_err *e)
 {
-    CNN_ASSERT(im->c == 1);
+    CNN_ASSERT(im->c == 1 || im->c == 3);
     penc j = {0};
     png_structp p = png_create_write_struct(PNG_LIBPNG_VER_STRING, &j, png_on_error,
                                             png_on_warning);
@@ -130,14 +131,15 @@ int encode_png_gray(const image *im, uint8_t **out, size_t *len, cnn_err *e)
     }
     int rc = CNN_OK;
     if (setjmp(png_jmpbuf(p))) {
-        rc = CNN_ERR(e, CNN_EIO, "PNG encoding of a %dx%d gray image failed: %s", im->w, im->h,
-                     j.msg);
+        rc = CNN_ERR(e, CNN_EIO, "PNG encoding of a %dx%d %s image failed: %s", im->w, im->h,
+                     im->c == 1 ? "gray" : "RGB", j.msg);
     } else {
         png_set_write_fn(p, &j, png_on_write, png_on_flush);
-        png_set_IHDR(p, info, (png_uint_32)im->w, (png_uint_32)im->h, 8, PNG_COLOR_TYPE_GRAY,
-                     PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+        png_set_IHDR(p, info, (png_uint_32)im->w, (png_uint_32)im->h, 8,
+                     im->c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                     PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
         for (int y = 0; y < im->h; y++)
-            j.rows[y] = im->data + (size_t)y * im->w;
+            j.rows[y] = im->data + (size_t)y * im->w * im->c;
         png_set_rows(p, info, j.rows);
         png_write_png(p, info, PNG_TRANSFORM_IDENTITY, NULL);
     }

@@ -158,6 +158,24 @@ static int walk_dir(const char *dir, int depth, walk *w, cnn_err *e)
     return rc;
 }
 
+int image_files_under(const char *dir, char ***paths, int64_t *n, cnn_err *e)
+{
+    walk w = {0};
+    int rc = walk_dir(dir, 0, &w, e);
+    if (rc == CNN_OK && w.n > 1)
+        qsort(w.v, (size_t)w.n, sizeof *w.v, cmp_walk);
+    *paths = rc == CNN_OK ? cnn_xcalloc((size_t)w.n + 1, sizeof **paths) : NULL;
+    for (int64_t i = 0; i < w.n; i++) {
+        if (rc == CNN_OK)
+            (*paths)[i] = scan_join(w.v[i].dir, w.v[i].name);
+        free(w.v[i].dir);
+        free(w.v[i].name);
+    }
+    *n = rc == CNN_OK ? w.n : 0;
+    free(w.v);
+    return rc;
+}
+
 static int add_class(pack_list *l, const char *cdir, int32_t label, cnn_err *e)
 {
     walk w = {0};

@@ -118,7 +118,7 @@ int mnist_encode_png(const mnist_set *s, int64_t i, uint8_t **out, size_t *len, 
     CNN_ASSERT(i >= 0 && i < s->n);
     size_t px = (size_t)s->h * (size_t)s->w;
     image im = {s->h, s->w, 1, s->images + (size_t)i * px};
-    int rc = encode_png_gray(&im, out, len, e);
+    int rc = image_encode_png(&im, out, len, e);
     if (rc < 0)
         cnn_err_prefix(e, "MNIST image %lld: ", (long long)i);
     return rc;

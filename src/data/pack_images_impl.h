@@ -58,7 +58,6 @@ void pack_sample_make(const pack_cfg *c, const pack_item *it, bool stats_full, p
 /* Segmentation pre-pass: the mask's largest class id (255 = ignore excluded). */
 void pack_sample_mask_ids(const pack_item *it, pack_sample *s);
 void pack_sample_free(pack_sample *s);
-int pack_read_file(const char *path, uint8_t **buf, size_t *len, cnn_err *e);
 
 /* Runs work(ctx, i, &s) for i in [0, n) on `threads` threads and take(ctx, i, &s) on the
  * calling thread in index order (output independent of the thread count); take returning

@@ -96,7 +96,7 @@ static int read_label_file(const char *path, label_file *f, cnn_err *e)
 {
     size_t len;
     *f = (label_file){0};
-    CNN_TRY(e, pack_read_file(path, (uint8_t **)&f->text, &len, e));
+    CNN_TRY(e, data_read_file(path, (uint8_t **)&f->text, &len, e));
     f->text = realloc(f->text, len + 1);
     CNN_ASSERT(f->text);
     f->text[len] = 0;

@@ -19,7 +19,7 @@
 
 #define PACK_MAX_FILE ((int64_t)1 << 31)
 
-int pack_read_file(const char *path, uint8_t **buf, size_t *len, cnn_err *e)
+int data_read_file(const char *path, uint8_t **buf, size_t *len, cnn_err *e)
 {
     *buf = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -120,7 +120,7 @@ static int make_mask(const pack_cfg *c, const pack_item *it, const int full[2], 
     uint8_t *bytes;
     size_t len;
     image m;
-    CNN_TRY(e, pack_read_file(it->mask, &bytes, &len, e));
+    CNN_TRY(e, data_read_file(it->mask, &bytes, &len, e));
     int rc = decode_png_ids(bytes, len, &m, e);
     free(bytes);
     if (rc < 0) {
@@ -141,7 +141,7 @@ static int make_mask(const pack_cfg *c, const pack_item *it, const int full[2], 
         s->mask_len = (size_t)m.h * m.w;
         return CNN_OK;
     }
-    rc = encode_png_gray(&m, &s->mask, &s->mask_len, e);
+    rc = image_encode_png(&m, &s->mask, &s->mask_len, e);
     image_free(&m);
     return rc;
 }
@@ -198,7 +198,7 @@ void pack_sample_make(const pack_cfg *c, const pack_item *it, bool stats_full, p
     uint8_t *file;
     size_t len;
     int full[2] = {0, 0}, rh = 0, rw = 0;
-    int rc = pack_read_file(it->path, &file, &len, &e);
+    int rc = data_read_file(it->path, &file, &len, &e);
     if (rc == CNN_OK)
         rc = c->mode == DATA_RAW ? make_raw(c, file, len, s, full, &rh, &rw, &e)
                                  : make_encoded(c, file, len, stats_full, s, full, &rh, &rw, &e);
@@ -221,7 +221,7 @@ void pack_sample_mask_ids(const pack_item *it, pack_sample *s)
     uint8_t *bytes;
     size_t len;
     image m;
-    if (pack_read_file(it->mask, &bytes, &len, &e) < 0)
+    if (data_read_file(it->mask, &bytes, &len, &e) < 0)
         return; /* reported by the packing pass */
     if (decode_png_ids(bytes, len, &m, &e) == CNN_OK) {
         s->max_id = mask_max_id(&m);

@@ -67,11 +67,8 @@ static void json_array(FILE *f, const char *key, const metrics_class *pc, int C,
 {
     fprintf(f, "\"%s\": [", key);
     for (int c = 0; c < C; c++) {
-        double v = *(const double *)((const char *)&pc[c] + field);
-        if (isfinite(v))
-            fprintf(f, "%s%.6g", c ? ", " : "", v);
-        else
-            fprintf(f, "%snull", c ? ", " : "");
+        fputs(c ? ", " : "", f);
+        json_write_num(f, *(const double *)((const char *)&pc[c] + field), 6);
     }
     fputc(']', f);
 }

@@ -113,4 +113,26 @@ void train_catch_signals(void);
  * checkpoint. */
 int train_run(const struct run_config *rc, struct comm *c, const train_opts *o, cnn_err *e);
 
+/* ---- evaluating a checkpoint alone (cnn-dist eval; train_evaluate.c) ---- */
+typedef struct eval_opts {
+    const char *ckpt;    /* the weights (a checkpoint, or a weights-only file) */
+    const char *data;    /* the dataset; NULL: the config's data.val */
+    const char *out_dir; /* eval.json (and eval_samples.csv for a classifier) go here */
+} eval_opts;
+/* The evaluation of training alone, on every rank of c: the net for rc's model (forward
+ * only), the checkpoint's weights, the dataset normalized and checked as in training
+ * (class names against the checkpoint's), every sample counted once across ranks. Rank 0
+ * prints the metrics (per class too) and writes out_dir/eval.json (loss, top-1, top-5,
+ * per-class precision and recall, the confusion matrix and the most confused pairs;
+ * segmentation: pixel accuracy, mIoU, per-class IoU; denoising: PSNR of output and input)
+ * and, for a classifier, out_dir/eval_samples.csv (index, label, predicted, probability).
+ * Errors are agreed on as in train_run. */
+int train_evaluate(const struct run_config *rc, struct comm *c, const eval_opts *o,
+                   cnn_err *e);
+
+/* The backend of this rank as training makes it (device, threads, the GPU of its node-local
+ * rank), for other commands that run the model (predict). */
+int train_backend_create(const struct run_config *rc, struct comm *c, backend **out,
+                         cnn_err *e);
+
 #endif

@@ -4,6 +4,8 @@
  * the accumulators makes every validation sample count exactly once. All ranks hold the
  * same BN running statistics (sync_buffers in train_step.c), so they evaluate one model.
  * With an EMA of the weights, the average is evaluated too ("split": "val_ema"). */
+#include <math.h>
+
 #include "trainer_impl.h"
 
 static float download_loss(trainer *t)
@@ -43,6 +45,25 @@ static void download_output(trainer *t, const tensor *out)
     backend_download(t->be, out, t->eval_host);
 }
 
+/* eval_samples.csv: each real sample's predicted class (as the confusion matrix counts it)
+ * and its softmax probability. */
+static void record_samples(trainer *t, const batch *b, int first, int count)
+{
+    int C = t->classes;
+    for (int i = 0; i < count; i++) {
+        int64_t idx = b->index[first + i];
+        if (idx < 0)
+            continue;
+        const float *x = t->eval_host + (int64_t)i * C;
+        int p = metrics_predicted(x, C, b->labels[first + i]);
+        double z = 0;
+        for (int c = 0; c < C; c++)
+            z += exp((double)x[c] - (double)x[p]);
+        t->sample_pred[idx] = p + 1;
+        t->sample_prob[idx] = 1.0 / z;
+    }
+}
+
 static void eval_chunk(trainer *t, const batch *b, int first, int count)
 {
     net *n = t->n;
@@ -53,6 +74,8 @@ static void eval_chunk(trainer *t, const batch *b, int first, int count)
     case TASK_CLASSIFY:
         download_output(t, out);
         metrics_add_classify(t->val_metrics, t->eval_host, b->labels + first, count);
+        if (t->sample_pred)
+            record_samples(t, b, first, count);
         break;
     case TASK_SEGMENT: {
         int64_t hw = shape_inner(&n->target_shape, 1);
@@ -71,7 +94,7 @@ static void eval_chunk(trainer *t, const batch *b, int first, int count)
         metrics_add_loss(t->val_metrics, (double)download_loss(t) * counted, counted);
 }
 
-static void eval_once(trainer *t, const char *name)
+void trainer_eval_pass(trainer *t, metrics_result *r)
 {
     split *v = &t->val;
     cnn_err e = {0};
@@ -97,8 +120,13 @@ static void eval_once(trainer *t, const char *name)
     int nb;
     double *buf = metrics_buffer(t->val_metrics, &nb);
     comm_allreduce_sum_f64(t->c, buf, nb, "evaluation metrics");
+    metrics_result_get(t->val_metrics, r);
+}
+
+static void eval_once(trainer *t, const char *name)
+{
     metrics_result r;
-    metrics_result_get(t->val_metrics, &r);
+    trainer_eval_pass(t, &r);
     trainer_log_eval(t, name, &r);
 }
 

@@ -9,8 +9,7 @@
 
 #include "trainer_impl.h"
 
-/* Each stage's errors are agreed on before the next stage's collectives. */
-static int agreed(trainer *t, int rc, cnn_err *e)
+int trainer_agreed(trainer *t, int rc, cnn_err *e)
 {
     int all = comm_agree(t->c, rc);
     if (all < 0 && rc >= 0)
@@ -18,30 +17,29 @@ static int agreed(trainer *t, int rc, cnn_err *e)
     return all < 0 ? rc : CNN_OK;
 }
 
-static int setup_backend(trainer *t, cnn_err *e)
+int train_backend_create(const run_config *rc, comm *c, backend **out, cnn_err *e)
 {
-    const run_config *rc = t->rc;
     static const char *const names[] = {"auto", "cpu", "cuda"};
     int threads = (int)rc->threads;
     if (threads == 0) { /* all cores of the node, shared by its ranks */
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = (int)(cores > 0 ? cores : 1) / comm_local_size(t->c);
+        threads = (int)(cores > 0 ? cores : 1) / comm_local_size(c);
         threads = threads > 0 ? threads : 1;
     }
     /* MPI reduces host memory only: with it, auto means the CPU. */
     bool host = rc->device == RUN_DEVICE_AUTO && rc->comm.transport == RUN_TRANSPORT_MPI;
     backend_opts o = {.name = host ? "cpu" : names[rc->device],
                       .threads = threads,
-                      .gpu = comm_local_rank(t->c),
+                      .gpu = comm_local_rank(c),
                       .workspace_bytes = (size_t)rc->cuda.workspace_mb << 20,
                       .deterministic = rc->cuda.deterministic};
-    CNN_TRY(e, backend_create_opts(&o, &t->be, e));
-    if (t->be->ops->dev == DEVICE_CPU && rc->comm.transport == RUN_TRANSPORT_NCCL)
+    CNN_TRY(e, backend_create_opts(&o, out, e));
+    if ((*out)->ops->dev == DEVICE_CPU && rc->comm.transport == RUN_TRANSPORT_NCCL)
         return CNN_ERR(e, CNN_EINVAL, "comm.transport is nccl, but device %s gave the cpu "
                        "backend (no GPU visible, or a build without CUDA): NCCL reduces GPU "
                        "memory; use comm.transport: auto (MPI here) or run on GPU nodes",
                        names[rc->device]);
-    if (t->be->ops->dev == DEVICE_CPU && (rc->precision != RUN_FP32 || rc->channels_last))
+    if ((*out)->ops->dev == DEVICE_CPU && (rc->precision != RUN_FP32 || rc->channels_last))
         log_warn("the cpu backend emulates %s%s%s (same results as a GPU's rounding "
                  "and layout, but slower than fp32 NCHW): for checking a config",
                  rc->precision == RUN_BF16 ? "bf16" : rc->precision == RUN_FP16 ? "fp16" : "",
@@ -73,6 +71,9 @@ static int setup_net(trainer *t, cnn_err *e)
     int rank_batch;
     CNN_TRY(e, run_config_rank_batch(rc, t->world, &rank_batch, e));
     net_opts no = train_net_opts(rc);
+    if (t->eval) /* labels, not mixed targets: the loss is the same */
+        no = (net_opts){.precision = no.precision, .channels_last = no.channels_last,
+                        .inference = true};
     t->soft = no.soft_targets;
     CNN_TRY(e, net_create_opts(rc->model, rank_batch, &no, &t->n, e));
     read_task(t); /* net_create_opts refused soft targets for a non-classifier */
@@ -104,7 +105,7 @@ static int load_init_weights(trainer *t, cnn_err *e)
 
 int trainer_init_weights_file(trainer *t, cnn_err *e)
 {
-    return t->rc->train.init_weights ? agreed(t, load_init_weights(t, e), e) : CNN_OK;
+    return t->rc->train.init_weights ? trainer_agreed(t, load_init_weights(t, e), e) : CNN_OK;
 }
 
 /* Same weights everywhere: initialised from the shared seed, then rank 0's broadcast. */
@@ -116,179 +117,6 @@ static void init_weights(trainer *t)
         comm_bcast_tensor(t->c, t->be, &n->params_flat, 0, "initial weights");
     if (n->buffers_flat.data)
         comm_bcast_tensor(t->c, t->be, &n->buffers_flat, 0, "initial buffers");
-}
-
-/* "a, b, c, ..." : the first class names, for messages. */
-static const char *class_list(const dataset_info *in, char *buf, size_t len)
-{
-    size_t at = 0;
-    buf[0] = 0;
-    for (int k = 0; k < in->n_classes && k < 4 && at < len; k++)
-        at += (size_t)snprintf(buf + at, len - at, "%s%s", k ? ", " : "", in->classes[k]);
-    if (in->n_classes > 4 && at < len)
-        snprintf(buf + at, len - at, ", ...");
-    return buf;
-}
-
-/* Label k must mean the same class in the validation set as in the training set. */
-static bool same_classes(const dataset_info *a, const dataset_info *b)
-{
-    if (a->n_classes != b->n_classes)
-        return false;
-    for (int k = 0; a->classes && b->classes && k < a->n_classes; k++)
-        if (strcmp(a->classes[k], b->classes[k]))
-            return false;
-    return true;
-}
-
-/* train: the training set's info when ds is the validation set, else NULL. */
-static int check_dataset(const trainer *t, const char *path, const dataset *ds,
-                         const dataset_info *train, cnn_err *e)
-{
-    const dataset_info *in = dataset_get_info(ds);
-    if (t->task == TASK_SEGMENT && in->task != DATA_SEGMENT)
-        return CNN_ERR(e, CNN_EINVAL, "%s holds labelled images, but the model predicts a "
-                       "class per pixel; pack masks with `cnn-pack segmentation`", path);
-    if (t->task == TASK_CLASSIFY && in->task != DATA_CLASSIFY)
-        return CNN_ERR(e, CNN_EINVAL, "%s holds segmentation masks, but the model is a "
-                       "classifier (its output has no spatial dimensions)", path);
-    if (t->task != TASK_DENOISE && train && train->n_classes > 0 && !same_classes(in, train)) {
-        char a[256], b[256];
-        return CNN_ERR(e, CNN_EINVAL, "validation set %s has %d classes (%s) but the training "
-                       "set %s has %d (%s): label k must name the same class in both; pack "
-                       "both from folders of the same class names (imagenet-val: "
-                       "--classes-from TRAIN.h5)", path, in->n_classes, class_list(in, a, sizeof a),
-                       t->rc->data.train, train->n_classes, class_list(train, b, sizeof b));
-    }
-    if (t->task != TASK_DENOISE && in->n_classes > t->classes)
-        return CNN_ERR(e, CNN_EINVAL, "%s has %d classes but the model outputs %d; set the "
-                       "model's class count (e.g. --set model.args.num_classes=%d)", path,
-                       in->n_classes, t->classes, in->n_classes);
-    return CNN_OK;
-}
-
-static void *pinned_alloc(void *ctx, size_t bytes)
-{
-    backend *be = ctx;
-    void *p = NULL;
-    cnn_err e = {0};
-    if (be->ops->host_alloc(be, bytes, &p, &e) < 0)
-        cnn_fatal("pinned batch memory: %s", e.msg);
-    return p;
-}
-
-static void pinned_free(void *ctx, void *p)
-{
-    backend *be = ctx;
-    be->ops->host_free(be, p);
-}
-
-static void fill_augment(const trainer *t, const dataset_info *in, bool train, augment_cfg *a)
-{
-    const run_config *rc = t->rc;
-    const shape *s = &t->n->in_shape;
-    int C = (int)s->d[1];
-    *a = (augment_cfg){.out_h = (int)s->d[2], .out_w = (int)s->d[3], .train = train,
-                       .resize = (int)rc->data.eval_resize, .channels = C,
-                       .noise_std = t->task == TASK_DENOISE ? (float)rc->data.noise_std : 0};
-    if (train) {
-        for (int k = 0; k < 2; k++) {
-            a->scale[k] = (float)rc->data.crop_scale.v[k];
-            a->ratio[k] = (float)rc->data.crop_ratio.v[k];
-        }
-        a->hflip = rc->data.hflip;
-        a->brightness = (float)rc->data.brightness;
-        a->contrast = (float)rc->data.contrast;
-        a->saturation = (float)rc->data.saturation;
-    }
-    bool given = rc->data.mean.n > 0;
-    for (int c = 0; c < C; c++) {
-        int k = given ? (rc->data.mean.n == 1 ? 0 : c) : c;
-        a->mean[c] = given ? (float)rc->data.mean.v[k] : in->mean[c];
-        a->std[c] = given ? (float)rc->data.std.v[k] : in->std[c];
-    }
-    /* A gray model on RGB data sees rgb_to_grayscale's luma (augment.c): its mean is that
-     * of the channel means (the std so weighted is an estimate); gray data repeat theirs. */
-    const float luma[3] = {0.2989f, 0.587f, 0.114f};
-    if (!given && C == 1 && (in->mean[0] != in->mean[1] || in->mean[1] != in->mean[2])) {
-        a->mean[0] = luma[0] * in->mean[0] + luma[1] * in->mean[1] + luma[2] * in->mean[2];
-        a->std[0] = luma[0] * in->std[0] + luma[1] * in->std[1] + luma[2] * in->std[2];
-    }
-    for (int c = 0; c < C; c++)
-        if (!(a->std[c] > 0))
-            a->std[c] = 1; /* a constant channel: nothing to scale */
-}
-
-/* Opens one split (path NULL: data.synthetic) and its loader; train_info supplies the
- * normalization for both splits. */
-static int open_split(trainer *t, const char *path, bool train, const dataset_info *train_info,
-                      comm_shm *shm, split *sp, cnn_err *e)
-{
-    const run_config *rc = t->rc;
-    int64_t n = rc->data.synthetic;
-    dataset_info none = {.mean = {0, 0, 0}, .std = {1, 1, 1}};
-    const dataset_info *in = &none;
-    if (path) {
-        dataset_open_opts oo = {.ram_bytes = (size_t)rc->data.cache_mb << 20};
-        /* Ranks sharing a node read one cache together, each a part of it (comm_shm.c). */
-        dataset_shared sh = {shm ? comm_shm_rank(shm) : 0, shm ? comm_shm_size(shm) : 1, shm,
-                             comm_shm_map, comm_shm_agree};
-        oo.shared = shm && comm_shm_size(shm) > 1 ? &sh : NULL;
-        CNN_TRY(e, dataset_open_with(path, &oo, &sp->ds, e));
-        CNN_TRY(e, check_dataset(t, path, sp->ds, train ? NULL : train_info, e));
-        in = dataset_get_info(sp->ds);
-        n = in->n;
-    }
-    int64_t global = train || !rc->eval.batch_size ? rc->data.batch_size : rc->eval.batch_size;
-    if (global % t->world)
-        return CNN_ERR(e, CNN_EINVAL, "eval.batch_size=%lld is not a multiple of the %d ranks",
-                       (long long)global, t->world);
-    CNN_TRY(e, sampler_init(&sp->smp, n, (int)global, t->rank, t->world, (uint64_t)rc->seed,
-                            train, train, e));
-    if (train && sampler_steps(&sp->smp) < rc->train.accum_steps)
-        return CNN_ERR(e, CNN_EINVAL, "%s has %lld samples: fewer than one optimizer step of "
-                       "data.batch_size=%lld x train.accum_steps=%lld",
-                       path ? path : "data.synthetic", (long long)n,
-                       (long long)rc->data.batch_size, (long long)rc->train.accum_steps);
-    loader_opts lo = {.ds = sp->ds, .smp = sp->smp, .workers = (int)rc->data.workers,
-                      .prefetch = (int)rc->data.prefetch, .channels = (int)t->n->in_shape.d[1],
-                      .key = rng_fold_str(t->root, "data"), .alloc = pinned_alloc,
-                      .free = pinned_free, .alloc_ctx = t->be};
-    fill_augment(t, train_info ? train_info : in, train, &lo.aug);
-    t->psnr_peak = 1.0 / lo.aug.std[0]; /* data range of [0, 1] pixels after Normalize */
-    if (train) {
-        t->info = (ckpt_model_info){.channels = lo.aug.channels, .n_classes = in->n_classes,
-                                    .classes = in->classes};
-        memcpy(t->info.mean, lo.aug.mean, sizeof t->info.mean);
-        memcpy(t->info.std, lo.aug.std, sizeof t->info.std);
-    }
-    if (!path)
-        return loader_create_synthetic(&lo, t->task == TASK_SEGMENT ? DATA_SEGMENT
-                                                                    : DATA_CLASSIFY,
-                                       t->task == TASK_DENOISE ? 0 : t->classes, &sp->ld, e);
-    return loader_create(&lo, &sp->ld, e);
-}
-
-static int setup_data(trainer *t, cnn_err *e)
-{
-    const run_config *rc = t->rc;
-    bool synthetic = rc->data.synthetic > 0;
-    /* The opens' shared-cache collectives: every rank takes part in both or in neither, so
-     * the ranks agree on the first before the second. */
-    comm_shm *shm = t->world > 1 && !synthetic ? comm_shm_create(t->c) : NULL;
-    int r = open_split(t, synthetic ? NULL : rc->data.train, true, NULL, shm, &t->train, e);
-    if (shm)
-        r = agreed(t, r, e);
-    if (r == CNN_OK && !synthetic && rc->data.val && rc->eval.every > 0)
-        r = open_split(t, rc->data.val, false, dataset_get_info(t->train.ds), shm, &t->val, e);
-    comm_shm_destroy(shm);
-    CNN_TRY(e, r);
-    t->micro_per_epoch = sampler_steps(&t->train.smp);
-    t->steps_per_epoch = t->micro_per_epoch / rc->train.accum_steps;
-    t->total_steps = rc->train.epochs * t->steps_per_epoch;
-    if (rc->train.max_steps > 0 && rc->train.max_steps < t->total_steps)
-        t->total_steps = rc->train.max_steps;
-    return CNN_OK;
 }
 
 /* Host staging and device scratch of the step and the evaluation. */
@@ -345,17 +173,23 @@ int trainer_setup(trainer *t, cnn_err *e)
     t->world = comm_size(t->c);
     t->seed = (uint64_t)t->rc->seed;
     t->root = rng_key_from_seed(t->seed);
-    CNN_TRY(e, agreed(t, setup_backend(t, e), e));
-    CNN_TRY(e, agreed(t, setup_net(t, e), e));
+    CNN_TRY(e, trainer_agreed(t, train_backend_create(t->rc, t->c, &t->be, e), e));
+    CNN_TRY(e, trainer_agreed(t, setup_net(t, e), e));
     /* the data before the net's memory: a missing dataset is reported at once, not after
      * allocating (or failing to allocate) a large model */
-    CNN_TRY(e, agreed(t, setup_data(t, e), e));
-    CNN_TRY(e, agreed(t, net_alloc(t->n, t->be, e), e));
-    init_weights(t);
+    CNN_TRY(e, trainer_agreed(t, trainer_setup_data(t, e), e));
+    CNN_TRY(e, trainer_agreed(t, net_alloc(t->n, t->be, e), e));
+    if (t->eval) /* every rank reads the checkpoint, as a resume does */
+        CNN_TRY(e, trainer_agreed(t, ckpt_load(t->eval->ckpt, t->n, NULL, NULL, 0, NULL, e),
+                                  e));
+    else
+        init_weights(t);
     int rc = setup_buffers(t, e);
-    if (rc >= 0)
+    if (rc >= 0 && !t->eval)
         rc = setup_training(t, e);
-    return agreed(t, rc, e);
+    if (t->eval)
+        t->x = (exec){.be = t->be, .training = false, .reduce_ranks = 1};
+    return trainer_agreed(t, rc, e);
 }
 
 static void close_split(split *sp)

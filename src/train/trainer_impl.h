@@ -23,6 +23,8 @@ typedef struct split {
 typedef struct trainer {
     const run_config *rc;
     const train_opts *opts;
+    const eval_opts *eval; /* an evaluation of a checkpoint alone (train_evaluate) */
+    ckpt_model_info ckpt_info; /* eval: the checkpoint's normalization and class names */
     comm *c;
     int rank, world;
 
@@ -56,6 +58,9 @@ typedef struct trainer {
     tensor eval_out;    /* device f32 copy of an f16/bf16 output (data NULL for f32) */
     int32_t *eval_idx;  /* argmax of one chunk (segmentation) */
     tensor eval_argmax; /* device (batch, H, W) i32 */
+    /* eval of a classifier: per validation sample its predicted class + 1 (0: not seen on
+     * this rank) and that class's probability, summed over ranks for eval_samples.csv */
+    double *sample_pred, *sample_prob; /* (val samples) */
 
     int64_t micro_per_epoch; /* loader batches per epoch */
     int64_t steps_per_epoch; /* optimizer steps per epoch (micro / accum) */
@@ -77,6 +82,10 @@ typedef struct trainer {
 
 /* train_setup.c */
 int trainer_setup(trainer *t, cnn_err *e);
+/* Each stage's errors are agreed on before the next stage's collectives. */
+int trainer_agreed(trainer *t, int rc, cnn_err *e);
+/* train_setup_data.c: the splits and their loaders (eval: the validation split only). */
+int trainer_setup_data(trainer *t, cnn_err *e);
 /* A fresh run (nothing to resume): the weights of train.init_weights, when it is set, on
  * every rank; errors agreed on. */
 int trainer_init_weights_file(trainer *t, cnn_err *e);
@@ -100,6 +109,8 @@ double trainer_upload(trainer *t, const batch *b, int first, int count, bool tra
 
 /* train_eval.c: every rank evaluates its slices; the result goes to rank 0's log. */
 void trainer_eval(trainer *t);
+/* One pass over the validation split; every rank gets the reduced result. */
+void trainer_eval_pass(trainer *t, metrics_result *r);
 
 /* train_log.c */
 int trainer_log_open(trainer *t, cnn_err *e);

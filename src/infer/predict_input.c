@@ -1,0 +1,128 @@
+/* predict's inputs: the file list (folders expanded as cnn-pack expands them), the output
+ * stem of each file (its name without extension; a repeated one gets "-2", "-3", ...), and
+ * reading one file with cnn-pack's decoder (EXIF orientation, gray, CMYK, alpha, palette).
+ * A gray model takes a colour file only when it is gray in fact (R = G = B everywhere);
+ * a colour model takes a gray one as PIL's convert("RGB") would. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "infer_impl.h"
+
+static void push(file_list *l, char *path)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap;
+        l->path = cnn_xgrow(l->path, &cap, sizeof *l->path);
+        l->stem = cnn_xgrow(l->stem, &l->cap, sizeof *l->stem);
+    }
+    l->path[l->n] = path;
+    l->stem[l->n++] = NULL;
+}
+
+static char *stem_of(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *dot = strrchr(base, '.');
+    size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    char *s = cnn_xmalloc(n + 16);
+    memcpy(s, base, n);
+    s[n] = '\0';
+    return s;
+}
+
+/* Unique stems: the k-th repeat of a name (k >= 2) is "<name>-<k>". */
+static void make_stems(file_list *l)
+{
+    for (int i = 0; i < l->n; i++) {
+        l->stem[i] = stem_of(l->path[i]);
+        size_t base = strlen(l->stem[i]);
+        for (int k = 2;; k++) {
+            bool taken = false;
+            for (int j = 0; j < i && !taken; j++)
+                taken = !strcmp(l->stem[j], l->stem[i]);
+            if (!taken)
+                break;
+            snprintf(l->stem[i] + base, 16, "-%d", k);
+        }
+    }
+}
+
+void input_list(const char *const *args, int n_args, file_list *out)
+{
+    *out = (file_list){0};
+    for (int a = 0; a < n_args; a++) {
+        struct stat st;
+        if (stat(args[a], &st) != 0 || !S_ISDIR(st.st_mode)) {
+            push(out, cnn_xstrdup(args[a])); /* read (or reported) where it stands */
+            continue;
+        }
+        char **paths = NULL;
+        int64_t n = 0;
+        cnn_err e = {0};
+        if (image_files_under(args[a], &paths, &n, &e) < 0 || n == 0) {
+            /* a folder that gives nothing is an item of its own, reported as such */
+            size_t len = strlen(args[a]) + 2;
+            char *p = cnn_xmalloc(len);
+            snprintf(p, len, "%s/", args[a]);
+            push(out, p);
+        }
+        for (int64_t i = 0; i < n; i++)
+            push(out, paths[i]);
+        free(paths);
+    }
+    make_stems(out);
+}
+
+void input_list_free(file_list *l)
+{
+    for (int i = 0; i < l->n; i++) {
+        free(l->path[i]);
+        free(l->stem[i]);
+    }
+    free(l->path);
+    free(l->stem);
+    *l = (file_list){0};
+}
+
+static bool really_gray(const image *im)
+{
+    size_t n = (size_t)im->h * (size_t)im->w;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = im->data + 3 * i;
+        if (p[0] != p[1] || p[1] != p[2])
+            return false;
+    }
+    return true;
+}
+
+void input_read(const char *path, int model_c, input_image *out)
+{
+    *out = (input_image){0};
+    size_t len = strlen(path);
+    if (len && path[len - 1] == '/') {
+        snprintf(out->err, sizeof out->err, "%.*s: no .jpg, .jpeg or .png file under it",
+                 (int)(len - 1), path);
+        return;
+    }
+    uint8_t *bytes = NULL;
+    size_t n = 0;
+    cnn_err e = {0};
+    int rc = data_read_file(path, &bytes, &n, &e);
+    if (rc == CNN_OK) {
+        rc = image_decode(bytes, n, 0, 0, &out->im, &e);
+        if (rc < 0)
+            cnn_err_prefix(&e, "%s: ", path);
+    }
+    free(bytes);
+    if (rc == CNN_OK && model_c == 1 && out->im.c == 3 && !really_gray(&out->im)) {
+        rc = CNN_ERR(&e, CNN_EINVAL, "%s is a colour image (%dx%d RGB) but the model takes "
+                     "gray images (1 channel); convert it to grayscale first", path,
+                     out->im.w, out->im.h);
+    }
+    if (rc < 0) {
+        image_free(&out->im);
+        snprintf(out->err, sizeof out->err, "%s", e.msg);
+    }
+}
