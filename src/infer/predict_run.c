@@ -292,9 +292,9 @@ int predict_run(const infer_args *a, comm *c, cnn_err *e)
         jsonl = NULL;
         if (comm_agree(c, rc) < 0 && rc == CNN_OK)
             rc = CNN_ERR(e, CNN_ESTATE, "another rank failed (see its message)");
-        if (rc == CNN_OK && failed)
-            rc = CNN_ERR(e, CNN_EIO, "%lld of %d files could not be predicted (named above)",
-                         (long long)failed, r.files.n);
+        if (rc == CNN_OK && failed) /* said once, by rank 0 */
+            rc = CNN_ERR(e, comm_rank(c) ? CNN_ESTATE : CNN_EIO, "%lld of %d files could not "
+                         "be predicted (named above)", (long long)failed, r.files.n);
         input_list_free(&r.files);
     }
     if (jsonl) {

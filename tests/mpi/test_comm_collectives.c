@@ -1,7 +1,9 @@
 /* comm's host collectives under mpiexec (np 2 and 3): sums, max, broadcast, barrier,
- * agreement on errors, node-local ranks, and tensor broadcast/all-reduce on the CPU backend.
+ * agreement on errors, node-local ranks, gathering bytes to one rank, and tensor
+ * broadcast/all-reduce on the CPU backend.
  * Also runs without mpiexec (singleton, 1 rank). Values are small integers times powers of two, so every sum is exact in any order and
  * compared bitwise against the closed form (STYLE.md 36). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../src/comm/comm.h"
@@ -49,6 +51,30 @@ static void bcast_and_agree(comm *c)
     int mine = r == 0 ? CNN_OK : (r % 2 ? CNN_EINVAL : CNN_ENOMEM);
     CHECK_EQ(comm_agree(c, mine), p > 1 ? CNN_EINVAL : CNN_OK);
     CHECK_EQ(comm_agree(c, CNN_ESTATE), CNN_ESTATE);
+}
+
+/* Rank r sends r bytes 'a' + r (rank 0 sends none): root gets them in rank order, with the
+ * lengths and a terminating '\0'; the others get NULL. */
+static void gather(comm *c)
+{
+    int r = comm_rank(c), p = comm_size(c);
+    char mine[16];
+    memset(mine, 'a' + r, sizeof mine);
+    size_t lens[16];
+    int root = p - 1;
+    char *all = comm_gather_bytes(c, mine, (size_t)r, root, lens, "test gather");
+    if (r != root) {
+        CHECK(all == NULL);
+        return;
+    }
+    char want[256] = "";
+    for (int k = 0; k < p; k++) {
+        CHECK_EQ(lens[k], (size_t)k);
+        for (int j = 0; j < k; j++)
+            want[strlen(want)] = (char)('a' + k);
+    }
+    CHECK(all && strcmp(all, want) == 0);
+    free(all);
 }
 
 static void tensors(comm *c)
@@ -104,6 +130,7 @@ int main(int argc, char **argv)
     CHECK_EQ(comm_local_rank(c), r);
     host_sums(c);
     bcast_and_agree(c);
+    gather(c);
     tensors(c);
     comm_set_phase(c, "done");
     comm_barrier(c, "end");

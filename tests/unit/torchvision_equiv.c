@@ -14,7 +14,9 @@
  * DIR/<model>.logits.f32 for torchvision_equiv.py --verify: the other direction, which
  * needs python, so it is not a ctest.
  * --weights FILE: load FILE instead of generating it (torchvision_equiv.py --export writes
- * one with tools/torch_export.py), to check that script's output. */
+ * one with tools/torch_export.py), to check that script's output.
+ * --write-weights FILE: only write the checked weights (torch_export.py's layout) to FILE,
+ * for tests that apply them elsewhere (e2e.predict_torchvision). */
 #include <hdf5.h>
 #include <unistd.h>
 
@@ -208,9 +210,10 @@ int main(int argc, char **argv)
 {
     bool save = argc == 5 && strcmp(argv[3], "--save") == 0;
     bool given = argc == 5 && strcmp(argv[3], "--weights") == 0;
-    if (argc != 3 && !save && !given) {
-        fprintf(stderr, "usage: %s CONFIG.yaml FIXTURE.h5 [--save DIR | --weights FILE]\n",
-                argv[0]);
+    bool write_only = argc == 5 && strcmp(argv[3], "--write-weights") == 0;
+    if (argc != 3 && !save && !given && !write_only) {
+        fprintf(stderr, "usage: %s CONFIG.yaml FIXTURE.h5 [--save DIR | --weights FILE | "
+                "--write-weights FILE]\n", argv[0]);
         return 2;
     }
     char model[256], dir[] = "/tmp/cnn_tv_XXXXXX", wpath[512];
@@ -234,6 +237,11 @@ int main(int argc, char **argv)
     double *ref = xcalloc((size_t)cnt, sizeof *ref);
     read_fixture(argv[2], &m, &base, range, ref);
 
+    if (write_only) {
+        write_weights(argv[4], &m, base);
+        printf("%s: wrote %s\n", model, argv[4]);
+        return 0;
+    }
     if (given) {
         snprintf(wpath, sizeof wpath, "%s", argv[4]);
     } else {
