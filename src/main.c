@@ -146,17 +146,6 @@ static bool first_rank_by_env(void)
     return true;
 }
 
-static void report(int r, const cnn_err *e, int rank, int world)
-{
-    fflush(stdout);
-    if (world > 1)
-        fprintf(stderr, "cnn-dist: rank %d: error: %s\n", rank, e->msg);
-    else
-        fprintf(stderr, "cnn-dist: error: %s\n", e->msg);
-    if (r != CNN_EINVAL && r != CNN_EIO && r != CNN_ESTATE) /* a fault: where it came from */
-        fprintf(stderr, "  (at %s)\n", e->trace);
-}
-
 static int train(int *argc, char ***argv, const cli *c, const run_config *rc)
 {
     cnn_err e = {0};
@@ -166,7 +155,7 @@ static int train(int *argc, char ***argv, const cli *c, const run_config *rc)
     train_catch_signals();
     int r = comm_init(argc, argv, (double)rc->comm.timeout_s, &cm, &e);
     if (r < 0) {
-        report(r, &e, 0, 1);
+        cnn_err_report("cnn-dist", r, &e, 0, 1);
         return r;
     }
     train_opts o = {.config_path = c->path, .resume = c->resume,
@@ -174,7 +163,7 @@ static int train(int *argc, char ***argv, const cli *c, const run_config *rc)
     r = train_run(rc, cm, &o, &e);
     /* Ranks that only learned that another failed stay quiet; rank 0 says it once. */
     if (r < 0 && (r != CNN_ESTATE || comm_rank(cm) == 0))
-        report(r, &e, comm_rank(cm), comm_size(cm));
+        cnn_err_report("cnn-dist", r, &e, comm_rank(cm), comm_size(cm));
     comm_finalize(cm);
     return r;
 }
@@ -191,7 +180,7 @@ static int run(int *argc, char ***argv, const cli *c)
     if (r == CNN_OK && inspecting)
         r = inspect(c, &rc, &e);
     if (r < 0 && first_rank_by_env())
-        report(r, &e, 0, 1);
+        cnn_err_report("cnn-dist", r, &e, 0, 1);
     else if (r == CNN_OK && !inspecting)
         r = train(argc, argv, c, &rc);
     run_config_free(&rc);
@@ -217,7 +206,7 @@ int main(int argc, char **argv)
     cnn_err e = {0};
     int r = parse_args(argc, argv, &c, &e);
     if (r < 0)
-        report(r, &e, 0, 1);
+        cnn_err_report("cnn-dist", r, &e, 0, 1);
     else
         r = run(&argc, &argv, &c);
     free(c.sets);

@@ -119,3 +119,14 @@ char *cnn_xstrdup(const char *s)
     memcpy(p, s, n);
     return p;
 }
+
+void cnn_err_report(const char *prog, int r, const cnn_err *e, int rank, int world)
+{
+    fflush(stdout);
+    if (world > 1)
+        fprintf(stderr, "%s: rank %d: error: %s\n", prog, rank, e->msg);
+    else
+        fprintf(stderr, "%s: error: %s\n", prog, e->msg);
+    if (r != CNN_EINVAL && r != CNN_EIO && r != CNN_ESTATE) /* a fault: where it came from */
+        fprintf(stderr, "  (at %s)\n", e->trace);
+}

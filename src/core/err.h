@@ -33,6 +33,10 @@ void cnn_err_trace(cnn_err *e, const char *file, int line);
 
 /* Prefixes e->msg with context ("layer 'conv1': "), keeping the message's own text. */
 void cnn_err_prefix(cnn_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* What a command prints for an error it returns (code r) on stderr after flushing stdout:
+ * "cnn-dist: [rank R: ]error: MSG" (the rank when world > 1), and where it came from unless
+ * it is one a user fixes (CNN_EINVAL, CNN_EIO, CNN_ESTATE). */
+void cnn_err_report(const char *prog, int r, const cnn_err *e, int rank, int world);
 
 #define CNN_TRY(e, expr)                                                                 \
     do {                                                                                 \

@@ -158,7 +158,9 @@ static int walk_dir(const char *dir, int depth, walk *w, cnn_err *e)
     return rc;
 }
 
-int image_files_under(const char *dir, char ***paths, int64_t *n, cnn_err *e)
+/* The images under dir as sorted paths (*paths NULL on error); *ignored: other files. */
+static int images_under(const char *dir, char ***paths, int64_t *n, int64_t *ignored,
+                        cnn_err *e)
 {
     walk w = {0};
     int rc = walk_dir(dir, 0, &w, e);
@@ -172,28 +174,29 @@ int image_files_under(const char *dir, char ***paths, int64_t *n, cnn_err *e)
         free(w.v[i].name);
     }
     *n = rc == CNN_OK ? w.n : 0;
+    *ignored = w.ignored;
     free(w.v);
     return rc;
 }
 
+int image_files_under(const char *dir, char ***paths, int64_t *n, cnn_err *e)
+{
+    int64_t ignored;
+    return images_under(dir, paths, n, &ignored, e);
+}
+
 static int add_class(pack_list *l, const char *cdir, int32_t label, cnn_err *e)
 {
-    walk w = {0};
-    int rc = walk_dir(cdir, 0, &w, e);
-    if (rc == CNN_OK && w.n > 1)
-        qsort(w.v, (size_t)w.n, sizeof *w.v, cmp_walk);
-    for (int64_t i = 0; i < w.n; i++) {
-        if (rc == CNN_OK)
-            pack_list_push(l, scan_join(w.v[i].dir, w.v[i].name), NULL, label);
-        free(w.v[i].dir);
-        free(w.v[i].name);
-    }
-    l->ignored += w.ignored;
-    if (rc == CNN_OK && w.n == 0)
+    char **paths;
+    int64_t n, ignored;
+    int rc = images_under(cdir, &paths, &n, &ignored, e);
+    for (int64_t i = 0; i < n; i++)
+        pack_list_push(l, paths[i], NULL, label);
+    free(paths);
+    l->ignored += ignored;
+    if (rc == CNN_OK && n == 0)
         rc = CNN_ERR(e, CNN_EINVAL, "class folder %s holds no .jpg, .jpeg or .png file (%lld "
-                     "other files); add images or remove the folder", cdir,
-                     (long long)w.ignored);
-    free(w.v);
+                     "other files); add images or remove the folder", cdir, (long long)ignored);
     return rc;
 }
 

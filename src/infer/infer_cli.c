@@ -178,17 +178,6 @@ static char *folder_of(const char *path)
     return d;
 }
 
-static void report(int r, const cnn_err *e, int rank, int world)
-{
-    fflush(stdout);
-    if (world > 1)
-        fprintf(stderr, "cnn-dist: rank %d: error: %s\n", rank, e->msg);
-    else
-        fprintf(stderr, "cnn-dist: error: %s\n", e->msg);
-    if (r != CNN_EINVAL && r != CNN_EIO && r != CNN_ESTATE)
-        fprintf(stderr, "  (at %s)\n", e->trace);
-}
-
 static int run_eval(const infer_args *a, comm *c, cnn_err *e)
 {
     run_config rc;
@@ -220,16 +209,16 @@ int infer_main(int argc, char **argv)
     char *threads_set = NULL;
     int r = parse(argc, argv, &a, &threads_set, &e);
     if (r < 0) {
-        report(r, &e, 0, 1);
+        cnn_err_report("cnn-dist", r, &e, 0, 1);
     } else {
         comm *c = NULL;
         r = comm_init(&argc, &argv, 300.0, &c, &e);
         if (r < 0) {
-            report(r, &e, 0, 1);
+            cnn_err_report("cnn-dist", r, &e, 0, 1);
         } else {
             r = predict ? predict_run(&a, c, &e) : run_eval(&a, c, &e);
             if (r < 0 && (r != CNN_ESTATE || comm_rank(c) == 0))
-                report(r, &e, comm_rank(c), comm_size(c));
+                cnn_err_report("cnn-dist", r, &e, comm_rank(c), comm_size(c));
             comm_finalize(c);
         }
     }

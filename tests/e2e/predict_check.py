@@ -7,6 +7,7 @@ source. Standard library only (python3 is installed by tools/install-deps.sh).
     predict_check.py predict-vs-eval PREDICTIONS.jsonl EVAL_SAMPLES.csv N
     predict_check.py torchvision PREDICTIONS.jsonl FIXTURE.json TOL
     predict_check.py segment PREDICTIONS.jsonl CLASSES N
+    predict_check.py segment-eval EVAL.json CLASSES
     predict_check.py denoise PREDICTIONS.jsonl N
 """
 import csv
@@ -111,6 +112,36 @@ def segment(preds, classes, n):
     print(f"segmentation: {n} lines, class fractions sum to 1, masks and overlays written")
 
 
+def segment_eval(eval_json, classes):
+    """Per-class IoU from the confusion matrix, their mean over present classes = mIoU."""
+    with open(eval_json) as f:
+        ev = json.load(f)
+    cm, pc = ev["confusion"], ev["per_class"]
+    if len(cm) != classes or len(pc) != classes:
+        fail(f"{len(cm)} confusion rows, {len(pc)} classes; want {classes}")
+    ious = []
+    for c in range(classes):
+        row, col, tp = sum(cm[c]), sum(r[c] for r in cm), cm[c][c]
+        if row != pc[c]["support"] or col != pc[c]["predicted"]:
+            fail(f"class {c}: support/predicted differ from the confusion matrix")
+        if row + col == 0:
+            if pc[c]["iou"] is not None:
+                fail(f"class {c} absent but has IoU {pc[c]['iou']}")
+            continue
+        iou = tp / (row + col - tp)
+        if not close(pc[c]["iou"], iou, 1e-8):
+            fail(f"class {c}: IoU {pc[c]['iou']} != {iou}")
+        ious.append(iou)
+    if not close(sum(ious) / len(ious), ev["miou"], 1e-8):
+        fail(f"mean of per-class IoU {sum(ious) / len(ious)} != miou {ev['miou']}")
+    total = sum(map(sum, cm))
+    if total != ev["n"] or not close(sum(cm[i][i] for i in range(classes)) / total,
+                                     ev["pixel_acc"], 1e-8):
+        fail("pixel count or pixel accuracy differ from the confusion matrix")
+    print(f"segmentation eval: per-class IoU {[round(x, 4) for x in ious]} averages to "
+          f"mIoU {ev['miou']:.6f}; {total} pixels")
+
+
 def denoise(preds, n):
     p = lines(preds)
     if len(p) != n or any(not math.isfinite(l["psnr"]) or not math.isfinite(l["psnr_noisy"])
@@ -129,6 +160,8 @@ if __name__ == "__main__":
         torchvision(args[0], args[1], float(args[2]))
     elif cmd == "segment":
         segment(args[0], int(args[1]), int(args[2]))
+    elif cmd == "segment-eval":
+        segment_eval(args[0], int(args[1]))
     elif cmd == "denoise":
         denoise(args[0], int(args[1]))
     else:

@@ -7,9 +7,11 @@
 # overlays (RGB) and denoised images (the input's channels) at each image's own size, read
 # back from their PNG headers; class fractions summing to 1; with --noise-std, the PSNR of
 # the noisy input and of the output. Without --out a dense model is a usage error (2).
-# usage: predict_dense.sh MPIEXEC CNN_DIST SOURCE_DIR WORKDIR
+# `cnn-dist eval` of the SegNet on a dataset packed by `cnn-pack segmentation`: per-class
+# IoU from the confusion matrix, averaging to the mIoU (Python's json reads eval.json).
+# usage: predict_dense.sh MPIEXEC CNN_DIST CNN_PACK SOURCE_DIR WORKDIR
 set -eu
-mpiexec=$1 dist=$2 srcdir=$3 work=$4
+mpiexec=$1 dist=$2 pack=$3 srcdir=$4 work=$5
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 check="/usr/bin/python3 $srcdir/tests/e2e/predict_check.py"
 img="$srcdir/tests/fixtures/images"
@@ -36,6 +38,14 @@ got=$(sizes "$work/seg_out/exif6_mask.png" "$work/seg_out/photo_mask.png" \
 echo "mask/overlay sizes (w h color type): $got"
 want="$(sizes "$img/gray.png" | cut -d' ' -f1-2)"
 [ "$got" = "16 24 0 500 375 0 $want 2 " ] || { echo "FAILED: want 16 24 0 500 375 0 $want 2"; exit 1; }
+
+mkdir -p "$work/segdata/img" "$work/segdata/mask"
+cp "$img/rgb_base.jpg" "$work/segdata/img/a.jpg"; cp "$img/mask_l.png" "$work/segdata/mask/a.png"
+cp "$img/rgb.png" "$work/segdata/img/b.png"; cp "$img/mask_p.png" "$work/segdata/mask/b.png"
+"$pack" segmentation "$work/segdata/img" "$work/segdata/mask" --out "$work/segdata/set" > /dev/null
+"$mpiexec" --oversubscribe -np 2 "$dist" eval "$work/seg/ckpt-000000002.h5" \
+    --data "$work/segdata/set.h5" --set eval.batch_size=2 --out "$work/seg_eval"
+$check segment-eval "$work/seg_eval/eval.json" 4
 
 if "$dist" predict "$work/seg/ckpt-000000002.h5" "$work/in" > /dev/null 2> "$work/noout.err"; then
     echo "FAILED: a segmenter without --out"; exit 1
