@@ -18,6 +18,7 @@ static const char usage[] =
     "       cnn-dist CONFIG [--set ...] --print-config | --summary [--ranks N]\n"
     "       [mpirun -np N] cnn-dist predict CKPT [...] FILE|DIR ...   (predict --help)\n"
     "       [mpirun -np N] cnn-dist eval CKPT [--data VAL.h5] [...]    (eval --help)\n"
+    "       cnn-dist filters CKPT [--layer NAME] [--out PNG]             (filters --help)\n"
     "       cnn-dist --help | --help-config\n"
     "\n"
     "  CONFIG          the run's YAML file (model, data, optim, ...; docs/config.md)\n"
@@ -190,7 +191,8 @@ static int run(int *argc, char ***argv, const cli *c)
 int main(int argc, char **argv)
 {
     log_init_from_env();
-    if (argc > 1 && (!strcmp(argv[1], "predict") || !strcmp(argv[1], "eval")))
+    if (argc > 1 && (!strcmp(argv[1], "predict") || !strcmp(argv[1], "eval") ||
+                     !strcmp(argv[1], "filters")))
         return infer_main(argc - 1, argv + 1);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {

@@ -7,7 +7,8 @@ set -eu
 
 pkgs="build-essential cmake pkg-config libyaml-dev libdnnl-dev libopenmpi-dev openmpi-bin
       libhdf5-dev hdf5-tools libjpeg62-turbo-dev libpng-dev zlib1g-dev
-      dataset-fashion-mnist python3"
+      dataset-fashion-mnist libcairo2-dev fonts-dejavu-core
+      python3 protobuf-compiler python3-protobuf"
 # The e2e SLURM test (tests/e2e/slurm_train.sh) starts its own munged, slurmctld and slurmd
 # with their files in the build folder; on a machine with systemd the packages also enable
 # their services.

@@ -117,6 +117,7 @@ typedef struct run_config {
     struct {
         int64_t every;
         log_level level;
+        bool pictures, tensorboard;
     } log;
     struct {
         const char *dir; /* borrowed from tree */

@@ -77,6 +77,8 @@ ROW("ckpt.every", ST_INT, "1", "[0, 1000000]", ckpt.every, "write a checkpoint e
 ROW("ckpt.keep", ST_INT, "3", "[0, 1000000]", ckpt.keep, "checkpoints kept in run.dir (oldest removed first); 0 = keep all"),
 ROW("log.every", ST_INT, "50", "[1, 1000000]", log.every, "print and record metrics every this many steps"),
 ROW("log.level", ST_CHOICE, "info", "debug|info|warn|error", log.level, "least severe message printed (the CNN_LOG variable overrides)"),
+ROW("log.pictures", ST_BOOL, "true", NULL, log.pictures, "rank 0 draws run.dir/curves.png, filters.png and samples.png at every evaluation and at the end, and confusion.png at the end of a classifier's run (needs a build with cairo)"),
+ROW("log.tensorboard", ST_BOOL, "true", NULL, log.tensorboard, "rank 0 writes run.dir/events.out.tfevents.<time>.<host> for `tensorboard --logdir`: the scalars of metrics.jsonl and the pictures"),
 ROW("run.dir", ST_STRING, CONFIG_RUN_DIR_DEFAULT, NULL, run.dir, "directory for checkpoints, metrics.jsonl and the resolved config"),
 ROW("comm.bucket_mb", ST_FLOAT, "25", "(0, 1024]", comm.bucket_mb, "gradient all-reduce bucket size in MiB (PyTorch DDP's bucket_cap_mb)"),
 ROW("comm.sync_bn", ST_BOOL, "false", NULL, comm.sync_bn, "batch norm statistics over the global batch (all ranks) instead of per rank"),

@@ -269,6 +269,12 @@ int loader_create(const loader_opts *o, loader **out, cnn_err *e);
  * targets (aug.noise_std > 0), another noise image as the target. */
 int loader_create_synthetic(const loader_opts *o, data_task task, int classes, loader **out,
                             cnn_err *e);
+/* One sample as the loader makes it (read, decode or raw, checked, augmented with key),
+ * outside a loader (the trainer's pictures): out (C, out_h, out_w) for channels C; label:
+ * the class (classify, one int) or the mask (segment, out_h x out_w; ignore -100); target:
+ * the clean image when aug->noise_std > 0 (may be NULL otherwise). */
+int loader_sample(const dataset *ds, const augment_cfg *aug, int channels, int64_t index,
+                  rng_key key, float *out, int32_t *label, float *target, cnn_err *e);
 /* Starts producing the batches of an epoch from step first (resume mid-epoch). */
 int loader_start_epoch(loader *ld, int64_t epoch, int64_t first_step, cnn_err *e);
 /* The next batch of the epoch (blocks until ready), NULL at the epoch's end. Valid until the

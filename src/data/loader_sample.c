@@ -152,3 +152,15 @@ int loader_load_sample(const dataset *ds, const augment_cfg *aug, int channels, 
         cnn_err_trace(e, __FILE__, __LINE__);
     return rc;
 }
+
+int loader_sample(const dataset *ds, const augment_cfg *aug, int channels, int64_t index,
+                  rng_key key, float *out, int32_t *label, float *target, cnn_err *e)
+{
+    loader_scratch s = {0};
+    int32_t one;
+    int rc = loader_load_sample(ds, aug, channels,
+                                loader_min_side(aug, dataset_get_info(ds)->task), &s, index,
+                                key, out, label ? label : &one, target, e);
+    loader_scratch_free(&s);
+    return rc;
+}

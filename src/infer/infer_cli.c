@@ -198,6 +198,8 @@ static int run_eval(const infer_args *a, comm *c, cnn_err *e)
 
 int infer_main(int argc, char **argv)
 {
+    if (!strcmp(argv[0], "filters"))
+        return infer_filters_main(argc, argv);
     bool predict = !strcmp(argv[0], "predict");
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {

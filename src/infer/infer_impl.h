@@ -101,6 +101,9 @@ typedef struct predict_item {
 int output_item(const pmodel *m, const infer_args *a, const predict_item *it, FILE *out,
                 cnn_err *e);
 
+/* ---- filters_cmd.c: cnn-dist filters (no MPI) ---- */
+int infer_filters_main(int argc, char **argv);
+
 /* ---- predict_run.c ---- */
 int predict_run(const infer_args *a, comm *c, cnn_err *e);
 

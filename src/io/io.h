@@ -102,4 +102,33 @@ int io_mkdir_parents(const char *path, cnn_err *e);
 /* fsync of the directory holding path (a rename there is durable after it). */
 int io_sync_dir(const char *path, cnn_err *e);
 
+/* ---- TensorBoard event files (tfevents.c) ---- */
+/* A writer of one event file that `tensorboard --logdir` reads as it reads PyTorch's
+ * SummaryWriter's. Events are buffered in memory and written (without fsync) by tb_flush,
+ * or by any call once 256 KiB wait; a failed write (disk full) returns CNN_EIO naming the
+ * file, drops the events not yet written and cuts the file back to its last whole record,
+ * so the writer stays usable. One writer is used by one thread at a time. */
+typedef struct tb_writer tb_writer;
+/* Creates dir (and its parents) when missing, then dir/events.out.tfevents.<unix
+ * seconds>.<hostname> (".1", ".2"... appended when that name is taken: a file is never
+ * overwritten), and writes the file_version record; errors name the path. */
+int tb_open(const char *dir, tb_writer **out, cnn_err *e);
+/* The file's path, owned by the writer. */
+const char *tb_path(const tb_writer *w);
+/* One Event with one scalar Value. wall_time in seconds since the epoch. tag: non-empty
+ * UTF-8, any length ("loss/train"; TensorBoard groups charts by the part before '/'). */
+int tb_scalar(tb_writer *w, const char *tag, int64_t step, double wall_time, float value,
+              cnn_err *e);
+/* One Event with one image Value: the PNG's len bytes as they are (borrowed during the
+ * call), its height, width and channels (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA). */
+int tb_image(tb_writer *w, const char *tag, int64_t step, double wall_time, const void *png,
+             size_t len, int height, int width, int channels, cnn_err *e);
+/* Writes the buffered events to the file (no fsync), so a running job can be watched. */
+int tb_flush(tb_writer *w, cnn_err *e);
+/* Flushes (a failure is printed on stderr as a warning: call tb_flush first to handle it),
+ * closes and frees; tolerates NULL. */
+void tb_close(tb_writer *w);
+/* CRC32C (Castagnoli) of n bytes, as TFRecord frames use it (before masking). */
+uint32_t tb_crc32c(const void *p, size_t n);
+
 #endif

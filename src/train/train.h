@@ -84,6 +84,17 @@ int ckpt_read_meta(const char *path, ckpt_meta *meta, char **config_text, cnn_er
 int ckpt_read_info(const char *path, ckpt_model_info *out, cnn_err *e);
 void ckpt_info_free(ckpt_model_info *info);
 
+/* The float tensors at the root of a checkpoint or weights-only file, sorted by name, without
+ * a net (ckpt_tensors.c); free with ckpt_list_free. */
+typedef struct ckpt_entry {
+    char *name;
+    shape s;
+} ckpt_entry;
+int ckpt_list(const char *path, ckpt_entry **out, int *n, cnn_err *e);
+void ckpt_list_free(ckpt_entry *v, int n);
+/* One of them as f32 (*data malloc'ed), checked against its checksum when the file has them. */
+int ckpt_read_tensor(const char *path, const char *name, float **data, shape *s, cnn_err *e);
+
 /* ---- the training run (trainer.c and train_*.c) ---- */
 struct comm;
 struct run_config;

@@ -134,6 +134,11 @@ void trainer_log_step(trainer *t)
         if (rc->precision == RUN_FP16)
             json_field(buf, sizeof buf, &k, "loss_scale", scale);
         trainer_jsonl(t, buf);
+        static const char *const tags[] = {"train/loss", "train/lr", "train/img_per_s",
+                                           "train/data_wait_s", "train/comm_exposed_s",
+                                           "train/loss_scale"};
+        const double tv[] = {loss, t->lr, ips, wait, exposed, scale};
+        trainer_tb_scalars(t, tags, tv, rc->precision == RUN_FP16 ? 6 : 5);
     }
     t->t_log = now;
     t->micro_since_log = t->steps_since_log = 0;
@@ -158,6 +163,19 @@ void trainer_log_eval(trainer *t, const char *split, const metrics_result *r)
     fclose(f);
     trainer_jsonl(t, line);
     free(line);
+    /* TensorBoard: "<split>/<key>" for the fields of the line above */
+    static const char *const keys[3][3] = {{"loss", "top1", "top5"},
+                                           {"loss", "pixel_acc", "miou"},
+                                           {"loss", "psnr", "psnr_input"}};
+    const double vals[3][3] = {{r->loss, r->top1, r->top5}, {r->loss, r->pixel_acc, r->miou},
+                               {r->loss, r->psnr, r->psnr_input}};
+    char tags[3][64];
+    const char *tp[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(tags[i], sizeof tags[i], "%s/%s", split, keys[t->task][i]);
+        tp[i] = tags[i];
+    }
+    trainer_tb_scalars(t, tp, vals[t->task], 3);
     printf("eval %s epoch %lld step %lld: %s\n", split, (long long)epoch_of_step(t),
            (long long)t->step, fields);
     fflush(stdout);

@@ -1,7 +1,8 @@
 /* The training run: setup, resume, then the loop over optimizer steps; at each epoch's end
  * the evaluation (every eval.every epochs) and the checkpoint (every ckpt.every epochs);
  * at the run's end (train.epochs, train.max_steps or a signal) a last evaluation and
- * checkpoint unless the epoch's end just wrote them. Signals only set a flag: the step's
+ * checkpoint unless the epoch's end just wrote them; the pictures after every evaluation
+ * and at the end. Signals only set a flag: the step's
  * count all-reduce carries it, so every rank stops after the same step. */
 #include <signal.h>
 #include <stdlib.h>
@@ -38,8 +39,10 @@ static int epoch_end(trainer *t, cnn_err *e)
     const run_config *rc = t->rc;
     t->epoch++;
     t->micro = 0;
-    if (rc->eval.every && t->epoch % rc->eval.every == 0)
+    if (rc->eval.every && t->epoch % rc->eval.every == 0) {
         trainer_eval(t);
+        trainer_pictures(t, false);
+    }
     if (rc->ckpt.every && t->epoch % rc->ckpt.every == 0)
         return trainer_checkpoint(t, e);
     return CNN_OK;
@@ -82,6 +85,7 @@ static int loop(trainer *t, cnn_err *e)
                (long long)t->step);
     if (!t->stop_requested && t->rc->eval.every && t->last_eval_step != t->step)
         trainer_eval(t);
+    trainer_pictures(t, true);
     if (t->last_ckpt_step != t->step)
         CNN_TRY(e, trainer_checkpoint(t, e));
     return CNN_OK;
@@ -97,12 +101,15 @@ int train_run(const run_config *rc, comm *c, const train_opts *o, cnn_err *e)
     if (r >= 0)
         r = trainer_log_open(&t, e);
     if (r >= 0)
+        r = trainer_pictures_setup(&t, e);
+    if (r >= 0)
         r = loop(&t, e);
     if (r >= 0 && o->hash_weights) {
         printf("rank %d weights fnv1a64 %016llx\n", t.rank, (unsigned long long)weights_hash(&t));
         fflush(stdout);
     }
     trainer_log_close(&t);
+    trainer_pictures_teardown(&t);
     trainer_teardown(&t);
     return r;
 }

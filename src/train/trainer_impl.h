@@ -53,6 +53,7 @@ typedef struct trainer {
     double lr;        /* of the last step */
 
     split train, val;
+    augment_cfg val_aug; /* the evaluation transform (the pictures' samples take it too) */
     metrics *val_metrics;
     float *eval_host;   /* downloaded outputs of one chunk */
     tensor eval_out;    /* device f32 copy of an f16/bf16 output (data NULL for f32) */
@@ -78,6 +79,7 @@ typedef struct trainer {
     double t_log, t_start, exposed_log;
     int64_t last_eval_step, last_ckpt_step;
     FILE *jsonl; /* rank 0 */
+    struct pictures *pics; /* rank 0: pictures and TensorBoard (train_pictures.c); NULL */
 } trainer;
 
 /* train_setup.c */
@@ -119,6 +121,16 @@ void trainer_log_eval(trainer *t, const char *split, const metrics_result *r);
 void trainer_log_close(trainer *t);
 /* A JSON line to metrics.jsonl (rank 0; fields without braces). */
 void trainer_jsonl(trainer *t, const char *fields);
+
+/* train_pictures.c (rank 0; the others return at once): curves.png, filters.png,
+ * samples.png (and confusion.png at the end), TensorBoard's event file. Setup opens the
+ * event file (a run directory that cannot take it fails at start-up) and reads the fixed
+ * validation samples; a picture that cannot be drawn is a warning, not the end of the run. */
+int trainer_pictures_setup(trainer *t, cnn_err *e);
+void trainer_pictures(trainer *t, bool final);
+/* Scalars for TensorBoard at step: tags and values (n). */
+void trainer_tb_scalars(trainer *t, const char *const *tags, const double *v, int n);
+void trainer_pictures_teardown(trainer *t);
 
 /* train_ckpt.c */
 /* --resume: the checkpoint's weights, optimizer state and position; a fresh start takes
