@@ -136,9 +136,9 @@ static void read_history(const trainer *t, pts *s)
         } else if (!strstr(line, "\"split\"")) {
             double loss = field(line, "loss");
             add(&s[S_LOSS], step, loss);
-            if (isfinite(loss)) { /* TensorBoard's debiased exponential smoothing */
-                ema = 0.9 * ema + 0.1 * loss;
-                wsum = 0.9 * wsum + 0.1;
+            if (isfinite(loss)) { /* TensorBoard's debiased smoothing, its default 0.6 */
+                ema = 0.6 * ema + 0.4 * loss;
+                wsum = 0.6 * wsum + 0.4;
             }
             add(&s[S_SMOOTH], step, wsum > 0 ? ema / wsum : NAN);
             add(&s[S_LR], step, field(line, "lr"));
