@@ -136,7 +136,8 @@ typedef struct eval_opts {
  * prints the metrics (per class too) and writes out_dir/eval.json (loss, top-1, top-5,
  * per-class precision and recall, the confusion matrix and the most confused pairs;
  * segmentation: pixel accuracy, mIoU, per-class IoU; denoising: PSNR of output and input)
- * and, for a classifier, out_dir/eval_samples.csv (index, label, predicted, probability).
+ * and, for a classifier, out_dir/eval_samples.csv (index, label, predicted, probability)
+ * and out_dir/confusion.png.
  * Errors are agreed on as in train_run. */
 int train_evaluate(const struct run_config *rc, struct comm *c, const eval_opts *o,
                    cnn_err *e);

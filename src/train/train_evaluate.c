@@ -2,11 +2,13 @@
  * set up in its evaluation mode (forward-only net, the checkpoint's weights, the
  * validation split only), runs the same pass as a training run's evaluation, and rank 0
  * reports: the summary and per-class table on stdout, eval.json and, for a classifier,
- * eval_samples.csv (every sample's prediction, gathered over ranks by one sum). */
+ * eval_samples.csv (every sample's prediction, gathered over ranks by one sum) and
+ * confusion.png. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../io/io.h"
+#include "../viz/viz.h"
 #include "trainer_impl.h"
 
 #define EVAL_CONFUSED_PAIRS 10
@@ -185,6 +187,26 @@ static char *samples_csv(const trainer *t)
     return text;
 }
 
+/* confusion.png beside eval.json, as a training run draws it at its end. */
+static int draw_confusion(const trainer *t)
+{
+    char path[4200], title[256], (*buf)[32] = cnn_xcalloc((size_t)t->classes, sizeof *buf);
+    char **names = cnn_xcalloc((size_t)t->classes, sizeof *names);
+    for (int k = 0; k < t->classes; k++)
+        names[k] = (char *)class_name(t, k, buf[k], sizeof buf[k]);
+    snprintf(path, sizeof path, "%s/confusion.png", t->eval->out_dir);
+    snprintf(title, sizeof title, "confusion of %s", t->eval->ckpt);
+    cnn_err e = {0};
+    if (viz_confusion(path, metrics_confusion(t->val_metrics), t->classes, names, title,
+                      &e) < 0)
+        log_warn("%s", e.msg); /* a picture is not worth failing the evaluation */
+    else
+        printf("wrote %s\n", path);
+    free(names);
+    free(buf);
+    return CNN_OK;
+}
+
 /* Rank 0: the report; its errors (an unwritable folder) are agreed on by the caller. */
 static int report(const trainer *t, const metrics_result *r, cnn_err *e)
 {
@@ -200,6 +222,9 @@ static int report(const trainer *t, const metrics_result *r, cnn_err *e)
         rc = write_file(t->eval->out_dir, "eval_samples.csv", csv, e);
         free(csv);
     }
+    if (rc == CNN_OK && t->task == TASK_CLASSIFY && metrics_confusion(t->val_metrics) &&
+        viz_available() && t->classes <= 200)
+        rc = draw_confusion(t);
     fflush(stdout);
     return rc;
 }
