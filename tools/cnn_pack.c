@@ -1,6 +1,7 @@
 /* cnn-pack: converts a dataset once into HDF5 shards (docs/data.md). This file owns the
- * command line, the `mnist` and `info` commands and MPI packing; the image sources
- * (imagefolder, imagenet-val, segmentation) live in src/data/pack_images.c. Exit codes: 0
+ * command line, the `mnist`, `mnist-scenes` and `info` commands and MPI packing; the image
+ * sources (imagefolder, imagenet-val, segmentation) live in src/data/pack_images.c. Exit
+ * codes: 0
  * success, 2 usage error, 1 anything else. Under mpirun or srun (OMPI_COMM_WORLD_SIZE,
  * PMI_SIZE or PMIX_RANK set) rank r packs the shards s % size == r; the ranks agree after
  * sealing and after renaming, and rank 0 writes the master last, so a failure on any rank
@@ -23,6 +24,8 @@ static const char *const digit_classes[10] = {"0", "1", "2", "3", "4", "5", "6",
 
 static const char usage[] =
     "usage: cnn-pack mnist IMAGES LABELS --out PREFIX [--shards N] [--mode raw|encoded]\n"
+    "       cnn-pack mnist-scenes IMAGES LABELS --out PREFIX [--size 64] [--items 1-4]\n"
+    "           [--count N] [--seed S] [--shards N] [--mode raw|encoded]\n"
     "       cnn-pack imagefolder SRC --out PREFIX [--shards N] [--mode encoded|raw] ...\n"
     "       cnn-pack imagenet-val SRC LABELS --out PREFIX ...\n"
     "       cnn-pack segmentation IMAGES MASKS --out PREFIX ...\n"
@@ -34,6 +37,12 @@ static const char help[] =
     "\n"
     "  cnn-pack mnist IMAGES LABELS --out PREFIX [--shards N] [--mode raw|encoded]\n"
     "      MNIST-format idx files, plain or .gz (MNIST, Fashion-MNIST)\n"
+    "  cnn-pack mnist-scenes IMAGES LABELS --out PREFIX [--size 64] [--items 1-4]\n"
+    "           [--count 10000] [--seed 0]\n"
+    "      a segmentation set: SIZExSIZE scenes of 1-4 items from the idx files at random\n"
+    "      positions and scales (0.75-1.5x), overlapping; mask = the item's class + 1 where\n"
+    "      its scaled pixels are above 64 (of 255), 0 (background) elsewhere; the same for\n"
+    "      a seed (pack train scenes from the training files, test scenes from the test)\n"
     "  cnn-pack imagefolder SRC --out PREFIX [options]\n"
     "      SRC/<class>/**/*.jpg|jpeg|png, classes = sorted sub-folders (torchvision ImageFolder)\n"
     "  cnn-pack imagenet-val SRC LABELS --out PREFIX [--classes-from TRAIN.h5] [options]\n"
@@ -139,15 +148,60 @@ typedef struct opts {
     bool verify;
     const char *pos[3];
     int n_pos;
+    /* mnist-scenes */
+    mnist_scene_cfg scene;
+    int64_t count;
+    bool scene_opts; /* one of them was given */
 } opts;
+
+static int scene_int(const char *opt, const char *v, long lo, long hi, long *out, cnn_err *e)
+{
+    char *end = NULL;
+    *out = strtol(v, &end, 10);
+    if (!*v || *end || *out < lo || *out > hi)
+        return CNN_ERR(e, CNN_EINVAL, "%s %s: give a number from %ld to %ld", opt, v, lo, hi);
+    return CNN_OK;
+}
+
+/* --size, --items A-B, --count, --seed of mnist-scenes; 0 when a is none of them. */
+static int parse_scene(const char *a, const char *v, opts *o, cnn_err *e)
+{
+    long x, y;
+    if (!strcmp(a, "--size")) {
+        CNN_TRY(e, scene_int(a, v, 28, 4096, &x, e));
+        o->scene.size = (int)x;
+    } else if (!strcmp(a, "--count")) {
+        CNN_TRY(e, scene_int(a, v, 1, 100000000, &x, e));
+        o->count = x;
+    } else if (!strcmp(a, "--seed")) {
+        CNN_TRY(e, scene_int(a, v, 0, 2147483647, &x, e));
+        o->scene.seed = (uint64_t)x;
+    } else if (!strcmp(a, "--items")) {
+        if (sscanf(v, "%ld-%ld", &x, &y) != 2 && (y = x = strtol(v, NULL, 10)) <= 0)
+            return CNN_ERR(e, CNN_EINVAL, "--items %s: give A-B (e.g. 1-4) or one count", v);
+        if (x < 1 || y < x || y > 64)
+            return CNN_ERR(e, CNN_EINVAL, "--items %s: need 1 <= A <= B <= 64", v);
+        o->scene.items_min = (int)x;
+        o->scene.items_max = (int)y;
+    } else {
+        return 0;
+    }
+    o->scene_opts = true;
+    return 1;
+}
 
 static int parse(int argc, char **argv, opts *o, cnn_err *e)
 {
-    *o = (opts){NULL, 1, DATA_RAW, false, {NULL}, 0};
+    *o = (opts){NULL, 1, DATA_RAW, false, {NULL}, 0, {64, 1, 4, 0}, 10000, false};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
-        if (strcmp(a, "--out") == 0 && has_val) {
+        int sc = has_val ? parse_scene(a, argv[i + 1], o, e) : 0;
+        if (sc < 0)
+            return sc;
+        if (sc) {
+            i++;
+        } else if (strcmp(a, "--out") == 0 && has_val) {
             o->out = argv[++i];
         } else if (strcmp(a, "--shards") == 0 && has_val) {
             char *end = NULL;
@@ -274,6 +328,9 @@ static int cmd_mnist(int argc, char **argv, const mpi_ctx *m, bool *usage_err, c
     CNN_TRY(e, parse(argc, argv, &o, e));
     if (o.n_pos != 2 || !o.out)
         return CNN_ERR(e, CNN_EINVAL, "mnist needs IMAGES LABELS --out PREFIX");
+    if (o.scene_opts)
+        return CNN_ERR(e, CNN_EINVAL, "--size, --items, --count and --seed are options of "
+                       "mnist-scenes, not of mnist");
     *usage_err = false;
     mnist_set ms;
     CNN_TRY(e, mnist_read(o.pos[0], o.pos[1], &ms, e));
@@ -341,6 +398,92 @@ static void info_shard(void *ctx, const dataset *ds, int s, const cnn_err *bad)
         printf("  %s  %lld samples  index %08x  blob %08x  ok\n", path, (long long)n, ic, bc);
 }
 
+/* Scene i into shard s: raw pixels and mask, or both as PNG (encoded). */
+static int scene_add(pack_writer *w, int shard, const mnist_set *ms, const opts *o, int64_t i,
+                     uint8_t *img, uint8_t *mask, uint64_t sums[2], cnn_err *e)
+{
+    int S = o->scene.size;
+    size_t px = (size_t)S * (size_t)S;
+    mnist_scene(ms, &o->scene, i, img, mask);
+    for (size_t k = 0; k < px; k++) {
+        sums[0] += img[k];
+        sums[1] += (uint64_t)img[k] * img[k];
+    }
+    if (o->mode == DATA_RAW)
+        return pack_add(w, shard, img, px, -1, S, S, mask, px, e);
+    image a = {S, S, 1, img}, b = {S, S, 1, mask};
+    uint8_t *pa = NULL, *pb = NULL;
+    size_t la = 0, lb = 0;
+    int rc = image_encode_png(&a, &pa, &la, e);
+    if (rc == CNN_OK)
+        rc = image_encode_png(&b, &pb, &lb, e);
+    if (rc == CNN_OK)
+        rc = pack_add(w, shard, pa, la, -1, S, S, pb, lb, e);
+    free(pa);
+    free(pb);
+    return rc;
+}
+
+static int scenes_add(pack_writer *w, const mnist_set *ms, const opts *o, const mpi_ctx *m,
+                      uint64_t sums[2], cnn_err *e)
+{
+    size_t px = (size_t)o->scene.size * (size_t)o->scene.size;
+    uint8_t *img = malloc(px), *mask = malloc(px);
+    CNN_ASSERT(img && mask);
+    int rc = CNN_OK;
+    for (int s = m->rank; s < o->shards && rc == CNN_OK; s += m->size)
+        for (int64_t i = s * o->count / o->shards;
+             i < (s + 1) * o->count / o->shards && rc == CNN_OK; i++)
+            rc = scene_add(w, s, ms, o, i, img, mask, sums, e);
+    free(img);
+    free(mask);
+    return rc;
+}
+
+static int cmd_scenes(int argc, char **argv, const mpi_ctx *m, bool *usage_err, cnn_err *e)
+{
+    opts o;
+    *usage_err = true;
+    CNN_TRY(e, parse(argc, argv, &o, e));
+    if (o.n_pos != 2 || !o.out)
+        return CNN_ERR(e, CNN_EINVAL, "mnist-scenes needs IMAGES LABELS --out PREFIX");
+    *usage_err = false;
+    mnist_set ms;
+    CNN_TRY(e, mnist_read(o.pos[0], o.pos[1], &ms, e));
+    if (ms.h > o.scene.size || ms.w > o.scene.size) {
+        mnist_free(&ms);
+        return CNN_ERR(e, CNN_EINVAL, "--size %d is smaller than the items (%dx%d)",
+                       o.scene.size, ms.h, ms.w);
+    }
+    const char *const *names = mentions_fashion(o.pos[0]) ? fashion_classes : digit_classes;
+    char *classes[11] = {"background"};
+    for (int k = 0; k < 10; k++)
+        classes[k + 1] = (char *)names[k];
+    char source[600];
+    snprintf(source, sizeof source, "mnist-scenes of %s %s: size %d, items %d-%d, seed %llu",
+             o.pos[0], o.pos[1], o.scene.size, o.scene.items_min, o.scene.items_max,
+             (unsigned long long)o.scene.seed);
+    bool raw = o.mode == DATA_RAW;
+    pack_opts po = {o.out, o.shards, o.mode, DATA_SEGMENT, raw ? o.scene.size : 0,
+                    raw ? o.scene.size : 0, raw ? 1 : 0, source, classes, 11, m->rank, m->size};
+    pack_writer *w = NULL;
+    uint64_t sums[2] = {0, 0};
+    int rc = agree(m, pack_open(&po, &w, e));
+    if (rc == CNN_OK)
+        rc = agree(m, scenes_add(w, &ms, &o, m, sums, e));
+    if (rc == CNN_OK)
+        rc = finish(w, o.shards, m, sums, o.count * o.scene.size * o.scene.size, e);
+    else
+        pack_abort(w);
+    if (rc == CNN_OK && m->rank == 0)
+        printf("packed %lld scenes (%dx%d, %d-%d items of %lld, seed %llu, %s) into %s.h5 and "
+               "%d shard(s)\n", (long long)o.count, o.scene.size, o.scene.size,
+               o.scene.items_min, o.scene.items_max, (long long)ms.n,
+               (unsigned long long)o.scene.seed, raw ? "raw" : "PNG", o.out, o.shards);
+    mnist_free(&ms);
+    return rc;
+}
+
 static int cmd_info(int argc, char **argv, bool *usage_err, cnn_err *e)
 {
     opts o;
@@ -375,6 +518,8 @@ static int dispatch(int argc, char **argv, const mpi_ctx *m, bool *usage_err, cn
     }
     if (strcmp(cmd, "mnist") == 0)
         return cmd_mnist(argc - 2, argv + 2, m, usage_err, e);
+    if (strcmp(cmd, "mnist-scenes") == 0)
+        return cmd_scenes(argc - 2, argv + 2, m, usage_err, e);
     if (strcmp(cmd, "info") == 0)
         return m->rank == 0 ? cmd_info(argc - 2, argv + 2, usage_err, e) : CNN_OK;
     if (strcmp(cmd, "imagefolder") == 0 || strcmp(cmd, "imagenet-val") == 0 ||

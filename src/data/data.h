@@ -179,6 +179,21 @@ void mnist_free(mnist_set *s);
  * buffer the caller frees; image_decode(want_c=1) gives back the idx bytes. */
 int mnist_encode_png(const mnist_set *s, int64_t i, uint8_t **out, size_t *len, cnn_err *e);
 
+/* Segmentation scenes of MNIST items (mnist_scenes.c; cnn-pack mnist-scenes): scene index
+ * of size x size pixels into img and mask (size * size bytes each, gray), from s's items
+ * (keyed by seed and index: deterministic). The mask is the covering item's class + 1, 0
+ * for background; an item covers its pixels above MNIST_SCENE_THRESHOLD after scaling. */
+#define MNIST_SCENE_THRESHOLD 64
+#define MNIST_SCENE_SCALE_MIN 0.75
+#define MNIST_SCENE_SCALE_MAX 1.5
+typedef struct mnist_scene_cfg {
+    int size;                 /* canvas side, >= the items' side */
+    int items_min, items_max; /* items per scene, 1 <= min <= max */
+    uint64_t seed;
+} mnist_scene_cfg;
+void mnist_scene(const mnist_set *s, const mnist_scene_cfg *c, int64_t index, uint8_t *img,
+                 uint8_t *mask);
+
 /* ---- cnn-pack's image sources (pack_images.c): imagefolder, imagenet-val, segmentation.
  * argv holds the command's arguments after the command name; returns 0, or a CNN_E* code
  * with e filled. Usage errors: CNN_EINVAL with the command's "usage: cnn-pack ..." line in

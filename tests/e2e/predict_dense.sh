@@ -47,6 +47,27 @@ cp "$img/rgb.png" "$work/segdata/img/b.png"; cp "$img/mask_p.png" "$work/segdata
     --data "$work/segdata/set.h5" --set eval.batch_size=2 --out "$work/seg_eval"
 $check segment-eval "$work/seg_eval/eval.json" 4
 
+# cnn-pack mnist-scenes: Fashion-MNIST items on 64x64 canvases, raw and as PNG (the same
+# pixels: the same statistics), evaluated with the SegNet's architecture for 11 classes.
+fm=/usr/share/datasets/fashion-mnist
+if [ -r $fm/t10k-images-idx3-ubyte.gz ]; then
+    for mode in raw encoded; do
+        "$pack" mnist-scenes $fm/t10k-images-idx3-ubyte.gz $fm/t10k-labels-idx1-ubyte.gz \
+            --out "$work/scenes/$mode" --count 64 --size 64 --seed 3 --mode $mode --shards 2
+        "$pack" info "$work/scenes/$mode.h5" --verify | grep -e '^mean' -e '^std' -e '^classes' \
+            > "$work/scenes/$mode.txt"
+    done
+    diff "$work/scenes/raw.txt" "$work/scenes/encoded.txt"
+    grep -q 'classes   11: background, T-shirt/top' "$work/scenes/raw.txt"
+    "$dist" "$srcdir/tests/e2e/tiny_segnet.yaml" --set data.synthetic=0 \
+        --set data.train="$work/scenes/encoded.h5" --set data.val="$work/scenes/raw.h5" \
+        --set 'model.input=[1,64,64]' --set model.layers.10.out=11 --set train.max_steps=2 \
+        --set eval.every=1 --set log.pictures=false --set run.dir="$work/scenes_run" \
+        > "$work/scenes_run.log" 2>&1 || { tail "$work/scenes_run.log"; exit 1; }
+    "$dist" eval "$work/scenes_run/ckpt-000000002.h5" --out "$work/scenes_eval" > /dev/null
+    $check segment-eval "$work/scenes_eval/eval.json" 11
+fi
+
 if "$dist" predict "$work/seg/ckpt-000000002.h5" "$work/in" > /dev/null 2> "$work/noout.err"; then
     echo "FAILED: a segmenter without --out"; exit 1
 fi
