@@ -72,21 +72,68 @@ static void env_list(const net_env *env, char *buf, size_t n)
 static int subst_rec(net_expander *x, const cfg_node *n, const net_env *env, int depth,
                      cfg_node **out);
 
+/* "$name*K" or "$name/K": an integer argument scaled by a positive integer K (channel
+ * counts that follow one width). *op is 0 for a plain "$name". */
+static int split_scale(net_expander *x, const cfg_node *n, char *name, size_t cap, char *op,
+                       long *k)
+{
+    char w[256];
+    const char *s = n->str + 1, *at = strpbrk(s, "*/");
+    size_t len = at ? (size_t)(at - s) : strlen(s);
+    *op = at ? *at : 0;
+    snprintf(name, cap, "%.*s", (int)len, s);
+    if (!at)
+        return CNN_OK;
+    char *end;
+    *k = strtol(at + 1, &end, 10);
+    if (end == at + 1 || *end || *k < 1 || *k > 1 << 20)
+        return CNN_ERR(x->e, CNN_EINVAL, "%s: '%s' scales an argument by '%s'; write $name*K "
+                       "or $name/K with a positive integer K", cfg_where(n, w, sizeof w),
+                       n->str, at + 1);
+    return CNN_OK;
+}
+
+static int scale_value(net_expander *x, const cfg_node *n, const cfg_node *v, char op, long k,
+                       cfg_node **out)
+{
+    char w[256], b[32];
+    char *end = NULL;
+    long long a = v->kind == CFG_SCALAR ? strtoll(v->str, &end, 10) : 0;
+    if (v->kind != CFG_SCALAR || end == v->str || *end)
+        return CNN_ERR(x->e, CNN_EINVAL, "%s: '%s' scales an argument that is not an integer "
+                       "(%s)", cfg_where(n, w, sizeof w), n->str,
+                       v->kind == CFG_SCALAR ? v->str : "a list or map");
+    if (op == '/' && a % k)
+        return CNN_ERR(x->e, CNN_EINVAL, "%s: '%s' is %lld / %ld, not a whole number; choose "
+                       "an argument divisible by %ld", cfg_where(n, w, sizeof w), n->str, a, k,
+                       k);
+    if (op == '*' && (a > (1LL << 40) || a < -(1LL << 40)))
+        return CNN_ERR(x->e, CNN_EINVAL, "%s: '%s' is too large", cfg_where(n, w, sizeof w),
+                       n->str);
+    snprintf(b, sizeof b, "%lld", op == '*' ? a * k : a / k);
+    *out = cfg_new(CFG_SCALAR, n->mark, b);
+    return CNN_OK;
+}
+
 static int subst_scalar(net_expander *x, const cfg_node *n, const net_env *env,
                         cfg_node **out)
 {
-    char w[256], list[256];
+    char w[256], list[256], name[128], op;
+    long k = 1;
     if (n->str[0] != '$') {
         *out = cfg_new(CFG_SCALAR, n->mark, n->str);
         return CNN_OK;
     }
-    const cfg_node *v = net_env_get(env, n->str + 1);
+    CNN_TRY(x->e, split_scale(x, n, name, sizeof name, &op, &k));
+    const cfg_node *v = net_env_get(env, name);
     if (!v) {
         env_list(env, list, sizeof list);
         return CNN_ERR(x->e, CNN_EINVAL, "%s: unknown argument '%s'; arguments visible here: "
                        "%s (declare it in the block's args or in model.args)",
                        cfg_where(n, w, sizeof w), n->str, list);
     }
+    if (op)
+        return scale_value(x, n, v, op, k, out);
     /* The value was substituted when its environment was built: copy it verbatim. */
     return subst_rec(x, v, NULL, 0, out);
 }

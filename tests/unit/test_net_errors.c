@@ -74,6 +74,15 @@ static void blocks_and_args(void)
            "add it to args");
     EXPECT(HEAD "  args: {width: 4}\n  layers:\n    - {type: conv2d, out: $widht, kernel: 1}\n",
            "m.yaml:5:27:", "unknown argument '$widht'", "visible here: width");
+    /* scaled arguments: $name*K and $name/K take an integer and a positive integer K */
+    EXPECT(HEAD "  args: {width: 6}\n  layers:\n    - {type: conv2d, out: $width/4, kernel: 1}\n",
+           "m.yaml:5:27:", "'$width/4' is 6 / 4, not a whole number");
+    EXPECT(HEAD "  args: {width: 6}\n  layers:\n    - {type: conv2d, out: $width*x, kernel: 1}\n",
+           "m.yaml:5:27:", "write $name*K or $name/K with a positive integer K");
+    EXPECT(HEAD "  args: {width: [1, 2]}\n  layers:\n    - {type: conv2d, out: $width*2, kernel: 1}\n",
+           "m.yaml:5:27:", "scales an argument that is not an integer");
+    EXPECT(HEAD "  args: {width: 4}\n  layers:\n    - {type: conv2d, out: $widht*2, kernel: 1}\n",
+           "m.yaml:5:27:", "unknown argument '$widht*2'", "visible here: width");
     /* inside a block: the block's own arguments first, then model.args */
     EXPECT(HEAD "  args: {classes: 3}\n"
                 "  blocks:\n"

@@ -217,6 +217,23 @@ static void arguments(void)
     CHECK_EQ(in_of(n, "5", 0), net_find(n, "o.p"));
     CHECK_EQ(in_of(n, "a.c", 0), net_find(n, "o.u"));
     net_destroy(n);
+    /* scaled arguments: channel counts that follow one width */
+    n = make("model:\n"
+             "  input: [2, 8, 8]\n"
+             "  args: {width: 6}\n"
+             "  blocks:\n"
+             "    b:\n"
+             "      args: {out: null}\n"
+             "      layers: [{type: conv2d, name: c, out: $out, kernel: 1}]\n"
+             "  layers:\n"
+             "    - {type: conv2d, name: x, out: $width*4, kernel: 1}\n"
+             "    - {block: b, name: y, args: {out: $width/3}}\n",
+             1);
+    t = net_entry_find(n, "x.weight");
+    CHECK(t && t->slot->t.s.d[0] == 24);
+    t = net_entry_find(n, "y.c.weight");
+    CHECK(t && t->slot->t.s.d[0] == 2 && t->slot->t.s.d[1] == 24);
+    net_destroy(n);
 }
 
 /* The model's output is the last emitted item: a named group stands for its last item, and
