@@ -45,7 +45,8 @@ static const char eval_usage[] =
     "  --config CONFIG  the model's config instead of the one in CKPT\n"
     "  --set KEY=VALUE  override a config key\n"
     "  --data VAL.h5    the dataset (default: the config's data.val)\n"
-    "  --out DIR        where eval.json goes (default: CKPT's folder)\n"
+    "  --out DIR        where eval.json, eval_samples.csv and confusion.png go (default:\n"
+    "                   CKPT's folder/eval-<CKPT's name>, e.g. runs/x/eval-ckpt-000000937)\n"
     "\n"
     "exit status: 0 ok, 1 failure, 2 usage or config error\n";
 
@@ -165,16 +166,17 @@ int infer_load_config(const infer_args *a, run_config *rc, cnn_err *e)
     return r;
 }
 
-/* CKPT's folder, for eval's default --out. */
-static char *folder_of(const char *path)
+/* eval's default --out: CKPT's folder/eval-<CKPT's stem>, so evaluations of several
+ * checkpoints (and the training run's own pictures) do not overwrite one another. */
+static char *default_eval_dir(const char *ckpt)
 {
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return cnn_xstrdup(".");
-    size_t n = slash == path ? 1 : (size_t)(slash - path);
-    char *d = cnn_xmalloc(n + 1);
-    memcpy(d, path, n);
-    d[n] = '\0';
+    const char *slash = strrchr(ckpt, '/'), *base = slash ? slash + 1 : ckpt;
+    const char *dot = strrchr(base, '.');
+    int dir_len = slash ? (int)(slash - ckpt) : 1;
+    int stem_len = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+    size_t n = strlen(ckpt) + 16;
+    char *d = cnn_xmalloc(n);
+    snprintf(d, n, "%.*s/eval-%.*s", dir_len ? dir_len : 1, slash ? ckpt : ".", stem_len, base);
     return d;
 }
 
@@ -185,7 +187,7 @@ static int run_eval(const infer_args *a, comm *c, cnn_err *e)
     if (r == CNN_OK) {
         if (!getenv("CNN_LOG"))
             log_set_level(rc.log.level);
-        char *dir = a->out_dir ? NULL : folder_of(a->ckpt);
+        char *dir = a->out_dir ? NULL : default_eval_dir(a->ckpt);
         eval_opts o = {.ckpt = a->ckpt, .data = a->data, .out_dir = a->out_dir ? a->out_dir : dir};
         r = train_evaluate(&rc, c, &o, e);
         free(dir);

@@ -65,6 +65,7 @@ void pmodel_close(pmodel *m);
 typedef struct file_list {
     char **path;
     char **stem; /* output name: the file name without extension, made unique */
+    char **err;  /* why a folder argument gave nothing (its item's error), else NULL */
     int n, cap;
 } file_list;
 void input_list(const char *const *args, int n_args, file_list *out);
@@ -75,7 +76,7 @@ typedef struct input_image {
     image im;
     char err[1024]; /* non-empty: the file could not be used */
 } input_image;
-void input_read(const char *path, int model_c, input_image *out);
+void input_read(const file_list *l, int i, int model_c, input_image *out);
 
 /* ---- predict_output.c ---- */
 /* One item's output: its stdout line (JSON) or its error line, appended to out / err. */

@@ -9,14 +9,16 @@
 
 #include "infer_impl.h"
 
-static void push(file_list *l, char *path)
+static void push(file_list *l, char *path, char *err)
 {
     if (l->n == l->cap) {
-        int cap = l->cap;
+        int cap = l->cap, cap2 = l->cap;
         l->path = cnn_xgrow(l->path, &cap, sizeof *l->path);
+        l->err = cnn_xgrow(l->err, &cap2, sizeof *l->err);
         l->stem = cnn_xgrow(l->stem, &l->cap, sizeof *l->stem);
     }
     l->path[l->n] = path;
+    l->err[l->n] = err;
     l->stem[l->n++] = NULL;
 }
 
@@ -55,21 +57,18 @@ void input_list(const char *const *args, int n_args, file_list *out)
     for (int a = 0; a < n_args; a++) {
         struct stat st;
         if (stat(args[a], &st) != 0 || !S_ISDIR(st.st_mode)) {
-            push(out, cnn_xstrdup(args[a])); /* read (or reported) where it stands */
+            push(out, cnn_xstrdup(args[a]), NULL); /* read (or reported) where it stands */
             continue;
         }
         char **paths = NULL;
         int64_t n = 0;
         cnn_err e = {0};
-        if (image_files_under(args[a], &paths, &n, &e) < 0 || n == 0) {
-            /* a folder that gives nothing is an item of its own, reported as such */
-            size_t len = strlen(args[a]) + 2;
-            char *p = cnn_xmalloc(len);
-            snprintf(p, len, "%s/", args[a]);
-            push(out, p);
-        }
+        if (image_files_under(args[a], &paths, &n, &e) < 0)
+            push(out, cnn_xstrdup(args[a]), cnn_xstrdup(e.msg)); /* a loop, unreadable */
+        else if (n == 0) /* a folder that gives nothing is an item of its own */
+            push(out, cnn_xstrdup(args[a]), cnn_xstrdup("no .jpg, .jpeg or .png file under it"));
         for (int64_t i = 0; i < n; i++)
-            push(out, paths[i]);
+            push(out, paths[i], NULL);
         free(paths);
     }
     make_stems(out);
@@ -80,9 +79,11 @@ void input_list_free(file_list *l)
     for (int i = 0; i < l->n; i++) {
         free(l->path[i]);
         free(l->stem[i]);
+        free(l->err[i]);
     }
     free(l->path);
     free(l->stem);
+    free(l->err);
     *l = (file_list){0};
 }
 
@@ -97,13 +98,12 @@ static bool really_gray(const image *im)
     return true;
 }
 
-void input_read(const char *path, int model_c, input_image *out)
+void input_read(const file_list *l, int i, int model_c, input_image *out)
 {
     *out = (input_image){0};
-    size_t len = strlen(path);
-    if (len && path[len - 1] == '/') {
-        snprintf(out->err, sizeof out->err, "%.*s: no .jpg, .jpeg or .png file under it",
-                 (int)(len - 1), path);
+    const char *path = l->path[i];
+    if (l->err[i]) {
+        snprintf(out->err, sizeof out->err, "%s: %s", path, l->err[i]);
         return;
     }
     uint8_t *bytes = NULL;

@@ -3,12 +3,14 @@
  * its threads, runs the forward pass and formats each image's output; rank 0 gathers the
  * round's text of every rank and prints it in rank order, which is input order, so the
  * output streams while the job runs. A file that cannot be predicted gets one error line
- * where it stands; the others go on; the exit status is 1 when any failed. A dense model
+ * on stderr and an {"file", "error"} line where its prediction would stand; the others go
+ * on; the exit status is 1 when any failed. A dense model
  * takes each whole image, reflect-padded to its size multiple; consecutive images of the
  * same padded size share a forward pass. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../io/io.h"
@@ -57,7 +59,7 @@ static int64_t round_up(int64_t v, int m) { return (v + m - 1) / m * m; }
 static void prepare(const run *r, int i, slot *s)
 {
     const pmodel *m = &r->m;
-    input_read(r->files.path[i], m->C, &s->in);
+    input_read(&r->files, i, m->C, &s->in);
     if (s->in.err[0])
         return;
     augment_cfg aug = m->aug;
@@ -114,6 +116,21 @@ static float *download_output(pmodel *m)
     return h;
 }
 
+/* A file that could not be predicted: its line on stderr (msg names it) and, so that the
+ * output keeps one line per input, {"file": ..., "error": ...} where its prediction would
+ * stand. */
+static void failed(run *r, const char *file, const char *msg, FILE *out, FILE *err)
+{
+    bool named = strstr(msg, file) != NULL;
+    fprintf(err, "cnn-dist predict: %s%s%s\n", named ? "" : file, named ? "" : ": ", msg);
+    fputs("{\"file\": ", out);
+    json_write_str(out, file);
+    fputs(", \"error\": ", out);
+    json_write_str(out, msg);
+    fputs("}\n", out);
+    r->failed++;
+}
+
 /* One forward pass over slots[k] for k in idx (n of them, one input size). */
 static void forward(run *r, slot *slots, const int *idx, int n, int first, FILE *out,
                     FILE *err)
@@ -123,8 +140,7 @@ static void forward(run *r, slot *slots, const int *idx, int n, int first, FILE 
     cnn_err se = {0};
     if (pmodel_resize(m, batch, slots[idx[0]].H, slots[idx[0]].W, &se) < 0) {
         for (int k = 0; k < n; k++) /* a size the model cannot take: these files only */
-            fprintf(err, "cnn-dist predict: %s: %s\n", r->files.path[first + idx[k]], se.msg);
-        r->failed += n;
+            failed(r, r->files.path[first + idx[k]], se.msg, out, err);
         if (!m->n) /* rebuild the net of the next group from scratch */
             m->batch = m->h = m->w = 0;
         return;
@@ -149,10 +165,8 @@ static void forward(run *r, slot *slots, const int *idx, int n, int first, FILE 
                            .h = s->in.im.h, .w = s->in.im.w, .clean = s->clean,
                            .noisy = s->clean ? s->x : NULL};
         cnn_err ie = {0};
-        if (output_item(m, r->a, &it, out, &ie) < 0) {
-            fprintf(err, "cnn-dist predict: %s: %s\n", it.file, ie.msg);
-            r->failed++;
-        }
+        if (output_item(m, r->a, &it, out, &ie) < 0)
+            failed(r, it.file, ie.msg, out, err);
     }
     free(y);
 }
@@ -174,8 +188,7 @@ static void chunk(run *r, int first, int count, FILE *out, FILE *err)
         if (flush)
             n = 0;
         if (k < count && slots[k].in.err[0]) {
-            fprintf(err, "cnn-dist predict: %s\n", slots[k].in.err);
-            r->failed++;
+            failed(r, r->files.path[first + k], slots[k].in.err, out, err);
         } else if (k < count) {
             idx[n++] = k;
         }
@@ -241,6 +254,9 @@ static int open_jsonl(const run *r, FILE **f, char **tmp, cnn_err *e)
     char dir[4200], path[4200];
     snprintf(dir, sizeof dir, "%s/", r->a->out_dir);
     CNN_TRY(e, io_mkdir_parents(dir, e));
+    struct stat st;
+    if (stat(r->a->out_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return CNN_ERR(e, CNN_EINVAL, "--out %s is not a folder", r->a->out_dir);
     snprintf(path, sizeof path, "%s/predictions.jsonl", r->a->out_dir);
     *tmp = io_tmp_name(path, "");
     if (!(*f = fopen(*tmp, "w")))

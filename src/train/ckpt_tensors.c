@@ -2,8 +2,10 @@
  * `cnn-dist filters` draws, from our checkpoints and from weights-only files alike (any
  * h5py dump of a state_dict). Only float datasets at the root count; their values are read
  * as f32 and checked against the stored checksum when the file has one. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ckpt_impl.h"
 
@@ -58,10 +60,26 @@ static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *c
     return 0;
 }
 
+/* A missing file or one that is not HDF5 said plainly, before HDF5's own messages. */
+static int readable_h5(const char *path, cnn_err *e)
+{
+    if (access(path, R_OK) != 0)
+        return CNN_ERR(e, CNN_EIO, "checkpoint %s: cannot read it: %s", path, strerror(errno));
+    io_h5_quiet q;
+    io_h5_quiet_begin(&q);
+    htri_t is = H5Fis_hdf5(path);
+    io_h5_quiet_end(&q);
+    if (is <= 0)
+        return CNN_ERR(e, CNN_EINVAL, "checkpoint %s is not an HDF5 file (a cnn-dist checkpoint "
+                       "or a tools/torch_export.py file)", path);
+    return CNN_OK;
+}
+
 int ckpt_list(const char *path, ckpt_entry **out, int *n, cnn_err *e)
 {
     *out = NULL;
     *n = 0;
+    CNN_TRY(e, readable_h5(path, e));
     io_h5_quiet q;
     io_h5_quiet_begin(&q);
     hid_t f = io_h5_open_read(path, e);
@@ -93,6 +111,7 @@ void ckpt_list_free(ckpt_entry *v, int n)
 int ckpt_read_tensor(const char *path, const char *name, float **data, shape *s, cnn_err *e)
 {
     *data = NULL;
+    CNN_TRY(e, readable_h5(path, e));
     io_h5_quiet q;
     io_h5_quiet_begin(&q);
     hid_t f = io_h5_open_read(path, e), d = -1;

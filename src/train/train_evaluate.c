@@ -195,7 +195,10 @@ static int draw_confusion(const trainer *t)
     for (int k = 0; k < t->classes; k++)
         names[k] = (char *)class_name(t, k, buf[k], sizeof buf[k]);
     snprintf(path, sizeof path, "%s/confusion.png", t->eval->out_dir);
-    snprintf(title, sizeof title, "confusion of %s", t->eval->ckpt);
+    const char *data = t->eval->data ? t->eval->data : t->rc->data.val;
+    const char *cs = strrchr(t->eval->ckpt, '/'), *ds = strrchr(data, '/');
+    snprintf(title, sizeof title, "confusion of %s on %s", cs ? cs + 1 : t->eval->ckpt,
+             ds ? ds + 1 : data);
     cnn_err e = {0};
     if (viz_confusion(path, metrics_confusion(t->val_metrics), t->classes, names, title,
                       &e) < 0)
@@ -207,13 +210,27 @@ static int draw_confusion(const trainer *t)
     return CNN_OK;
 }
 
+/* Rank 0, before the evaluation: the output folder exists and takes files (an error after
+ * minutes of evaluating would waste them). */
+static int check_out_dir(const char *dir, cnn_err *e)
+{
+    char d[4200], probe[4300];
+    snprintf(d, sizeof d, "%s/", dir);
+    CNN_TRY(e, io_mkdir_parents(d, e));
+    snprintf(probe, sizeof probe, "%s/.cnn-dist-eval-probe", dir);
+    int rc = io_file_write(probe, "", 0, e);
+    if (rc < 0) {
+        cnn_err_prefix(e, "--out %s cannot take eval.json: ", dir);
+        return rc;
+    }
+    remove(probe);
+    return CNN_OK;
+}
+
 /* Rank 0: the report; its errors (an unwritable folder) are agreed on by the caller. */
 static int report(const trainer *t, const metrics_result *r, cnn_err *e)
 {
     print_summary(t, r);
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/", t->eval->out_dir);
-    CNN_TRY(e, io_mkdir_parents(dir, e));
     char *json = eval_json(t, r);
     int rc = write_file(t->eval->out_dir, "eval.json", json, e);
     free(json);
@@ -233,6 +250,8 @@ int train_evaluate(const run_config *rc, comm *c, const eval_opts *o, cnn_err *e
 {
     trainer t = {.rc = rc, .c = c, .eval = o, .rank = comm_rank(c), .world = comm_size(c)};
     int r = trainer_agreed(&t, ckpt_read_info(o->ckpt, &t.ckpt_info, e), e);
+    if (r == CNN_OK)
+        r = trainer_agreed(&t, t.rank == 0 ? check_out_dir(o->out_dir, e) : CNN_OK, e);
     if (r == CNN_OK)
         r = trainer_setup(&t, e);
     if (r == CNN_OK) {

@@ -117,6 +117,15 @@ static double field(const char *line, const char *key)
 
 enum { S_LOSS, S_SMOOTH, S_VLOSS, S_M1, S_M2, S_LR, S_COUNT };
 
+/* A run resumed from an earlier checkpoint appends its lines again from that step on:
+ * what the abandoned branch logged at or after step goes (SummaryWriter's purge_step). */
+static void rewind_to(pts *s, int first, int last, double step)
+{
+    for (int k = first; k <= last; k++)
+        while (s[k].n && s[k].x[s[k].n - 1] >= step)
+            s[k].n--;
+}
+
 static void read_history(const trainer *t, pts *s)
 {
     char path[4200];
@@ -126,27 +135,31 @@ static void read_history(const trainer *t, pts *s)
                                      "pixel_acc", "psnr_input"};
     char *line = NULL;
     size_t cap = 0;
-    double ema = 0, wsum = 0;
     while (f && getline(&line, &cap, f) > 0) {
         double step = field(line, "step");
         if (strstr(line, "\"split\": \"val\"")) {
+            rewind_to(s, S_VLOSS, S_M2, step);
             add(&s[S_VLOSS], step, field(line, "loss"));
             add(&s[S_M1], step, field(line, m1[t->task]));
             add(&s[S_M2], step, field(line, m2[t->task]));
         } else if (!strstr(line, "\"split\"")) {
-            double loss = field(line, "loss");
-            add(&s[S_LOSS], step, loss);
-            if (isfinite(loss)) { /* TensorBoard's debiased smoothing, its default 0.6 */
-                ema = 0.6 * ema + 0.4 * loss;
-                wsum = 0.6 * wsum + 0.4;
-            }
-            add(&s[S_SMOOTH], step, wsum > 0 ? ema / wsum : NAN);
+            rewind_to(s, S_LOSS, S_LR, step); /* every series, evaluations included */
+            add(&s[S_LOSS], step, field(line, "loss"));
             add(&s[S_LR], step, field(line, "lr"));
         }
     }
     free(line);
     if (f)
         fclose(f);
+    double ema = 0, wsum = 0; /* TensorBoard's debiased smoothing, its default weight 0.6 */
+    for (int i = 0; i < s[S_LOSS].n; i++) {
+        double loss = s[S_LOSS].y[i];
+        if (isfinite(loss)) {
+            ema = 0.6 * ema + 0.4 * loss;
+            wsum = 0.6 * wsum + 0.4;
+        }
+        add(&s[S_SMOOTH], s[S_LOSS].x[i], wsum > 0 ? ema / wsum : NAN);
+    }
 }
 
 static int draw_curves(trainer *t, const char *path, cnn_err *e)

@@ -212,6 +212,11 @@ static int setup_eval_data(trainer *t, cnn_err *e)
     int r = eval_reference(t, &train_ds, &ref, e);
     if (r == CNN_OK)
         r = open_split(t, path, false, &ref, NULL, &t->val, e);
+    if (r < 0 && !t->eval->data) { /* a relative data.val read from another folder */
+        size_t n = strlen(e->msg);
+        snprintf(e->msg + n, sizeof e->msg - n, " (the config's data.val; give the dataset "
+                 "with --data PATH)");
+    }
     if (train_ds)
         dataset_close(train_ds);
     return r;

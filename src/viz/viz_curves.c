@@ -1,6 +1,6 @@
 /* Curves against the step (viz.h viz_curves): panels side by side, each with its axes,
  * ticks at 1, 2 or 5 times a power of ten (powers of ten on a log axis), labels, a title,
- * a legend and the epochs marked by light vertical lines. */
+ * a legend and the epochs marked by light vertical lines; one x range for all panels. */
 #include <math.h>
 #include <stdio.h>
 
@@ -39,10 +39,12 @@ static void range(const viz_panel *p, bool y, axis *a)
         double d = a->log ? 0.5 : fmax(fabs(a->hi) * 0.1, 1e-6);
         a->lo -= d;
         a->hi += d;
-    } else if (y) {
-        double d = 0.05 * (a->hi - a->lo);
-        a->lo -= d;
-        a->hi += d;
+    } else if (y) { /* room above the data for the legend, which sits top right */
+        double d = a->hi - a->lo;
+        a->lo -= 0.05 * d;
+        a->hi += 0.3 * d;
+    } else { /* the last point whole, not cut by the frame */
+        a->hi += 0.01 * (a->hi - a->lo);
     }
 }
 
@@ -159,11 +161,10 @@ static void draw_legend(cairo_t *cr, const viz_panel *p, double x1, double y0)
     }
 }
 
-static void draw_panel(cairo_t *cr, const viz_panel *p, double ox, const double *marks,
-                       int n_marks)
+static void draw_panel(cairo_t *cr, const viz_panel *p, const axis *xs, double ox,
+                       const double *marks, int n_marks)
 {
-    axis ax = {0}, ay = {.log = p->log_y};
-    range(p, false, &ax);
+    axis ax = *xs, ay = {.log = p->log_y};
     range(p, true, &ay);
     double x0 = ox + ML, y0 = MT, pw = VIZ_PANEL_W - ML - MR, ph = VIZ_PANEL_H - MT - MB;
     cairo_set_source_rgb(cr, 0.75, 0.75, 0.85); /* epochs */
@@ -194,7 +195,22 @@ int viz_curves(const char *path, const viz_panel *panels, int n_panels, const do
     if (!s)
         return CNN_ENOMEM;
     cairo_t *cr = cairo_create(s);
+    /* one x axis for every panel (all are against the step), so they line up */
+    axis ax = {INFINITY, -INFINITY, false};
+    for (int i = 0; i < n_panels; i++) {
+        axis a = {0};
+        range(&panels[i], false, &a);
+        bool any = false;
+        for (int k = 0; k < panels[i].n_series; k++)
+            any |= panels[i].series[k].n > 0;
+        if (any) {
+            ax.lo = fmin(ax.lo, a.lo);
+            ax.hi = fmax(ax.hi, a.hi);
+        }
+    }
+    if (!(ax.lo < ax.hi))
+        ax.lo = 0, ax.hi = 1;
     for (int i = 0; i < n_panels; i++)
-        draw_panel(cr, &panels[i], (double)i * VIZ_PANEL_W, marks, n_marks);
+        draw_panel(cr, &panels[i], &ax, (double)i * VIZ_PANEL_W, marks, n_marks);
     return viz_finish(s, cr, path, e);
 }

@@ -12,6 +12,7 @@
 # usage: pictures.sh MPIEXEC CNN_DIST CNN_PACK PICTURES_CHECK PROTOC SOURCE_DIR WORKDIR
 set -eu
 mpiexec=$1 dist=$2 pack=$3 pcheck=$4 protoc=$5 srcdir=$6 work=$7
+dist=$(cd "$(dirname "$dist")" && pwd)/$(basename "$dist") # run from another folder below
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 src=/usr/share/datasets/fashion-mnist
 [ -r $src/t10k-images-idx3-ubyte.gz ] || {
@@ -29,6 +30,9 @@ train() { # RUN_DIR cnn-dist args
 train "$work/run" > "$work/run.log" 2>&1 || { tail -20 "$work/run.log"; exit 1; }
 ckpt=$(ls "$work"/run/ckpt-*.h5 | tail -1)
 "$dist" filters "$ckpt" --out "$work/filters_cmd.png"
+(cd "$work" && "$dist" filters "$ckpt" --layer conv1) | grep -q "wrote ckpt-000000312-conv1-filters.png"
+if "$dist" filters "$ckpt" --layer fc9 2> "$work/nolayer.err"; then exit 1; fi
+grep -q "its convolutions: conv1, conv2" "$work/nolayer.err"
 "$pcheck" "$work/run" "$ckpt" 4 2 "$work/filters_cmd.png"
 rc=0
 /usr/bin/python3 "$srcdir/tests/e2e/tb_run_check.py" "$protoc" \

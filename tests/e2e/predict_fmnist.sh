@@ -6,8 +6,9 @@
 #    its diagonal is the top-1 hits (predict_check.py reads eval.json with Python's json);
 #  - `cnn-dist predict` on 2000 test images written as PNG files, on 2 ranks, gives for every
 #    image eval's predicted class and probability, in input order;
-#  - bad inputs each get one error line naming the file while the others are predicted, and
-#    exit status 1: a missing file, a text file named .jpg, a truncated PNG, a colour photo
+#  - bad inputs each get one error line naming the file on stderr and an {"file", "error"}
+#    line in the output where their prediction would stand, while the others are predicted,
+#    and exit status 1: a missing file, a text file named .jpg, a truncated PNG, a colour photo
 #    for this gray model, a folder without images; a checkpoint of another model is refused
 #    with the tensor named.
 # usage: predict_fmnist.sh MPIEXEC CNN_DIST CNN_PACK MNIST_PNG SOURCE_DIR WORKDIR
@@ -57,9 +58,12 @@ rc=$?
 set -e
 cat "$work/bad.err"
 [ $rc -eq 1 ] || { echo "FAILED: exit status $rc with bad inputs (want 1)"; exit 1; }
-[ "$(wc -l < "$work/bad.out")" -eq 2 ] && head -1 "$work/bad.out" | grep -q '00000.png' &&
-    tail -1 "$work/bad.out" | grep -q '00002.png' || {
-    echo "FAILED: the good files were not predicted in order"; cat "$work/bad.out"; exit 1; }
+# one line per input in order: predictions, and {"file", "error"} for the bad ones
+[ "$(wc -l < "$work/bad.out")" -eq 7 ] && head -1 "$work/bad.out" | grep -q '00000.png.*"top"' &&
+    tail -1 "$work/bad.out" | grep -q '00002.png.*"top"' &&
+    [ "$(grep -c '"error": ' "$work/bad.out")" -eq 5 ] &&
+    sed -n 2p "$work/bad.out" | grep -q 'missing.png' || {
+    echo "FAILED: not one line per input in input order"; cat "$work/bad.out"; exit 1; }
 for what in 'missing.png: No such file' 'notes.jpg: ' 'truncated.png: ' \
             'photo.jpg is a colour image' 'empty: no .jpg' '5 of 7 files could not'; do
     grep -q "$what" "$work/bad.err" || { echo "FAILED: no error line with '$what'"; exit 1; }
