@@ -45,6 +45,16 @@ static int convert_channels(image *im, int want_c, cnn_err *e)
     return CNN_OK;
 }
 
+static int not_an_image(const uint8_t *bytes, size_t len, cnn_err *e)
+{
+    char head[16] = "";
+    int at = 0;
+    for (size_t i = 0; i < len && i < 4; i++) /* only the bytes there are */
+        at += snprintf(head + at, sizeof head - (size_t)at, "%s%02x", i ? " " : "", bytes[i]);
+    return CNN_ERR(e, CNN_EINVAL, "not a JPEG or PNG file (%zu bytes, starting %s); convert it "
+                   "to JPEG or PNG, or remove it", len, head);
+}
+
 int image_decode(const uint8_t *bytes, size_t len, int want_c, int min_side, image *out,
                  cnn_err *e)
 {
@@ -65,10 +75,7 @@ int decode_image(const uint8_t *bytes, size_t len, int want_c, int min_side, ima
     else if (len >= 8 && memcmp(bytes, png_magic, 8) == 0)
         CNN_TRY(e, decode_png(bytes, len, out, e)); /* never scaled: full size as decoded */
     else
-        return CNN_ERR(e, CNN_EINVAL, "not a JPEG or PNG file (first bytes %02x %02x %02x %02x "
-                       "of %zu); convert it to JPEG or PNG, or remove it", bytes[0],
-                       len > 1 ? bytes[1] : 0, len > 2 ? bytes[2] : 0, len > 3 ? bytes[3] : 0,
-                       len);
+        return not_an_image(bytes, len, e);
     if (full_hw && bytes[0] != 0xFF) {
         full_hw[0] = out->h;
         full_hw[1] = out->w;
