@@ -358,7 +358,8 @@ static int draw_samples(trainer *t, const char *path, cnn_err *e)
 static int draw_confusion(trainer *t, const char *path, cnn_err *e)
 {
     const double *cm = metrics_confusion(t->val_metrics);
-    if (!cm || t->task != TASK_CLASSIFY || t->classes > 200)
+    /* the last evaluation's matrix; none without a validation set or an evaluation here */
+    if (!cm || !t->val.ds || t->last_eval_step < 0 || t->task != TASK_CLASSIFY || t->classes > 200)
         return 1;
     char **names = cnn_xcalloc((size_t)t->classes, sizeof *names);
     char (*buf)[32] = cnn_xcalloc((size_t)t->classes, sizeof *buf);

@@ -7,7 +7,8 @@
 #    (pictures_check);
 #  - the TensorBoard event file is read by protobuf itself (tb_run_check.py): CRCs, and
 #    every scalar equals metrics.jsonl's at the same step;
-#  - log.pictures=false and log.tensorboard=false write neither;
+#  - log.pictures=false and log.tensorboard=false write neither; without evaluations only
+#    curves.png and filters.png are drawn;
 #  - a run directory that cannot take the files is an error at start-up.
 # usage: pictures.sh MPIEXEC CNN_DIST CNN_PACK PICTURES_CHECK PROTOC SOURCE_DIR WORKDIR
 set -eu
@@ -44,6 +45,13 @@ train "$work/off" --set log.pictures=false --set log.tensorboard=false \
 if ls "$work"/off/*.png "$work"/off/events.out.tfevents.* 2> /dev/null; then
     echo "FAILED: pictures or events written with both keys off"; exit 1
 fi
+
+# no validation set: curves and filters only, nothing drawn from a missing evaluation
+train "$work/noval" --set eval.every=0 --set train.max_steps=20 > "$work/noval.log" 2>&1 || {
+    tail -20 "$work/noval.log"; exit 1; }
+[ -s "$work/noval/curves.png" ] && [ -s "$work/noval/filters.png" ] &&
+    [ ! -e "$work/noval/samples.png" ] && [ ! -e "$work/noval/confusion.png" ] || {
+    echo "FAILED: pictures of a run without evaluation"; ls "$work/noval"; exit 1; }
 
 printf 'a file, not a folder\n' > "$work/notadir"
 if train "$work/notadir/run" --set train.max_steps=20 > "$work/bad.log" 2>&1; then
