@@ -15,6 +15,10 @@
 
 #define DATA_FORMAT_VERSION 1
 #define DATA_MAX_CLASSES 100000
+/* Samples of a dataset (the master's num_samples) and of each shard: 2^31, above any image
+ * dataset we know of (LAION-2B is split into many datasets), and a bound that a corrupt
+ * count cannot pass to the index arrays (44 bytes per sample) or the sampler (8). */
+#define DATA_MAX_SAMPLES ((int64_t)1 << 31)
 
 typedef enum data_mode { DATA_ENCODED, DATA_RAW } data_mode;
 typedef enum data_task { DATA_CLASSIFY, DATA_SEGMENT } data_task;
