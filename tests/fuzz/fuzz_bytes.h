@@ -31,7 +31,7 @@ static inline int64_t fb_int(fuzz_bytes *b)
     int64_t v = (int64_t)fb_u64(b, widths[k & 7]);
     if (!(k & 7))
         v = k >> 4; /* 0..15 in the selector byte itself */
-    return k & 8 ? -v : v;
+    return k & 8 ? (int64_t)(0 - (uint64_t)v) : v; /* wraps for INT64_MIN, no overflow */
 }
 
 static inline size_t fb_left(const fuzz_bytes *b) { return b->n - b->pos; }

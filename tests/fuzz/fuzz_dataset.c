@@ -208,7 +208,7 @@ static void master_edit(recipe *r, const edit *d)
 {
     pack_shard_info *in = &r->info[d->file % r->o.n_shards];
     if (d->code == EDIT_MASTER_SAMPLES)
-        in->n += d->v;
+        in->n = (int64_t)((uint64_t)in->n + (uint64_t)d->v); /* wraps: any count */
     else if (d->code == EDIT_MASTER_INDEX_CRC)
         in->index_crc32 ^= (uint32_t)d->v;
     else
