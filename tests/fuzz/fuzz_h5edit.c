@@ -1,22 +1,49 @@
 /* fuzz_h5edit.h: every call checked only as far as "did it work"; a refused edit is not a
- * finding (the harness explores files, it does not test libhdf5's write path). */
+ * finding (the harness explores files, it does not test libhdf5's write path). libhdf5
+ * 1.10.8 leaks object headers in some of these edits (seen in H5Lexists and H5Lmove on a
+ * dataset an earlier edit created; our code never edits a file in place): allocations made
+ * between fuzz_h5_open and fuzz_h5_close are not leak-checked, and HDF5's free lists are
+ * off, so that a block cannot move from an edit to our readers and hide or fake a leak. */
 #include "fuzz_h5edit.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define FILLED_MAX 4096
 
+#if defined(__SANITIZE_ADDRESS__) /* gcc */
+#define FUZZ_LSAN 1
+#elif defined(__has_feature) /* clang */
+#if __has_feature(address_sanitizer)
+#define FUZZ_LSAN 1
+#endif
+#endif
+#ifdef FUZZ_LSAN
+#include <sanitizer/lsan_interface.h>
+static void leaks_unchecked(bool on) { on ? __lsan_disable() : __lsan_enable(); }
+#else
+static void leaks_unchecked(bool on) { (void)on; }
+#endif
+
 hid_t fuzz_h5_open(const char *path)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    return H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5set_free_list_limits(0, 0, 0, 0, 0, 0);
+    leaks_unchecked(true);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0)
+        leaks_unchecked(false);
+    return f;
 }
 
 void fuzz_h5_close(hid_t f)
 {
-    if (f >= 0)
-        H5Fclose(f);
+    if (f < 0)
+        return;
+    H5Fclose(f);
+    leaks_unchecked(false);
 }
 
 void fuzz_h5_delete(hid_t f, const char *name)
