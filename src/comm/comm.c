@@ -154,7 +154,7 @@ void comm_watch_enter(comm *c, int line, const char *what)
     s->seq++;
     s->active = true;
     s->since = comm_now();
-    if (line == WATCH_MAIN && c->phase[0])
+    if (c->phase[0]) /* the comm thread's buckets too: they belong to the main thread's step */
         snprintf(s->what, sizeof s->what, "%s (%s)", what, c->phase);
     else
         snprintf(s->what, sizeof s->what, "%s", what);

@@ -34,8 +34,9 @@ int comm_local_size(const comm *c);
  * succeeded, else the first failing code (lowest rank). A failing rank prints its own
  * message before; the others can print "rank R failed" and exit cleanly. */
 int comm_agree(comm *c, int rc);
-/* What the program is doing ("step 40", "eval epoch 3"): watchdog reports quote it next to
- * the collective's name. Copied (truncated to 95 bytes). */
+/* What the program is doing ("epoch 2, step 40", "evaluation after step 40"): watchdog
+ * reports quote it next to the name of every collective entered from now on, the comm
+ * thread's buckets included. Copied (truncated to 95 bytes). */
 void comm_set_phase(comm *c, const char *phase);
 /* Ends the whole job now (MPI_Abort) after printing msg with this rank's prefix. */
 _Noreturn void comm_abort(comm *c, const char *msg);

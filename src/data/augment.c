@@ -260,33 +260,39 @@ static void window(const image *src, int top, int left, int h, int w, uint8_t fi
 
 /* Resize(int): shorter side to `size`, the other int(size * long / short); then
  * F.center_crop's offset: int(round((len - crop) / 2)), or -(crop - len) // 2 when padded. */
-static int center_offset(int len, int crop)
+static int64_t center_offset(int64_t len, int crop)
 {
-    return crop > len ? -((crop - len) / 2) : (int)rint((len - crop) / 2.0);
+    return crop > len ? -((crop - len) / 2) : (int64_t)rint((double)(len - crop) / 2.0);
 }
 
+static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* The resized image (rh, rw) is never made: only its part inside the center crop is
+ * resized (image_resize_*_window), then placed with `window`'s padding. An image of
+ * extreme aspect ratio would otherwise resize to gigabytes (found by fuzz-image). */
 static void eval_geometry(const augment_cfg *a, const image *src, bool nearest, uint8_t fill,
                           image *dst)
 {
     int size = a->resize > 0 ? a->resize : (a->out_h > a->out_w ? a->out_h : a->out_w);
-    int rh, rw;
+    int64_t rh, rw; /* long sides up to size * 2^28: int64, computed as torch in double */
     if (src->w <= src->h) {
         rw = size;
-        rh = (int)((double)size * src->h / src->w);
+        rh = (int64_t)((double)size * src->h / src->w);
     } else {
         rh = size;
-        rw = (int)((double)size * src->w / src->h);
+        rw = (int64_t)((double)size * src->w / src->h);
     }
+    int64_t top = center_offset(rh, a->out_h), left = center_offset(rw, a->out_w);
     if (rh == src->h && rw == src->w) { /* already at size (e.g. raw mode): no resize */
-        window(src, center_offset(rh, a->out_h), center_offset(rw, a->out_w), a->out_h,
-               a->out_w, fill, dst);
+        window(src, (int)top, (int)left, a->out_h, a->out_w, fill, dst);
         return;
     }
-    box all = {0, 0, src->h, src->w};
+    int64_t y0 = clamp64(top, 0, rh), y1 = clamp64(top + a->out_h, 0, rh);
+    int64_t x0 = clamp64(left, 0, rw), x1 = clamp64(left + a->out_w, 0, rw);
     image r = {0};
-    crop_resize(src, all, rh, rw, nearest, &r);
-    window(&r, center_offset(rh, a->out_h), center_offset(rw, a->out_w), a->out_h, a->out_w,
-           fill, dst);
+    (nearest ? image_resize_nearest_window : image_resize_bilinear_window)(
+        src, rh, rw, y0, x0, (int)(y1 - y0), (int)(x1 - x0), &r);
+    window(&r, (int)(top - y0), (int)(left - x0), a->out_h, a->out_w, fill, dst);
     image_free(&r);
 }
 

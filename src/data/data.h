@@ -15,6 +15,10 @@
 
 #define DATA_FORMAT_VERSION 1
 #define DATA_MAX_CLASSES 100000
+/* Samples of a dataset (the master's num_samples) and of each shard: 2^31, above any image
+ * dataset we know of (LAION-2B is split into many datasets), and a bound that a corrupt
+ * count cannot pass to the index arrays (44 bytes per sample) or the sampler (8). */
+#define DATA_MAX_SAMPLES ((int64_t)1 << 31)
 
 typedef enum data_mode { DATA_ENCODED, DATA_RAW } data_mode;
 typedef enum data_task { DATA_CLASSIFY, DATA_SEGMENT } data_task;
@@ -32,6 +36,13 @@ void image_free(image *im);
 void image_resize_bilinear(const image *src, int h, int w, image *dst);
 /* Nearest neighbour as torchvision's InterpolationMode.NEAREST (masks). */
 void image_resize_nearest(const image *src, int h, int w, image *dst);
+/* The (h, w) window at (top, left) of src resized to (rh, rw), which must lie inside it:
+ * the same pixels as the resize followed by image_crop, in memory for the window only
+ * (an extreme aspect ratio makes the whole resized image huge). */
+void image_resize_bilinear_window(const image *src, int64_t rh, int64_t rw, int64_t top,
+                                  int64_t left, int h, int w, image *dst);
+void image_resize_nearest_window(const image *src, int64_t rh, int64_t rw, int64_t top,
+                                 int64_t left, int h, int w, image *dst);
 /* dst = src[top:top+h, left:left+w]; the region must lie inside src. */
 void image_crop(const image *src, int top, int left, int h, int w, image *dst);
 

@@ -13,7 +13,10 @@
 
 /* A (n) dataset of variable-length UTF-8 strings; n == 0 writes nothing. */
 int data_write_strings(hid_t loc, const char *name, char *const *s, int n, cnn_err *e);
-/* Reads a 1-D string dataset; *n = 0 and *out = NULL when absent and !required. */
+/* Reads a 1-D string dataset; *n = 0 and *out = NULL when absent and !required. A dataset
+ * of fixed-length strings may hold at most DATA_MAX_STRING_BYTES (class names, shard
+ * files: a few MB at most). */
+#define DATA_MAX_STRING_BYTES ((int64_t)64 << 20)
 int data_read_strings(hid_t loc, const char *name, bool required, char ***out, int *n,
                       cnn_err *e);
 /* A 1-D integer dataset of n values with this size and sign, read into *out (malloc'ed). */

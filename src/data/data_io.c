@@ -22,9 +22,14 @@ static int read_vlen(hid_t d, hid_t sp, int n, char **v, cnn_err *e)
     return rc;
 }
 
-static int read_fixed(hid_t d, hid_t ft, int n, char **v, cnn_err *e)
+static int read_fixed(hid_t d, const char *name, hid_t ft, int n, char **v, cnn_err *e)
 {
     size_t len = H5Tget_size(ft);
+    /* The type's size comes from the file: checked before it sizes an allocation. */
+    if (len > (size_t)DATA_MAX_STRING_BYTES / (size_t)n)
+        return CNN_ERR(e, CNN_EINVAL, "dataset '%s' holds %d strings of %zu bytes, above the "
+                       "limit of %lld bytes (DATA_MAX_STRING_BYTES)", name, n, len,
+                       (long long)DATA_MAX_STRING_BYTES);
     char *buf = cnn_xcalloc((size_t)n, len + 1);
     hid_t mt = CNN_H5(e, H5Tcopy(ft));
     int rc = mt < 0 || CNN_H5(e, H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf)) < 0
@@ -66,7 +71,7 @@ int data_read_strings(hid_t loc, const char *name, bool required, char ***out, i
     if (rc == CNN_OK && cnt > 0) {
         v = cnn_xcalloc((size_t)cnt, sizeof *v);
         rc = H5Tis_variable_str(ft) > 0 ? read_vlen(d, sp, (int)cnt, v, e)
-                                        : read_fixed(d, ft, (int)cnt, v, e);
+                                        : read_fixed(d, name, ft, (int)cnt, v, e);
     }
     if (ft >= 0)
         H5Tclose(ft);

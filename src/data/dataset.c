@@ -15,7 +15,8 @@
 
 
 typedef struct master {
-    char **files;
+    char **files; /* (n_files): as many as the file lists, which may not be n_shards */
+    int n_files;
     int64_t *samples;
     uint32_t *index_crc, *blob_crc;
 } master;
@@ -60,6 +61,10 @@ static int read_info(hid_t f, dataset_info *in, cnn_err *e)
     in->raw_w = (int)v[3];
     in->raw_c = (int)v[4];
     CNN_TRY(e, io_h5_attr_get(f, "num_samples", H5T_NATIVE_INT64, 1, &in->n, e));
+    if (in->n < 0 || in->n > DATA_MAX_SAMPLES)
+        return CNN_ERR(e, CNN_EINVAL, "num_samples = %lld is outside [0, %lld] (the limit "
+                       "DATA_MAX_SAMPLES); the master file is corrupt: repack the dataset",
+                       (long long)in->n, (long long)DATA_MAX_SAMPLES);
     int mode = 0, task = 0;
     CNN_TRY(e, parse_enum(f, "mode", "encoded", "raw", &mode, e));
     CNN_TRY(e, parse_enum(f, "task", "classify", "segment", &task, e));
@@ -85,10 +90,11 @@ static int read_info(hid_t f, dataset_info *in, cnn_err *e)
 static int read_master(hid_t f, dataset_info *in, master *m, cnn_err *e)
 {
     CNN_TRY(e, read_info(f, in, e));
-    int ns = in->n_shards, got = 0;
-    CNN_TRY(e, data_read_strings(f, "shard_files", true, &m->files, &got, e));
-    if (got != ns)
-        return CNN_ERR(e, CNN_EINVAL, "dataset shard_files lists %d files for %d shards", got, ns);
+    int ns = in->n_shards;
+    CNN_TRY(e, data_read_strings(f, "shard_files", true, &m->files, &m->n_files, e));
+    if (m->n_files != ns)
+        return CNN_ERR(e, CNN_EINVAL, "dataset shard_files lists %d files for %d shards",
+                       m->n_files, ns);
     for (int s = 0; s < ns; s++)
         if (!m->files[s][0] || strchr(m->files[s], '/'))
             return CNN_ERR(e, CNN_EINVAL, "shard_files[%d] = '%s' is not a file name", s,
@@ -172,9 +178,9 @@ static int check_blob(const shard_r *sh, uint32_t want, bool verify, cnn_err *e)
     return CNN_OK;
 }
 
-static void master_free(master *m, int ns)
+static void master_free(master *m)
 {
-    for (int s = 0; m->files && s < ns; s++)
+    for (int s = 0; m->files && s < m->n_files; s++)
         free(m->files[s]);
     free(m->files);
     free(m->samples);
@@ -214,7 +220,7 @@ int dataset_open_with(const char *master_path, const dataset_open_opts *o, datas
     rc = dataset_cache_load(ds, o, rc, e); /* also on errors: it may call collectives */
     for (int s = 0; s < ns && rc == CNN_OK; s++)
         rc = check_blob(&ds->sh[s], m.blob_crc[s], o->verify_blobs, e);
-    master_free(&m, ds->info.n_shards);
+    master_free(&m);
     if (rc < 0) {
         cnn_err_prefix(e, "dataset %s: ", master_path);
         dataset_close(ds);
@@ -250,7 +256,7 @@ int dataset_check(const char *master_path, bool verify_blobs, dataset_check_fn f
     }
     if (rc < 0)
         cnn_err_prefix(e, "dataset %s: ", master_path);
-    master_free(&m, ds->info.n_shards);
+    master_free(&m);
     dataset_close(ds);
     return rc;
 }

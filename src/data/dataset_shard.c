@@ -97,6 +97,10 @@ static int check_attrs(hid_t f, const data_shard_want *w, int64_t *n, cnn_err *e
         CNN_TRY(e, want_i64(f, "raw_c", w->raw_c, e));
     }
     CNN_TRY(e, io_h5_attr_get(f, "num_samples", H5T_NATIVE_INT64, 1, n, e));
+    if (*n > DATA_MAX_SAMPLES)
+        return CNN_ERR(e, CNN_EINVAL, "num_samples = %lld is above the limit of %lld samples "
+                       "per shard (DATA_MAX_SAMPLES); the file is corrupt: repack or restore "
+                       "it", (long long)*n, (long long)DATA_MAX_SAMPLES);
     if (*n < 0 || (w->n >= 0 && *n != w->n))
         return CNN_ERR(e, CNN_EINVAL, "holds %lld samples, the master says %lld",
                        (long long)*n, (long long)w->n);

@@ -10,6 +10,13 @@
 /* Decompression-bomb guard: 2^28 pixels (16k x 16k) is far above any training image and
  * keeps one decode below 1 GiB of RGB. */
 #define DECODE_MAX_PIXELS ((int64_t)1 << 28)
+/* A JPEG's header can claim that size in a few hundred bytes: libjpeg fills what the data
+ * lacks and warns only, so a 749-byte file decoded to 786 MB (found by fuzz-image). Huffman
+ * coding needs at least 1 bit per 8x8 block (512 pixels per byte); a JPEG may declare at most
+ * DECODE_JPEG_PIXELS_PER_BYTE pixels per byte of file (8x that bound) beyond a free
+ * allowance of DECODE_JPEG_FREE_PIXELS (2048 x 2048) that any file gets. */
+#define DECODE_JPEG_FREE_PIXELS ((int64_t)1 << 22)
+#define DECODE_JPEG_PIXELS_PER_BYTE 4096
 
 /* image_decode, also giving the full size (h, w) after EXIF orientation when a JPEG was
  * decoded scaled (full_hw may be NULL): cnn-pack validates with a cheap scaled decode but

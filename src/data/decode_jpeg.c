@@ -81,14 +81,30 @@ static void find_orientation(jjob *j)
         }
 }
 
-static int read_pixels(jjob *j, int min_side, image *out, cnn_err *e)
+/* The pixels a JPEG of len bytes may declare (decode_impl.h says why). */
+static int64_t pixel_budget(size_t len)
+{
+    int64_t by_size = (int64_t)len < DECODE_MAX_PIXELS / DECODE_JPEG_PIXELS_PER_BYTE
+                          ? (int64_t)len * DECODE_JPEG_PIXELS_PER_BYTE
+                          : DECODE_MAX_PIXELS;
+    return by_size > DECODE_JPEG_FREE_PIXELS ? by_size : DECODE_JPEG_FREE_PIXELS;
+}
+
+static int read_pixels(jjob *j, size_t len, int min_side, image *out, cnn_err *e)
 {
     struct jpeg_decompress_struct *ci = &j->ci;
     jpeg_read_header(ci, TRUE);
-    if ((int64_t)ci->image_width * ci->image_height > DECODE_MAX_PIXELS)
+    int64_t px = (int64_t)ci->image_width * ci->image_height;
+    if (px > DECODE_MAX_PIXELS)
         return CNN_ERR(e, CNN_EINVAL, "JPEG of %ux%u pixels is above the limit of %lld pixels "
-                       "(decompression bomb guard); shrink it first", ci->image_width,
-                       ci->image_height, (long long)DECODE_MAX_PIXELS);
+                       "(DECODE_MAX_PIXELS, decompression bomb guard); shrink it first",
+                       ci->image_width, ci->image_height, (long long)DECODE_MAX_PIXELS);
+    if (px > pixel_budget(len))
+        return CNN_ERR(e, CNN_EINVAL, "JPEG of %ux%u pixels in only %zu bytes: above the limit "
+                       "of %d pixels per byte (DECODE_JPEG_PIXELS_PER_BYTE) for images above "
+                       "%lld pixels; the file is corrupt or a decompression bomb (re-encode "
+                       "it if it is a real image)", ci->image_width, ci->image_height, len,
+                       DECODE_JPEG_PIXELS_PER_BYTE, (long long)DECODE_JPEG_FREE_PIXELS);
     find_orientation(j);
     j->full_h = (int)ci->image_height;
     j->full_w = (int)ci->image_width;
@@ -134,7 +150,7 @@ int decode_jpeg(const uint8_t *bytes, size_t len, int min_side, image *out, int 
         jpeg_create_decompress(&j->ci);
         jpeg_mem_src(&j->ci, bytes, (unsigned long)len);
         jpeg_save_markers(&j->ci, JPEG_APP0 + 1, 0xffff);
-        rc = read_pixels(j, min_side, out, e);
+        rc = read_pixels(j, len, min_side, out, e);
     }
     jpeg_destroy_decompress(&j->ci);
     free(j->row);

@@ -76,7 +76,7 @@ static int read_pixels(png_structp p, png_infop info, pjob *j, bool ids, image *
     int type = png_get_color_type(p, info), depth = png_get_bit_depth(p, info);
     if ((int64_t)w * h > DECODE_MAX_PIXELS)
         return CNN_ERR(e, CNN_EINVAL, "PNG of %ux%u pixels is above the limit of %lld pixels "
-                       "(decompression bomb guard); shrink it first", w, h,
+                       "(DECODE_MAX_PIXELS, decompression bomb guard); shrink it first", w, h,
                        (long long)DECODE_MAX_PIXELS);
     if (ids)
         CNN_TRY(e, set_ids(p, type, depth, e));

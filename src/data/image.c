@@ -3,7 +3,10 @@
  * with antialias=True (torch's _upsample_bilinear2d_aa, align_corners=False): a separable
  * triangle filter whose support widens with the downscale factor (as PIL's), float math,
  * result rounded half to even. Upscaling reduces to plain bilinear. Runs inside loader
- * worker threads: no OpenMP, no shared state; weight tables are built once per call. */
+ * worker threads: no OpenMP, no shared state; weight tables are built once per call. The
+ * window variants compute only the pixels a crop keeps: each output pixel depends on its
+ * own weight rows only, so they equal resize-then-crop exactly, without the resized image
+ * (a 1x999999 PNG resized to 256 on its short side would be 196 GB; found by fuzz-image). */
 #include "data.h"
 
 #include <math.h>
@@ -56,18 +59,19 @@ static double triangle(double x)
 
 /* torch's antialias weights: scale = in/out; the filter is stretched by the scale when
  * shrinking (support = scale), the window is [center - support, center + support) rounded
- * as int(x + 0.5), clipped to the input, and the weights renormalised to sum to 1. */
-static void axis_weights_init(axis_weights *a, int in, int out)
+ * as int(x + 0.5), clipped to the input, and the weights renormalised to sum to 1. Only
+ * the n outputs from `from` on get weights (a window of the resized image). */
+static void axis_weights_init(axis_weights *a, int in, int64_t out, int64_t from, int n_out)
 {
-    double scale = (double)in / out;
+    double scale = (double)in / (double)out;
     double support = scale >= 1.0 ? scale : 1.0;
     double inv = scale >= 1.0 ? 1.0 / scale : 1.0;
     a->taps = (int)ceil(support) * 2 + 1;
-    a->first = cnn_xmalloc(sizeof(int) * (size_t)out);
-    a->n = cnn_xmalloc(sizeof(int) * (size_t)out);
-    a->wt = cnn_xcalloc((size_t)out * (size_t)a->taps, sizeof(float));
-    for (int i = 0; i < out; i++) {
-        double center = scale * (i + 0.5);
+    a->first = cnn_xmalloc(sizeof(int) * (size_t)n_out);
+    a->n = cnn_xmalloc(sizeof(int) * (size_t)n_out);
+    a->wt = cnn_xcalloc((size_t)n_out * (size_t)a->taps, sizeof(float));
+    for (int i = 0; i < n_out; i++) {
+        double center = scale * ((double)(from + i) + 0.5);
         long lo = (long)(center - support + 0.5), hi = (long)(center + support + 0.5);
         lo = lo < 0 ? 0 : lo;
         hi = hi > in ? in : hi;
@@ -144,10 +148,17 @@ static inline void pass_h(const float *tmp, int h, int in_w, const axis_weights 
 
 void image_resize_bilinear(const image *src, int h, int w, image *dst)
 {
+    image_resize_bilinear_window(src, h, w, 0, 0, h, w, dst);
+}
+
+void image_resize_bilinear_window(const image *src, int64_t rh, int64_t rw, int64_t top,
+                                  int64_t left, int h, int w, image *dst)
+{
+    CNN_ASSERT(top >= 0 && left >= 0 && top + h <= rh && left + w <= rw);
     image_alloc(dst, h, w, src->c);
     axis_weights ax, ay;
-    axis_weights_init(&ax, src->w, w);
-    axis_weights_init(&ay, src->h, h);
+    axis_weights_init(&ax, src->w, rw, left, w);
+    axis_weights_init(&ay, src->h, rh, top, h);
     float *tmp = cnn_xmalloc(sizeof(float) * (size_t)h * (size_t)src->w * (size_t)src->c);
     pass_v(src->data, (size_t)src->w * (size_t)src->c, &ay, h, tmp);
     if (src->c == 3)
@@ -161,26 +172,34 @@ void image_resize_bilinear(const image *src, int h, int w, image *dst)
 
 /* torch's nearest_idx: identity and exact 2x upscaling are special-cased; otherwise
  * floorf(i * scale) with scale = (float)in / out, clipped to the last input index. */
-static int nearest_idx(int i, int in, int out)
+static int nearest_idx(int64_t i, int in, int64_t out)
 {
     if (in == out)
-        return i;
-    if (out == 2 * in)
-        return i >> 1;
+        return (int)i;
+    if (out == 2 * (int64_t)in)
+        return (int)(i >> 1);
     float scale = (float)in / (float)out;
-    int s = (int)floorf((float)i * scale);
-    return s < in - 1 ? s : in - 1;
+    int64_t s = (int64_t)floorf((float)i * scale);
+    return s < in - 1 ? (int)s : in - 1;
 }
 
 void image_resize_nearest(const image *src, int h, int w, image *dst)
 {
+    image_resize_nearest_window(src, h, w, 0, 0, h, w, dst);
+}
+
+void image_resize_nearest_window(const image *src, int64_t rh, int64_t rw, int64_t top,
+                                 int64_t left, int h, int w, image *dst)
+{
+    CNN_ASSERT(top >= 0 && left >= 0 && top + h <= rh && left + w <= rw);
     image_alloc(dst, h, w, src->c);
     int c = src->c;
     int *xs = cnn_xmalloc(sizeof(int) * (size_t)w);
     for (int x = 0; x < w; x++)
-        xs[x] = nearest_idx(x, src->w, w);
+        xs[x] = nearest_idx(left + x, src->w, rw);
     for (int y = 0; y < h; y++) {
-        const uint8_t *row = src->data + (size_t)nearest_idx(y, src->h, h) * (size_t)src->w * c;
+        const uint8_t *row =
+            src->data + (size_t)nearest_idx(top + y, src->h, rh) * (size_t)src->w * c;
         uint8_t *o = dst->data + (size_t)y * (size_t)w * c;
         for (int x = 0; x < w; x++)
             for (int k = 0; k < c; k++)

@@ -56,21 +56,22 @@ int data_read_file(const char *path, uint8_t **buf, size_t *len, cnn_err *e)
 }
 
 /* Python's round(x / 2) for x >= 0: halves go to the even neighbour. */
-static int half_even(int x)
+static int64_t half_even(int64_t x)
 {
-    int k = x / 2;
+    int64_t k = x / 2;
     return (x % 2 == 0 || k % 2 == 0) ? k : k + 1;
 }
 
-/* Shorter side to s, longer floor(s * long / short) (torchvision's Resize(int)). */
-static void resized_hw(int h, int w, int s, int *rh, int *rw)
+/* Shorter side to s, longer floor(s * long / short) (torchvision's Resize(int)); up to
+ * 65535 * 2^28: int64. */
+static void resized_hw(int h, int w, int s, int64_t *rh, int64_t *rw)
 {
     if (h <= w) {
         *rh = s;
-        *rw = (int)((int64_t)s * w / h);
+        *rw = (int64_t)s * w / h;
     } else {
         *rw = s;
-        *rh = (int)((int64_t)s * h / w);
+        *rh = (int64_t)s * h / w;
     }
 }
 
@@ -96,26 +97,33 @@ static int mask_max_id(const image *m)
     return best;
 }
 
-/* image -> (rh, rw) bilinear [or nearest], then the center (ch, cw) crop when ch > 0. */
-static void geometry(image *im, int rh, int rw, int ch, int cw, bool nearest)
+/* image -> (rh, rw) bilinear [or nearest], then the center (ch, cw) crop when ch > 0: only
+ * the crop is resized (image_resize_*_window), never the whole image, which an extreme
+ * aspect ratio makes huge (a 1x999999 PNG raw-packed at 256 needed 196 GB; fuzz-image). */
+static void geometry(image *im, int64_t rh, int64_t rw, int ch, int cw, bool nearest)
 {
     image t = {0};
-    if (rh != im->h || rw != im->w) {
-        (nearest ? image_resize_nearest : image_resize_bilinear)(im, rh, rw, &t);
-        image_free(im);
-        *im = t;
-    }
+    bool resize = rh != im->h || rw != im->w;
     if (ch > 0) {
-        CNN_ASSERT(ch <= im->h && cw <= im->w);
-        image_crop(im, half_even(im->h - ch), half_even(im->w - cw), ch, cw, &t);
-        image_free(im);
-        *im = t;
+        CNN_ASSERT(ch <= rh && cw <= rw);
+        int64_t top = half_even(rh - ch), left = half_even(rw - cw);
+        if (resize)
+            (nearest ? image_resize_nearest_window : image_resize_bilinear_window)(
+                im, rh, rw, top, left, ch, cw, &t);
+        else
+            image_crop(im, (int)top, (int)left, ch, cw, &t);
+    } else if (resize) { /* encoded --resize: only ever shrinks, so rh, rw fit in int */
+        (nearest ? image_resize_nearest : image_resize_bilinear)(im, (int)rh, (int)rw, &t);
+    } else {
+        return;
     }
+    image_free(im);
+    *im = t;
 }
 
 /* The mask of it, checked against the image's full size, through the same geometry. */
-static int make_mask(const pack_cfg *c, const pack_item *it, const int full[2], int rh, int rw,
-                     pack_sample *s, cnn_err *e)
+static int make_mask(const pack_cfg *c, const pack_item *it, const int full[2], int64_t rh,
+                     int64_t rw, pack_sample *s, cnn_err *e)
 {
     uint8_t *bytes;
     size_t len;
@@ -147,7 +155,7 @@ static int make_mask(const pack_cfg *c, const pack_item *it, const int full[2], 
 }
 
 static int make_raw(const pack_cfg *c, uint8_t *file, size_t len, pack_sample *s,
-                    int full[2], int *rh, int *rw, cnn_err *e)
+                    int full[2], int64_t *rh, int64_t *rw, cnn_err *e)
 {
     int side = c->resize ? c->resize : (c->size_h > c->size_w ? c->size_h : c->size_w);
     image im;
@@ -165,7 +173,7 @@ static int make_raw(const pack_cfg *c, uint8_t *file, size_t len, pack_sample *s
 }
 
 static int make_encoded(const pack_cfg *c, uint8_t *file, size_t len, bool stats_full,
-                        pack_sample *s, int full[2], int *rh, int *rw, cnn_err *e)
+                        pack_sample *s, int full[2], int64_t *rh, int64_t *rw, cnn_err *e)
 {
     image im;
     /* Without --resize only validation needs the pixels: the 1/8 scaled decode still reads
@@ -182,8 +190,8 @@ static int make_encoded(const pack_cfg *c, uint8_t *file, size_t len, bool stats
         free(s->img);
         s->img = NULL;
         rc = encode_jpeg(&im, 95, &s->img, &s->len, e);
-        s->h = *rh;
-        s->w = *rw;
+        s->h = (int32_t)*rh;
+        s->w = (int32_t)*rw;
     }
     if (rc == CNN_OK && stats_full)
         add_stats(&im, s); /* the pixels as stored (after --resize) */
@@ -197,7 +205,8 @@ void pack_sample_make(const pack_cfg *c, const pack_item *it, bool stats_full, p
     cnn_err e = {0};
     uint8_t *file;
     size_t len;
-    int full[2] = {0, 0}, rh = 0, rw = 0;
+    int full[2] = {0, 0};
+    int64_t rh = 0, rw = 0;
     int rc = data_read_file(it->path, &file, &len, &e);
     if (rc == CNN_OK)
         rc = c->mode == DATA_RAW ? make_raw(c, file, len, s, full, &rh, &rw, &e)

@@ -122,6 +122,9 @@ static int read_str(hid_t a, hid_t ft, char **out, cnn_err *e)
             *out = cnn_xstrdup(s ? s : "");
         if (s)
             H5free_memory(s);
+    } else if (H5Tget_size(ft) > IO_H5_MAX_STR_BYTES) {
+        rc = CNN_ERR(e, CNN_EINVAL, "a string of %zu bytes, above the limit of %zu bytes "
+                     "(IO_H5_MAX_STR_BYTES)", H5Tget_size(ft), IO_H5_MAX_STR_BYTES);
     } else {
         char *s = cnn_xcalloc(H5Tget_size(ft) + 1, 1);
         if (CNN_H5(e, H5Aread(a, mt, s)) < 0) {

@@ -62,7 +62,9 @@ int io_h5_attr_put_str(hid_t obj, const char *name, const char *s, cnn_err *e);
  * values (1: scalar or (1)); a missing attribute is an error. */
 int io_h5_attr_get(hid_t obj, const char *name, hid_t mem_type, int n, void *v, cnn_err *e);
 /* *out: a malloc'ed copy (variable- or fixed-length string); when absent, an error if
- * required, else CNN_OK with *out = NULL. */
+ * required, else CNN_OK with *out = NULL. A fixed-length string may have at most
+ * IO_H5_MAX_STR_BYTES (the largest attribute we write is a config, at most 4 MiB). */
+#define IO_H5_MAX_STR_BYTES ((size_t)64 << 20)
 int io_h5_attr_get_str(hid_t obj, const char *name, bool required, char **out, cnn_err *e);
 
 /* ---- datasets (h5_dataset.c) ---- */

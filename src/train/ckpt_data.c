@@ -12,6 +12,23 @@ uint32_t ckpt_crc32(const void *p, size_t n)
     return (uint32_t)crc32_z(crc32_z(0, Z_NULL, 0), p, n);
 }
 
+/* Dataset d (named path) holds exactly one integer. */
+static int one_integer(hid_t d, const char *path, cnn_err *e)
+{
+    hid_t t = CNN_H5(e, H5Dget_type(d)), sp = CNN_H5(e, H5Dget_space(d));
+    int rc = t < 0 || sp < 0 ? CNN_EIO : CNN_OK;
+    hssize_t n = rc ? 0 : H5Sget_simple_extent_npoints(sp);
+    if (rc == CNN_OK && (H5Tget_class(t) != H5T_INTEGER || n != 1))
+        rc = CNN_ERR(e, CNN_EINVAL, "'%s' is not one integer checksum (%lld values of class "
+                     "%d): the file is damaged or was not written by cnn-dist", path,
+                     (long long)n, (int)H5Tget_class(t));
+    if (t >= 0)
+        H5Tclose(t);
+    if (sp >= 0)
+        H5Sclose(sp);
+    return rc;
+}
+
 int ckpt_check_sum(hid_t f, const char *name, const void *data, size_t bytes, cnn_err *e)
 {
     char path[2 * NET_KEY_MAX + 32];
@@ -26,9 +43,12 @@ int ckpt_check_sum(hid_t f, const char *name, const void *data, size_t bytes, cn
     if (d < 0)
         return CNN_EIO;
     uint32_t want;
-    int rc = CNN_H5(e, H5Dread(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, &want)) < 0
-                 ? CNN_EIO
-                 : CNN_OK;
+    /* One integer, checked before the read: H5S_ALL reads every element the file claims
+     * into &want (a (3,) dataset overran the stack; found by fuzz-ckpt). */
+    int rc = one_integer(d, path, e);
+    if (rc == CNN_OK &&
+        CNN_H5(e, H5Dread(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, &want)) < 0)
+        rc = CNN_EIO;
     H5Dclose(d);
     uint32_t got = ckpt_crc32(data, bytes);
     if (rc == CNN_OK && got != want)
@@ -85,6 +105,22 @@ static const char *dims_str(int nd, const hsize_t *d, char *buf, size_t n)
     return buf;
 }
 
+/* The file's dimensions of a float tensor (4 bytes, the most we convert from a float16 or
+ * read of a float64 costs twice that) within CKPT_MAX_TENSOR_BYTES. */
+static int check_bytes(const char *what, int nd, const hsize_t *dims, cnn_err *e)
+{
+    uint64_t n = 4;
+    for (int i = 0; i < nd; i++) {
+        if (dims[i] && n > CKPT_MAX_TENSOR_BYTES / dims[i])
+            return CNN_ERR(e, CNN_EINVAL, "%s is above %llu bytes in the file (dimension %d "
+                           "of %d is %llu), the limit per tensor (CKPT_MAX_TENSOR_BYTES); the "
+                           "file is corrupt", what, (unsigned long long)CKPT_MAX_TENSOR_BYTES,
+                           i + 1, nd, (unsigned long long)dims[i]);
+        n *= dims[i] ? dims[i] : 1;
+    }
+    return CNN_OK;
+}
+
 /* Checks the class and shape of dataset d against want. */
 static int check_ds(hid_t d, const char *what, const shape *want, cnn_err *e)
 {
@@ -106,6 +142,7 @@ static int check_ds(hid_t d, const char *what, const shape *want, cnn_err *e)
     H5Sclose(sp);
     if (nd < 0)
         return CNN_EIO;
+    CNN_TRY(e, check_bytes(what, nd, dims, e));
     bool same = nd == want->nd;
     for (int i = 0; same && i < nd; i++)
         same = (int64_t)dims[i] == want->d[i];

@@ -7,6 +7,11 @@
 #include "../io/io.h"
 #include "train.h"
 
+/* Bytes of one tensor in a checkpoint file (16 GiB: a 4-billion-parameter embedding): its
+ * dimensions come from the file, so they are checked (with overflow) before anything is
+ * compared with them or sized by them. */
+#define CKPT_MAX_TENSOR_BYTES ((uint64_t)1 << 34)
+
 /* A float32 dataset with shape s (rank 0: scalar) whose contiguous storage HDF5 allocates
  * now and never fills: its little-endian bytes belong at *offset of the file image, written
  * by the caller. lcpl may create intermediate groups. */

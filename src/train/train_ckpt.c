@@ -174,6 +174,8 @@ static void prune(const trainer *t)
 int trainer_checkpoint(trainer *t, cnn_err *e)
 {
     int rc = CNN_OK;
+    trainer_phase(t, "checkpoint at step %lld", (long long)t->step);
+    trainer_stall_point(t, "ckpt");
     if (t->rank == 0) {
         char path[CKPT_PATH_MAX], *text = NULL;
         ckpt_path(t->rc->run.dir, t->step, path);

@@ -134,6 +134,8 @@ void trainer_eval(trainer *t)
 {
     if (!t->val.ld)
         return;
+    trainer_phase(t, "evaluation after step %lld", (long long)t->step);
+    trainer_stall_point(t, "eval");
     eval_once(t, "val");
     if (t->avg) {
         ema_swap(t->avg);

@@ -107,6 +107,10 @@ bool trainer_step(trainer *t)
     net *n = t->n;
     backend *be = t->be;
     int accum = (int)rc->train.accum_steps;
+    char where[24];
+    snprintf(where, sizeof where, "%lld", (long long)(t->step + 1));
+    trainer_phase(t, "epoch %lld, step %lld", (long long)t->epoch + 1, (long long)t->step + 1);
+    trainer_stall_point(t, where);
     for (int m = 0; m < accum; m++) {
         const batch *b = next_batch(t);
         bool last = m == accum - 1;

@@ -5,8 +5,11 @@
  * and at the end. Signals only set a flag: the step's
  * count all-reduce carries it, so every rank stops after the same step. */
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "trainer_impl.h"
 
@@ -32,6 +35,40 @@ void train_catch_signals(void)
     for (int i = 0; i < 3; i++)
         if (sigaction(sigs[i], &sa, NULL) < 0)
             cnn_fatal("sigaction(%d) failed", sigs[i]);
+}
+
+void trainer_phase(trainer *t, const char *fmt, ...)
+{
+    char buf[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    comm_set_phase(t->c, buf);
+}
+
+/* CNN_TEST_STALL=RANK:WHERE (trainer_impl.h); a malformed value is ignored, it is a test
+ * hook, not a user setting. */
+static void read_stall(trainer *t)
+{
+    const char *v = getenv("CNN_TEST_STALL");
+    int rank, used = 0;
+    t->stall_rank = -1;
+    if (v && sscanf(v, "%d:%n", &rank, &used) == 1 && used > 0 && v[used]) {
+        t->stall_rank = rank;
+        snprintf(t->stall_where, sizeof t->stall_where, "%s", v + used);
+    }
+}
+
+void trainer_stall_point(trainer *t, const char *where)
+{
+    if (t->rank != t->stall_rank || strcmp(where, t->stall_where) != 0)
+        return;
+    fprintf(stderr, "cnn-dist: rank %d stalls before %s (CNN_TEST_STALL)\n", t->rank, where);
+    fflush(stderr);
+    t->stall_rank = -1;
+    for (int i = 0; i < 600; i++) /* the watchdog ends the job long before */
+        sleep(1);
 }
 
 static int epoch_end(trainer *t, cnn_err *e)
@@ -95,15 +132,19 @@ int train_run(const run_config *rc, comm *c, const train_opts *o, cnn_err *e)
 {
     trainer t = {.rc = rc, .opts = o, .c = c};
     train_catch_signals();
+    read_stall(&t);
     int r = trainer_setup(&t, e);
-    if (r >= 0)
+    if (r >= 0) {
+        trainer_phase(&t, "resume");
         r = trainer_resume(&t, e);
+    }
     if (r >= 0)
         r = trainer_log_open(&t, e);
     if (r >= 0)
         r = trainer_pictures_setup(&t, e);
     if (r >= 0)
         r = loop(&t, e);
+    trainer_phase(&t, "end of run");
     if (r >= 0 && o->hash_weights) {
         printf("rank %d weights fnv1a64 %016llx\n", t.rank, (unsigned long long)weights_hash(&t));
         fflush(stdout);

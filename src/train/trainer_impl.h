@@ -80,6 +80,12 @@ typedef struct trainer {
     int64_t last_eval_step, last_ckpt_step;
     FILE *jsonl; /* rank 0 */
     struct pictures *pics; /* rank 0: pictures and TensorBoard (train_pictures.c); NULL */
+
+    /* Test hook (CNN_TEST_STALL=RANK:WHERE, tests/mpi/train_stall.sh): rank RANK sleeps
+     * before the collectives of step WHERE, or of the first evaluation (WHERE "eval") or
+     * checkpoint ("ckpt"), so that a test can read the watchdog's report of it. */
+    int stall_rank; /* -1: no stall */
+    char stall_where[24];
 } trainer;
 
 /* train_setup.c */
@@ -103,6 +109,12 @@ static inline int64_t samples_seen(const trainer *t, int64_t epoch, int64_t micr
 /* train_step.c: one optimizer step (train.accum_steps loader batches); true when it was
  * the epoch's last whole step. A data error ends the job (comm_abort) with the sample named. */
 bool trainer_step(trainer *t);
+/* Names what the rank does next in watchdog reports ("epoch 2, step 40", "evaluation
+ * after step 40", "checkpoint at step 40"): comm_set_phase with printf formatting. */
+void trainer_phase(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The test hook above: sleeps (until the watchdog ends the job) when where is the place
+ * CNN_TEST_STALL names for this rank. */
+void trainer_stall_point(trainer *t, const char *where);
 /* trainer.c: a signal asked the run to stop (read at each step's count all-reduce). */
 bool trainer_signalled(void);
 /* Uploads a loader batch as the net's input and target (mixing when on); returns this
