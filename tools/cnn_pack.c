@@ -1,7 +1,7 @@
 /* cnn-pack: converts a dataset once into HDF5 shards (docs/data.md). This file owns the
- * command line, the `mnist`, `mnist-scenes` and `info` commands and MPI packing; the image
- * sources (imagefolder, imagenet-val, segmentation) live in src/data/pack_images.c. Exit
- * codes: 0
+ * command line, the `mnist`, `mnist-scenes`, `cifar` and `info` commands and MPI packing;
+ * the image sources (imagefolder, imagenet-val, segmentation) live in
+ * src/data/pack_images.c. Exit codes: 0
  * success, 2 usage error, 1 anything else. Under mpirun or srun (OMPI_COMM_WORLD_SIZE,
  * PMI_SIZE or PMIX_RANK set) rank r packs the shards s % size == r; the ranks agree after
  * sealing and after renaming, and rank 0 writes the master last, so a failure on any rank
@@ -26,6 +26,7 @@ static const char usage[] =
     "usage: cnn-pack mnist IMAGES LABELS --out PREFIX [--shards N] [--mode raw|encoded]\n"
     "       cnn-pack mnist-scenes IMAGES LABELS --out PREFIX [--size 64] [--items 1-4]\n"
     "           [--count N] [--seed S] [--shards N] [--mode raw|encoded]\n"
+    "       cnn-pack cifar DIR --out PREFIX [--split train|test] [--fine|--coarse]\n"
     "       cnn-pack imagefolder SRC --out PREFIX [--shards N] [--mode encoded|raw] ...\n"
     "       cnn-pack imagenet-val SRC LABELS --out PREFIX ...\n"
     "       cnn-pack segmentation IMAGES MASKS --out PREFIX ...\n"
@@ -43,6 +44,9 @@ static const char help[] =
     "      positions and scales (0.75-1.5x), overlapping; mask = the item's class + 1 where\n"
     "      its scaled pixels are above 64 (of 255), 0 (background) elsewhere; the same for\n"
     "      a seed (pack train scenes from the training files, test scenes from the test)\n"
+    "  cnn-pack cifar DIR --out PREFIX [--split train|test] [--fine|--coarse]\n"
+    "      the binary CIFAR-10 (data_batch_*.bin, test_batch.bin) or CIFAR-100 (train.bin,\n"
+    "      test.bin; --fine 100 classes, default, or --coarse 20) files in DIR; raw 32x32 RGB\n"
     "  cnn-pack imagefolder SRC --out PREFIX [options]\n"
     "      SRC/<class>/**/*.jpg|jpeg|png, classes = sorted sub-folders (torchvision ImageFolder)\n"
     "  cnn-pack imagenet-val SRC LABELS --out PREFIX [--classes-from TRAIN.h5] [options]\n"
@@ -152,6 +156,8 @@ typedef struct opts {
     mnist_scene_cfg scene;
     int64_t count;
     bool scene_opts; /* one of them was given */
+    /* cifar */
+    bool test_split, coarse, cifar_opts;
 } opts;
 
 static int scene_int(const char *opt, const char *v, long lo, long hi, long *out, cnn_err *e)
@@ -192,7 +198,7 @@ static int parse_scene(const char *a, const char *v, opts *o, cnn_err *e)
 
 static int parse(int argc, char **argv, opts *o, cnn_err *e)
 {
-    *o = (opts){NULL, 1, DATA_RAW, false, {NULL}, 0, {64, 1, 4, 0}, 10000, false};
+    *o = (opts){.shards = 1, .mode = DATA_RAW, .scene = {64, 1, 4, 0}, .count = 10000};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
@@ -201,6 +207,15 @@ static int parse(int argc, char **argv, opts *o, cnn_err *e)
             return sc;
         if (sc) {
             i++;
+        } else if (strcmp(a, "--split") == 0 && has_val) {
+            const char *v = argv[++i];
+            if (strcmp(v, "train") && strcmp(v, "test"))
+                return CNN_ERR(e, CNN_EINVAL, "--split %s: use train or test", v);
+            o->test_split = !strcmp(v, "test");
+            o->cifar_opts = true;
+        } else if (!strcmp(a, "--fine") || !strcmp(a, "--coarse")) {
+            o->coarse = !strcmp(a, "--coarse");
+            o->cifar_opts = true;
         } else if (strcmp(a, "--out") == 0 && has_val) {
             o->out = argv[++i];
         } else if (strcmp(a, "--shards") == 0 && has_val) {
@@ -229,6 +244,18 @@ static int parse(int argc, char **argv, opts *o, cnn_err *e)
     return CNN_OK;
 }
 
+/* Channel statistics of n pixels of C channels (interleaved): sums[2c] and sums[2c + 1] are
+ * channel c's sum and sum of squares; a gray image counts for all three channels. */
+static void add_stats(uint64_t sums[6], const uint8_t *px, size_t n, int C)
+{
+    for (size_t k = 0; k < n; k++)
+        for (int c = 0; c < 3; c++) {
+            uint64_t v = px[k * (size_t)C + (C == 3 ? (size_t)c : 0)];
+            sums[2 * c] += v;
+            sums[2 * c + 1] += v * v;
+        }
+}
+
 /* Sample i as stored: its pixels (raw) or a lossless PNG of them (encoded, *png to free). */
 static int mnist_bytes(const mnist_set *ms, int64_t i, data_mode mode, const uint8_t **p,
                        size_t *len, uint8_t **png, cnn_err *e)
@@ -245,7 +272,7 @@ static int mnist_bytes(const mnist_set *ms, int64_t i, data_mode mode, const uin
 
 /* Packs this rank's shards: sample i goes to shard i * shards / n (contiguous ranges). */
 static int mnist_add(pack_writer *w, const mnist_set *ms, const opts *o, const mpi_ctx *m,
-                     uint64_t sums[2], cnn_err *e)
+                     uint64_t sums[6], cnn_err *e)
 {
     size_t px = (size_t)ms->h * (size_t)ms->w;
     int64_t mine = 0, done = 0;
@@ -255,10 +282,7 @@ static int mnist_add(pack_writer *w, const mnist_set *ms, const opts *o, const m
     for (int s = m->rank; s < o->shards; s += m->size) {
         for (int64_t i = s * ms->n / o->shards; i < (s + 1) * ms->n / o->shards; i++) {
             const uint8_t *img = ms->images + (size_t)i * px;
-            for (size_t k = 0; k < px; k++) {
-                sums[0] += img[k];
-                sums[1] += (uint64_t)img[k] * img[k];
-            }
+            add_stats(sums, img, px, 1);
             const uint8_t *bytes;
             size_t len;
             uint8_t *png;
@@ -274,7 +298,8 @@ static int mnist_add(pack_writer *w, const mnist_set *ms, const opts *o, const m
 }
 
 /* Seal, agree, rename, agree, then rank 0 writes the master with every rank's shards. */
-static int finish(pack_writer *w, int shards, const mpi_ctx *m, const uint64_t sums[2],
+/* pixels: per channel. */
+static int finish(pack_writer *w, int shards, const mpi_ctx *m, const uint64_t sums[6],
                   int64_t pixels, cnn_err *e)
 {
     pack_shard_info *info = calloc((size_t)shards, sizeof *info), *all = NULL;
@@ -282,22 +307,23 @@ static int finish(pack_writer *w, int shards, const mpi_ctx *m, const uint64_t s
     int rc = agree(m, pack_seal(w, info, e));
     if (rc == CNN_OK)
         rc = agree(m, pack_rename_shards(w, e));
-    uint64_t tot[2] = {sums[0], sums[1]};
+    uint64_t tot[6];
+    memcpy(tot, sums, sizeof tot);
     all = calloc((size_t)shards, sizeof *all);
     CNN_ASSERT(all);
     if (rc == CNN_OK && m->on) {
         /* Entries of shards a rank does not own are zero, so a sum gathers them. */
         if (MPI_Allreduce(info, all, shards * (int)sizeof *info / 4, MPI_UINT32_T, MPI_BOR,
                           MPI_COMM_WORLD) != MPI_SUCCESS ||
-            MPI_Allreduce(sums, tot, 2, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+            MPI_Allreduce(sums, tot, 6, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
             cnn_fatal("MPI_Allreduce of the shard list failed");
     } else if (rc == CNN_OK) {
         memcpy(all, info, (size_t)shards * sizeof *info);
     }
     float mean[3] = {0}, std[3] = {0};
-    double mu = (double)tot[0] / (double)(pixels ? pixels : 1) / 255.0;
-    double ex2 = (double)tot[1] / (double)(pixels ? pixels : 1) / (255.0 * 255.0);
     for (int c = 0; c < 3; c++) {
+        double mu = (double)tot[2 * c] / (double)(pixels ? pixels : 1) / 255.0;
+        double ex2 = (double)tot[2 * c + 1] / (double)(pixels ? pixels : 1) / (255.0 * 255.0);
         mean[c] = (float)mu;
         std[c] = (float)sqrt(ex2 - mu * mu > 0 ? ex2 - mu * mu : 0);
     }
@@ -328,9 +354,9 @@ static int cmd_mnist(int argc, char **argv, const mpi_ctx *m, bool *usage_err, c
     CNN_TRY(e, parse(argc, argv, &o, e));
     if (o.n_pos != 2 || !o.out)
         return CNN_ERR(e, CNN_EINVAL, "mnist needs IMAGES LABELS --out PREFIX");
-    if (o.scene_opts)
+    if (o.scene_opts || o.cifar_opts)
         return CNN_ERR(e, CNN_EINVAL, "--size, --items, --count and --seed are options of "
-                       "mnist-scenes, not of mnist");
+                       "mnist-scenes, --split, --fine and --coarse of cifar, not of mnist");
     *usage_err = false;
     mnist_set ms;
     CNN_TRY(e, mnist_read(o.pos[0], o.pos[1], &ms, e));
@@ -342,7 +368,7 @@ static int cmd_mnist(int argc, char **argv, const mpi_ctx *m, bool *usage_err, c
                     raw ? 1 : 0, source, (char **)(fashion ? fashion_classes : digit_classes),
                     10, m->rank, m->size};
     pack_writer *w = NULL;
-    uint64_t sums[2] = {0, 0};
+    uint64_t sums[6] = {0};
     int rc = agree(m, pack_open(&po, &w, e));
     if (rc == CNN_OK)
         rc = agree(m, mnist_add(w, &ms, &o, m, sums, e));
@@ -400,15 +426,12 @@ static void info_shard(void *ctx, const dataset *ds, int s, const cnn_err *bad)
 
 /* Scene i into shard s: raw pixels and mask, or both as PNG (encoded). */
 static int scene_add(pack_writer *w, int shard, const mnist_set *ms, const opts *o, int64_t i,
-                     uint8_t *img, uint8_t *mask, uint64_t sums[2], cnn_err *e)
+                     uint8_t *img, uint8_t *mask, uint64_t sums[6], cnn_err *e)
 {
     int S = o->scene.size;
     size_t px = (size_t)S * (size_t)S;
     mnist_scene(ms, &o->scene, i, img, mask);
-    for (size_t k = 0; k < px; k++) {
-        sums[0] += img[k];
-        sums[1] += (uint64_t)img[k] * img[k];
-    }
+    add_stats(sums, img, px, 1);
     if (o->mode == DATA_RAW)
         return pack_add(w, shard, img, px, -1, S, S, mask, px, e);
     image a = {S, S, 1, img}, b = {S, S, 1, mask};
@@ -425,7 +448,7 @@ static int scene_add(pack_writer *w, int shard, const mnist_set *ms, const opts 
 }
 
 static int scenes_add(pack_writer *w, const mnist_set *ms, const opts *o, const mpi_ctx *m,
-                      uint64_t sums[2], cnn_err *e)
+                      uint64_t sums[6], cnn_err *e)
 {
     size_t px = (size_t)o->scene.size * (size_t)o->scene.size;
     uint8_t *img = malloc(px), *mask = malloc(px);
@@ -467,7 +490,7 @@ static int cmd_scenes(int argc, char **argv, const mpi_ctx *m, bool *usage_err, 
     pack_opts po = {o.out, o.shards, o.mode, DATA_SEGMENT, raw ? o.scene.size : 0,
                     raw ? o.scene.size : 0, raw ? 1 : 0, source, classes, 11, m->rank, m->size};
     pack_writer *w = NULL;
-    uint64_t sums[2] = {0, 0};
+    uint64_t sums[6] = {0};
     int rc = agree(m, pack_open(&po, &w, e));
     if (rc == CNN_OK)
         rc = agree(m, scenes_add(w, &ms, &o, m, sums, e));
@@ -481,6 +504,66 @@ static int cmd_scenes(int argc, char **argv, const mpi_ctx *m, bool *usage_err, 
                o.scene.items_min, o.scene.items_max, (long long)ms.n,
                (unsigned long long)o.scene.seed, raw ? "raw" : "PNG", o.out, o.shards);
     mnist_free(&ms);
+    return rc;
+}
+
+static int cifar_add(pack_writer *w, const cifar_set *cs, const opts *o, const mpi_ctx *m,
+                     uint64_t sums[6], cnn_err *e)
+{
+    const size_t px = 32 * 32;
+    int rc = CNN_OK;
+    for (int s = m->rank; s < o->shards && rc == CNN_OK; s += m->size)
+        for (int64_t i = s * cs->n / o->shards; i < (s + 1) * cs->n / o->shards && rc == CNN_OK;
+             i++) {
+            uint8_t *img = cs->images + (size_t)i * px * 3;
+            add_stats(sums, img, px, 3);
+            if (o->mode == DATA_RAW) {
+                rc = pack_add(w, s, img, px * 3, cs->labels[i], 32, 32, NULL, 0, e);
+                continue;
+            }
+            image im = {32, 32, 3, img};
+            uint8_t *png = NULL;
+            size_t len = 0;
+            rc = image_encode_png(&im, &png, &len, e);
+            if (rc == CNN_OK)
+                rc = pack_add(w, s, png, len, cs->labels[i], 32, 32, NULL, 0, e);
+            free(png);
+        }
+    return rc;
+}
+
+static int cmd_cifar(int argc, char **argv, const mpi_ctx *m, bool *usage_err, cnn_err *e)
+{
+    opts o;
+    *usage_err = true;
+    CNN_TRY(e, parse(argc, argv, &o, e));
+    if (o.n_pos != 1 || !o.out || o.scene_opts)
+        return CNN_ERR(e, CNN_EINVAL, "cifar needs DIR --out PREFIX [--split train|test] "
+                       "[--fine|--coarse]");
+    *usage_err = false;
+    cifar_set cs;
+    CNN_TRY(e, cifar_read(o.pos[0], !o.test_split, o.coarse, &cs, e));
+    char source[600];
+    snprintf(source, sizeof source, "cifar %s, %s split%s", o.pos[0],
+             o.test_split ? "test" : "train",
+             cs.n_classes == 10 ? "" : o.coarse ? ", coarse labels" : ", fine labels");
+    bool raw = o.mode == DATA_RAW;
+    pack_opts po = {o.out, o.shards, o.mode, DATA_CLASSIFY, raw ? 32 : 0, raw ? 32 : 0,
+                    raw ? 3 : 0, source, cs.classes, cs.n_classes, m->rank, m->size};
+    pack_writer *w = NULL;
+    uint64_t sums[6] = {0};
+    int rc = agree(m, pack_open(&po, &w, e));
+    if (rc == CNN_OK)
+        rc = agree(m, cifar_add(w, &cs, &o, m, sums, e));
+    if (rc == CNN_OK)
+        rc = finish(w, o.shards, m, sums, cs.n * 32 * 32, e);
+    else
+        pack_abort(w);
+    if (rc == CNN_OK && m->rank == 0)
+        printf("packed %lld CIFAR images (32x32 RGB, %d classes, %s) into %s.h5 and %d "
+               "shard(s)\n", (long long)cs.n, cs.n_classes, raw ? "raw" : "PNG", o.out,
+               o.shards);
+    cifar_free(&cs);
     return rc;
 }
 
@@ -520,6 +603,8 @@ static int dispatch(int argc, char **argv, const mpi_ctx *m, bool *usage_err, cn
         return cmd_mnist(argc - 2, argv + 2, m, usage_err, e);
     if (strcmp(cmd, "mnist-scenes") == 0)
         return cmd_scenes(argc - 2, argv + 2, m, usage_err, e);
+    if (strcmp(cmd, "cifar") == 0)
+        return cmd_cifar(argc - 2, argv + 2, m, usage_err, e);
     if (strcmp(cmd, "info") == 0)
         return m->rank == 0 ? cmd_info(argc - 2, argv + 2, usage_err, e) : CNN_OK;
     if (strcmp(cmd, "imagefolder") == 0 || strcmp(cmd, "imagenet-val") == 0 ||

@@ -190,6 +190,20 @@ void mnist_free(mnist_set *s);
  * buffer the caller frees; image_decode(want_c=1) gives back the idx bytes. */
 int mnist_encode_png(const mnist_set *s, int64_t i, uint8_t **out, size_t *len, cnn_err *e);
 
+/* ---- CIFAR-10/100 binary files (cifar.c): cnn-pack cifar ---- */
+typedef struct cifar_set {
+    int64_t n;
+    uint8_t *images; /* (n, 32, 32, 3) HWC */
+    int32_t *labels; /* (n) */
+    int n_classes;   /* 10, 20 (coarse) or 100 (fine) */
+    char **classes;  /* (n_classes) from the meta text files, else "0", "1", ... */
+} cifar_set;
+/* dir holds CIFAR-10's data_batch_1..5.bin and test_batch.bin, or CIFAR-100's train.bin and
+ * test.bin; train picks the split, coarse CIFAR-100's 20 superclasses. Record sizes and
+ * labels are checked; errors name the file. */
+int cifar_read(const char *dir, bool train, bool coarse, cifar_set *out, cnn_err *e);
+void cifar_free(cifar_set *s);
+
 /* Segmentation scenes of MNIST items (mnist_scenes.c; cnn-pack mnist-scenes): scene index
  * of size x size pixels into img and mask (size * size bytes each, gray), from s's items
  * (keyed by seed and index: deterministic). The mask is the covering item's class + 1, 0
