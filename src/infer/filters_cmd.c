@@ -70,10 +70,8 @@ static int pick(const ckpt_entry *v, int n, const char *layer, const char *ckpt,
 /* <CKPT's stem>-<layer>-filters.png in the current folder: never a run's own filters.png. */
 static void default_out(const char *ckpt, const char *tensor, char *buf, size_t n)
 {
-    const char *base = strrchr(ckpt, '/');
-    base = base ? base + 1 : ckpt;
-    const char *dot = strrchr(base, '.');
-    int stem = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+    int stem;
+    const char *base = infer_stem(ckpt, &stem);
     size_t t = strlen(tensor);
     int keep = t > 7 && !strcmp(tensor + t - 7, ".weight") ? (int)t - 7 : (int)t;
     snprintf(buf, n, "%.*s-%.*s-filters.png", stem, base, keep, tensor);

@@ -170,10 +170,9 @@ int infer_load_config(const infer_args *a, run_config *rc, cnn_err *e)
  * checkpoints (and the training run's own pictures) do not overwrite one another. */
 static char *default_eval_dir(const char *ckpt)
 {
-    const char *slash = strrchr(ckpt, '/'), *base = slash ? slash + 1 : ckpt;
-    const char *dot = strrchr(base, '.');
-    int dir_len = slash ? (int)(slash - ckpt) : 1;
-    int stem_len = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+    const char *slash = strrchr(ckpt, '/');
+    int dir_len = slash ? (int)(slash - ckpt) : 1, stem_len;
+    const char *base = infer_stem(ckpt, &stem_len);
     size_t n = strlen(ckpt) + 16;
     char *d = cnn_xmalloc(n);
     snprintf(d, n, "%.*s/eval-%.*s", dir_len ? dir_len : 1, slash ? ckpt : ".", stem_len, base);

@@ -35,6 +35,10 @@ typedef struct infer_args {
  * then the --set overrides. */
 int infer_load_config(const infer_args *a, run_config *rc, cnn_err *e);
 
+/* The file name of path without folder and extension: *len bytes at the returned pointer
+ * ("runs/x/ckpt-000000300.h5" gives "ckpt-000000300"). */
+const char *infer_stem(const char *path, int *len);
+
 /* ---- predict_model.c ---- */
 typedef struct pmodel {
     run_config rc;

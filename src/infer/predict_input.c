@@ -22,14 +22,21 @@ static void push(file_list *l, char *path, char *err)
     l->stem[l->n++] = NULL;
 }
 
-static char *stem_of(const char *path)
+const char *infer_stem(const char *path, int *len)
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     const char *dot = strrchr(base, '.');
-    size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
-    char *s = cnn_xmalloc(n + 16);
-    memcpy(s, base, n);
+    *len = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+    return base;
+}
+
+static char *stem_of(const char *path)
+{
+    int n;
+    const char *base = infer_stem(path, &n);
+    char *s = cnn_xmalloc((size_t)n + 16); /* room for a "-<k>" of make_stems */
+    memcpy(s, base, (size_t)n);
     s[n] = '\0';
     return s;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../io/io.h"
+#include "../viz/viz.h"
 #include "infer_impl.h"
 
 void text_open(text_buf *t)
@@ -75,14 +76,6 @@ static int write_png(const char *dir, const char *stem, const char *what, const 
     return rc;
 }
 
-static void palette(int k, uint8_t rgb[3])
-{
-    rgb[0] = rgb[1] = rgb[2] = 0;
-    for (int j = 0; j < 8; j++, k >>= 3)
-        for (int ch = 0; ch < 3; ch++)
-            rgb[ch] |= (uint8_t)(((k >> ch) & 1) << (7 - j));
-}
-
 static int segment(const pmodel *m, const infer_args *a, const predict_item *it, FILE *out,
                    cnn_err *e)
 {
@@ -103,7 +96,7 @@ static int segment(const pmodel *m, const infer_args *a, const predict_item *it,
             mask.data[i] = (uint8_t)best;
             count[best] += 1;
             uint8_t col[3];
-            palette(best, col);
+            viz_palette(best, col);
             for (int ch = 0; ch < 3; ch++) {
                 int v = it->src->data[i * (size_t)it->src->c + (it->src->c == 3 ? ch : 0)];
                 over.data[3 * i + ch] = (uint8_t)((v + col[ch] + 1) / 2);

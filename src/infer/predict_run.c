@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "../io/io.h"
 #include "infer_impl.h"
@@ -292,9 +291,7 @@ int predict_run(const infer_args *a, comm *c, cnn_err *e)
     if (comm_agree(c, rc) < 0 && rc == CNN_OK)
         rc = CNN_ERR(e, CNN_ESTATE, "another rank failed to start (see its message)");
     if (rc == CNN_OK) {
-        int64_t t = r.m.rc.threads;
-        long cores = sysconf(_SC_NPROCESSORS_ONLN) / comm_local_size(c);
-        r.threads = (int)(t > 0 ? t : cores > 0 ? cores : 1);
+        r.threads = train_threads(&r.m.rc, c);
         r.noise_key = rng_fold_str(rng_key_from_seed((uint64_t)r.m.rc.seed), "predict noise");
         input_list(a->inputs, a->n_inputs, &r.files);
         comm_set_phase(c, "predict");

@@ -142,6 +142,8 @@ typedef struct eval_opts {
 int train_evaluate(const struct run_config *rc, struct comm *c, const eval_opts *o,
                    cnn_err *e);
 
+/* CPU threads per rank: the config's threads, or (0) the node's cores over its ranks. */
+int train_threads(const struct run_config *rc, struct comm *c);
 /* The backend of this rank as training makes it (device, threads, the GPU of its node-local
  * rank), for other commands that run the model (predict). */
 int train_backend_create(const struct run_config *rc, struct comm *c, backend **out,

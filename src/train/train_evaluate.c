@@ -13,17 +13,6 @@
 
 #define EVAL_CONFUSED_PAIRS 10
 
-static const char *class_name(const trainer *t, int k, char *buf, size_t n)
-{
-    const dataset_info *in = dataset_get_info(t->val.ds);
-    if (k < t->ckpt_info.n_classes)
-        return t->ckpt_info.classes[k];
-    if (k < in->n_classes)
-        return in->classes[k];
-    snprintf(buf, n, "%d", k);
-    return buf;
-}
-
 static const char *task_name(task_kind k)
 {
     return k == TASK_CLASSIFY ? "classify" : k == TASK_SEGMENT ? "segment" : "denoise";
@@ -49,7 +38,7 @@ static void json_classes(const trainer *t, FILE *f)
     fputs(", \"per_class\": [", f);
     for (int c = 0; c < C; c++) {
         fputs(c ? ", {\"class\": " : "{\"class\": ", f);
-        json_write_str(f, class_name(t, c, b, sizeof b));
+        json_write_str(f, trainer_class_name(t, c, b, sizeof b));
         fprintf(f, ", \"index\": %d, \"support\": %.0f, \"predicted\": %.0f", c, pc[c].support,
                 pc[c].predicted);
         if (t->task == TASK_CLASSIFY) {
@@ -73,9 +62,9 @@ static void json_classes(const trainer *t, FILE *f)
     fputs("], \"most_confused\": [", f);
     for (int i = 0; i < np; i++) {
         fputs(i ? ", {\"true\": " : "{\"true\": ", f);
-        json_write_str(f, class_name(t, top[i].truth, b, sizeof b));
+        json_write_str(f, trainer_class_name(t, top[i].truth, b, sizeof b));
         fputs(", \"predicted\": ", f);
-        json_write_str(f, class_name(t, top[i].pred, b, sizeof b));
+        json_write_str(f, trainer_class_name(t, top[i].pred, b, sizeof b));
         fprintf(f, ", \"true_index\": %d, \"predicted_index\": %d, \"count\": %.0f}",
                 top[i].truth, top[i].pred, top[i].count);
     }
@@ -115,7 +104,7 @@ static void print_classes(const trainer *t)
         printf("%-24s %10s %10s %10s\n", "class", cls ? "precision" : "IoU",
                cls ? "recall" : "", cls ? "support" : "pixels");
         for (int c = 0; c < C; c++) {
-            printf("%-24.24s %10.4f ", class_name(t, c, b, sizeof b),
+            printf("%-24.24s %10.4f ", trainer_class_name(t, c, b, sizeof b),
                    cls ? pc[c].precision : pc[c].iou);
             if (cls)
                 printf("%10.4f ", pc[c].recall);
@@ -129,8 +118,8 @@ static void print_classes(const trainer *t)
     for (int i = 0; i < np; i++) {
         char b2[32];
         printf("%s%s -> %s %.0f", i ? ", " : "most confused (true -> predicted): ",
-               class_name(t, top[i].truth, b, sizeof b),
-               class_name(t, top[i].pred, b2, sizeof b2), top[i].count);
+               trainer_class_name(t, top[i].truth, b, sizeof b),
+               trainer_class_name(t, top[i].pred, b2, sizeof b2), top[i].count);
     }
     if (np)
         printf("\n");
@@ -190,23 +179,18 @@ static char *samples_csv(const trainer *t)
 /* confusion.png beside eval.json, as a training run draws it at its end. */
 static int draw_confusion(const trainer *t)
 {
-    char path[4200], title[256], (*buf)[32] = cnn_xcalloc((size_t)t->classes, sizeof *buf);
-    char **names = cnn_xcalloc((size_t)t->classes, sizeof *names);
-    for (int k = 0; k < t->classes; k++)
-        names[k] = (char *)class_name(t, k, buf[k], sizeof buf[k]);
+    char path[4200], title[256];
     snprintf(path, sizeof path, "%s/confusion.png", t->eval->out_dir);
     const char *data = t->eval->data ? t->eval->data : t->rc->data.val;
     const char *cs = strrchr(t->eval->ckpt, '/'), *ds = strrchr(data, '/');
     snprintf(title, sizeof title, "confusion of %s on %s", cs ? cs + 1 : t->eval->ckpt,
              ds ? ds + 1 : data);
     cnn_err e = {0};
-    if (viz_confusion(path, metrics_confusion(t->val_metrics), t->classes, names, title,
-                      &e) < 0)
+    int r = trainer_draw_confusion(t, path, title, &e);
+    if (r < 0)
         log_warn("%s", e.msg); /* a picture is not worth failing the evaluation */
-    else
+    else if (r == CNN_OK)
         printf("wrote %s\n", path);
-    free(names);
-    free(buf);
     return CNN_OK;
 }
 
@@ -239,8 +223,7 @@ static int report(const trainer *t, const metrics_result *r, cnn_err *e)
         rc = write_file(t->eval->out_dir, "eval_samples.csv", csv, e);
         free(csv);
     }
-    if (rc == CNN_OK && t->task == TASK_CLASSIFY && metrics_confusion(t->val_metrics) &&
-        viz_available() && t->classes <= 200)
+    if (rc == CNN_OK && viz_available())
         rc = draw_confusion(t);
     fflush(stdout);
     return rc;

@@ -274,10 +274,12 @@ static float *run_samples(trainer *t)
     return out;
 }
 
-static const char *name_of(const trainer *t, int k, char *buf, size_t n)
+const char *trainer_class_name(const trainer *t, int k, char *buf, size_t n)
 {
-    const dataset_info *in = dataset_get_info(t->val.ds);
-    if (k >= 0 && k < in->n_classes)
+    const dataset_info *in = t->val.ds ? dataset_get_info(t->val.ds) : NULL;
+    if (k >= 0 && k < t->ckpt_info.n_classes)
+        return t->ckpt_info.classes[k];
+    if (in && k >= 0 && k < in->n_classes)
         return in->classes[k];
     snprintf(buf, n, "%d", k);
     return buf;
@@ -307,8 +309,8 @@ static int draw_samples(trainer *t, const char *path, cnn_err *e)
         if (t->task == TASK_CLASSIFY) {
             char a[32], b[32];
             int pred = metrics_predicted(yi, t->classes, -1), truth = p->labels[i];
-            snprintf(cap[i][0], 160, "true: %s", name_of(t, truth, a, sizeof a));
-            snprintf(cap[i][1], 160, "pred: %s", name_of(t, pred, b, sizeof b));
+            snprintf(cap[i][0], 160, "true: %s", trainer_class_name(t, truth, a, sizeof a));
+            snprintf(cap[i][1], 160, "pred: %s", trainer_class_name(t, pred, b, sizeof b));
             own[i] = display(t, p->x + i * per);
             tiles[i] = (viz_tile){own[i], H, W, C, cap[i][0], cap[i][1], pred != truth};
         } else if (t->task == TASK_SEGMENT) {
@@ -355,23 +357,30 @@ static int draw_samples(trainer *t, const char *path, cnn_err *e)
 
 /* ---- confusion ---- */
 
-static int draw_confusion(trainer *t, const char *path, cnn_err *e)
+int trainer_draw_confusion(const trainer *t, const char *path, const char *title, cnn_err *e)
 {
     const double *cm = metrics_confusion(t->val_metrics);
-    /* the last evaluation's matrix; none without a validation set or an evaluation here */
-    if (!cm || !t->val.ds || t->last_eval_step < 0 || t->task != TASK_CLASSIFY || t->classes > 200)
+    if (!cm || t->task != TASK_CLASSIFY || t->classes > 200) /* 200: names stay readable */
         return 1;
     char **names = cnn_xcalloc((size_t)t->classes, sizeof *names);
     char (*buf)[32] = cnn_xcalloc((size_t)t->classes, sizeof *buf);
     for (int k = 0; k < t->classes; k++)
-        names[k] = (char *)name_of(t, k, buf[k], sizeof buf[k]);
-    char title[128];
-    snprintf(title, sizeof title, "confusion on the validation set at step %lld",
-             (long long)t->step);
+        names[k] = (char *)trainer_class_name(t, k, buf[k], sizeof buf[k]);
     int r = viz_confusion(path, cm, t->classes, names, title, e);
     free(names);
     free(buf);
     return r;
+}
+
+static int draw_confusion(trainer *t, const char *path, cnn_err *e)
+{
+    /* the last evaluation's matrix; none without a validation set or an evaluation here */
+    if (!t->val.ds || t->last_eval_step < 0)
+        return 1;
+    char title[128];
+    snprintf(title, sizeof title, "confusion on the validation set at step %lld",
+             (long long)t->step);
+    return trainer_draw_confusion(t, path, title, e);
 }
 
 /* ---- TensorBoard ---- */

@@ -17,15 +17,19 @@ int trainer_agreed(trainer *t, int rc, cnn_err *e)
     return all < 0 ? rc : CNN_OK;
 }
 
+int train_threads(const run_config *rc, comm *c)
+{
+    if (rc->threads > 0)
+        return (int)rc->threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN); /* all cores of the node, shared by its ranks */
+    int t = (int)(cores > 0 ? cores : 1) / comm_local_size(c);
+    return t > 0 ? t : 1;
+}
+
 int train_backend_create(const run_config *rc, comm *c, backend **out, cnn_err *e)
 {
     static const char *const names[] = {"auto", "cpu", "cuda"};
-    int threads = (int)rc->threads;
-    if (threads == 0) { /* all cores of the node, shared by its ranks */
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = (int)(cores > 0 ? cores : 1) / comm_local_size(c);
-        threads = threads > 0 ? threads : 1;
-    }
+    int threads = train_threads(rc, c);
     /* MPI reduces host memory only: with it, auto means the CPU. */
     bool host = rc->device == RUN_DEVICE_AUTO && rc->comm.transport == RUN_TRANSPORT_MPI;
     backend_opts o = {.name = host ? "cpu" : names[rc->device],

@@ -143,6 +143,11 @@ void trainer_pictures(trainer *t, bool final);
 /* Scalars for TensorBoard at step: tags and values (n). */
 void trainer_tb_scalars(trainer *t, const char *const *tags, const double *v, int n);
 void trainer_pictures_teardown(trainer *t);
+/* Class k's name: the checkpoint's (eval), the validation set's, or the number in buf. */
+const char *trainer_class_name(const trainer *t, int k, char *buf, size_t n);
+/* confusion.png of the last evaluation's matrix (classifiers up to 200 classes; 1 when
+ * nothing is drawn). */
+int trainer_draw_confusion(const trainer *t, const char *path, const char *title, cnn_err *e);
 
 /* train_ckpt.c */
 /* --resume: the checkpoint's weights, optimizer state and position; a fresh start takes

@@ -10,12 +10,9 @@ Usage: tb_run_check.py PROTOC TB_EVENT_PROTO RUN_DIR WORKDIR
 Exit 77 (skipped) when protoc or google.protobuf is missing.
 """
 import glob
-import importlib
 import json
 import os
-import shutil
 import struct
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit"))
@@ -33,19 +30,7 @@ def same(tb, value):
 
 def main():
     protoc_arg, proto, run, work = sys.argv[1:]
-    protoc = shutil.which(protoc_arg)
-    if not protoc:
-        tc.skip("protoc not found; apt-get install protobuf-compiler")
-    try:
-        import google.protobuf  # noqa: F401
-    except ImportError:
-        tc.skip("google.protobuf missing; apt-get install python3-protobuf")
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
-    subprocess.run([protoc, "--proto_path=" + os.path.dirname(os.path.abspath(proto)),
-                    "--python_out=" + work, os.path.abspath(proto)], check=True)
-    sys.path.insert(0, work)
-    pb = importlib.import_module(os.path.splitext(os.path.basename(proto))[0] + "_pb2")
+    pb = tc.compile_proto(protoc_arg, proto, work)
 
     files = glob.glob(os.path.join(run, "events.out.tfevents.*"))
     if len(files) != 1:

@@ -146,11 +146,9 @@ def check_event(i, ev):
     print("  %s: step %d, %s" % (where, step, "image" if isinstance(want, tuple) else want))
 
 
-def main():
-    if len(sys.argv) != 5:
-        print(__doc__.split("\n\n")[1], file=sys.stderr)
-        return 2
-    protoc_arg, proto, writer, work = sys.argv[1:]
+def compile_proto(protoc_arg, proto, work):
+    """proto compiled by protoc into a fresh work folder and imported; exits 77 (skipped)
+    when protoc or google.protobuf is missing."""
     protoc = shutil.which(protoc_arg)
     if not protoc:
         skip("protoc (%s) not found; apt-get install protobuf-compiler" % protoc_arg)
@@ -165,7 +163,15 @@ def main():
     subprocess.run([protoc, "--proto_path=" + os.path.dirname(os.path.abspath(proto)),
                     "--python_out=" + work, os.path.abspath(proto)], check=True)
     sys.path.insert(0, work)
-    pb = importlib.import_module(os.path.splitext(os.path.basename(proto))[0] + "_pb2")
+    return importlib.import_module(os.path.splitext(os.path.basename(proto))[0] + "_pb2")
+
+
+def main():
+    if len(sys.argv) != 5:
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    protoc_arg, proto, writer, work = sys.argv[1:]
+    pb = compile_proto(protoc_arg, proto, work)
 
     run_dir = os.path.join(work, "run")
     out = subprocess.run([writer, "--write", run_dir], check=True, stdout=subprocess.PIPE,
@@ -200,7 +206,7 @@ def main():
     if n != len(EXPECTED) + 1:
         fail("%d records, want %d" % (n, len(EXPECTED) + 1))
     print("tfevents_check: %d records of %s parsed by protobuf %s: all as written"
-          % (n, path, google.protobuf.__version__))
+          % (n, path, sys.modules["google.protobuf"].__version__))
     return 0
 
 
