@@ -271,9 +271,10 @@ static int mnist_bytes(const mnist_set *ms, int64_t i, data_mode mode, const uin
 }
 
 /* Packs this rank's shards: sample i goes to shard i * shards / n (contiguous ranges). */
-static int mnist_add(pack_writer *w, const mnist_set *ms, const opts *o, const mpi_ctx *m,
+static int mnist_add(pack_writer *w, const void *ctx, const opts *o, const mpi_ctx *m,
                      uint64_t sums[6], cnn_err *e)
 {
+    const mnist_set *ms = ctx;
     size_t px = (size_t)ms->h * (size_t)ms->w;
     int64_t mine = 0, done = 0;
     for (int s = m->rank; s < o->shards; s += m->size)
@@ -338,6 +339,25 @@ static int finish(pack_writer *w, int shards, const mpi_ctx *m, const uint64_t s
     return rc;
 }
 
+/* Every rank adds its shards' samples (add, with ctx), then seal, rename and the master;
+ * pixels: per channel, for the statistics. Nothing is left behind on failure. */
+typedef int (*pack_add_fn)(pack_writer *w, const void *ctx, const opts *o, const mpi_ctx *m,
+                           uint64_t sums[6], cnn_err *e);
+static int pack_all(const pack_opts *po, const opts *o, const mpi_ctx *m, pack_add_fn add,
+                    const void *ctx, int64_t pixels, cnn_err *e)
+{
+    pack_writer *w = NULL;
+    uint64_t sums[6] = {0};
+    int rc = agree(m, pack_open(po, &w, e));
+    if (rc == CNN_OK)
+        rc = agree(m, add(w, ctx, o, m, sums, e));
+    if (rc == CNN_OK)
+        rc = finish(w, o->shards, m, sums, pixels, e);
+    else
+        pack_abort(w);
+    return rc;
+}
+
 /* Fashion-MNIST's files are named as MNIST's; its path is how we tell them apart. */
 static bool mentions_fashion(const char *path)
 {
@@ -367,15 +387,7 @@ static int cmd_mnist(int argc, char **argv, const mpi_ctx *m, bool *usage_err, c
     pack_opts po = {o.out, o.shards, o.mode, DATA_CLASSIFY, raw ? ms.h : 0, raw ? ms.w : 0,
                     raw ? 1 : 0, source, (char **)(fashion ? fashion_classes : digit_classes),
                     10, m->rank, m->size};
-    pack_writer *w = NULL;
-    uint64_t sums[6] = {0};
-    int rc = agree(m, pack_open(&po, &w, e));
-    if (rc == CNN_OK)
-        rc = agree(m, mnist_add(w, &ms, &o, m, sums, e));
-    if (rc == CNN_OK)
-        rc = finish(w, o.shards, m, sums, ms.n * ms.h * ms.w, e);
-    else
-        pack_abort(w);
+    int rc = pack_all(&po, &o, m, mnist_add, &ms, ms.n * ms.h * ms.w, e);
     if (rc == CNN_OK && m->rank == 0)
         printf("packed %lld images (%dx%d, %s) into %s.h5 and %d shard(s)\n",
                (long long)ms.n, ms.h, ms.w, raw ? "raw" : "encoded as PNG", o.out, o.shards);
@@ -447,9 +459,10 @@ static int scene_add(pack_writer *w, int shard, const mnist_set *ms, const opts 
     return rc;
 }
 
-static int scenes_add(pack_writer *w, const mnist_set *ms, const opts *o, const mpi_ctx *m,
+static int scenes_add(pack_writer *w, const void *ctx, const opts *o, const mpi_ctx *m,
                       uint64_t sums[6], cnn_err *e)
 {
+    const mnist_set *ms = ctx;
     size_t px = (size_t)o->scene.size * (size_t)o->scene.size;
     uint8_t *img = malloc(px), *mask = malloc(px);
     CNN_ASSERT(img && mask);
@@ -489,15 +502,7 @@ static int cmd_scenes(int argc, char **argv, const mpi_ctx *m, bool *usage_err, 
     bool raw = o.mode == DATA_RAW;
     pack_opts po = {o.out, o.shards, o.mode, DATA_SEGMENT, raw ? o.scene.size : 0,
                     raw ? o.scene.size : 0, raw ? 1 : 0, source, classes, 11, m->rank, m->size};
-    pack_writer *w = NULL;
-    uint64_t sums[6] = {0};
-    int rc = agree(m, pack_open(&po, &w, e));
-    if (rc == CNN_OK)
-        rc = agree(m, scenes_add(w, &ms, &o, m, sums, e));
-    if (rc == CNN_OK)
-        rc = finish(w, o.shards, m, sums, o.count * o.scene.size * o.scene.size, e);
-    else
-        pack_abort(w);
+    int rc = pack_all(&po, &o, m, scenes_add, &ms, o.count * o.scene.size * o.scene.size, e);
     if (rc == CNN_OK && m->rank == 0)
         printf("packed %lld scenes (%dx%d, %d-%d items of %lld, seed %llu, %s) into %s.h5 and "
                "%d shard(s)\n", (long long)o.count, o.scene.size, o.scene.size,
@@ -507,9 +512,10 @@ static int cmd_scenes(int argc, char **argv, const mpi_ctx *m, bool *usage_err, 
     return rc;
 }
 
-static int cifar_add(pack_writer *w, const cifar_set *cs, const opts *o, const mpi_ctx *m,
+static int cifar_add(pack_writer *w, const void *ctx, const opts *o, const mpi_ctx *m,
                      uint64_t sums[6], cnn_err *e)
 {
+    const cifar_set *cs = ctx;
     const size_t px = 32 * 32;
     int rc = CNN_OK;
     for (int s = m->rank; s < o->shards && rc == CNN_OK; s += m->size)
@@ -550,15 +556,7 @@ static int cmd_cifar(int argc, char **argv, const mpi_ctx *m, bool *usage_err, c
     bool raw = o.mode == DATA_RAW;
     pack_opts po = {o.out, o.shards, o.mode, DATA_CLASSIFY, raw ? 32 : 0, raw ? 32 : 0,
                     raw ? 3 : 0, source, cs.classes, cs.n_classes, m->rank, m->size};
-    pack_writer *w = NULL;
-    uint64_t sums[6] = {0};
-    int rc = agree(m, pack_open(&po, &w, e));
-    if (rc == CNN_OK)
-        rc = agree(m, cifar_add(w, &cs, &o, m, sums, e));
-    if (rc == CNN_OK)
-        rc = finish(w, o.shards, m, sums, cs.n * 32 * 32, e);
-    else
-        pack_abort(w);
+    int rc = pack_all(&po, &o, m, cifar_add, &cs, cs.n * 32 * 32, e);
     if (rc == CNN_OK && m->rank == 0)
         printf("packed %lld CIFAR images (32x32 RGB, %d classes, %s) into %s.h5 and %d "
                "shard(s)\n", (long long)cs.n, cs.n_classes, raw ? "raw" : "PNG", o.out,
