@@ -48,6 +48,7 @@ typedef enum run_device { RUN_DEVICE_AUTO, RUN_DEVICE_CPU, RUN_DEVICE_CUDA } run
 typedef enum run_precision { RUN_FP32, RUN_BF16, RUN_FP16 } run_precision;
 typedef enum run_optim { RUN_OPTIM_SGD, RUN_OPTIM_ADAMW } run_optim;
 typedef enum run_lr_scaling { RUN_LR_SCALING_NONE, RUN_LR_SCALING_LINEAR } run_lr_scaling;
+typedef enum run_train_crop { RUN_CROP_AUTO, RUN_CROP_RESIZED, RUN_CROP_SCALE } run_train_crop;
 typedef enum run_sched {
     RUN_SCHED_CONSTANT,
     RUN_SCHED_STEP,
@@ -76,7 +77,8 @@ typedef struct run_config {
         int64_t workers, prefetch;
         int64_t synthetic;
         int64_t cache_mb;
-        run_float_list crop_scale, crop_ratio;
+        run_train_crop train_crop;
+        run_float_list crop_scale, crop_ratio, scale_range;
         bool hflip;
         double brightness, contrast, saturation;
         int64_t eval_resize;

@@ -294,11 +294,13 @@ static int cross_checks(const run_config *rc, run_purpose purpose, cnn_err *e)
                            "after %lld", where(ms->items[k], w, sizeof w),
                            (long long)rc->sched.milestones.v[k],
                            (long long)rc->sched.milestones.v[k - 1]);
-    if (rc->data.crop_scale.v[0] > rc->data.crop_scale.v[1] ||
-        rc->data.crop_ratio.v[0] > rc->data.crop_ratio.v[1])
-        return CNN_ERR(e, CNN_EINVAL, "%s: a range [lo, hi] needs lo <= hi",
-                       where_key(rc, rc->data.crop_scale.v[0] > rc->data.crop_scale.v[1]
-                                         ? "data.crop_scale" : "data.crop_ratio", w, sizeof w));
+    const char *const ranges[] = {"data.crop_scale", "data.crop_ratio", "data.scale_range"};
+    const run_float_list *range_v[] = {&rc->data.crop_scale, &rc->data.crop_ratio,
+                                       &rc->data.scale_range};
+    for (int k = 0; k < 3; k++)
+        if (range_v[k]->v[0] > range_v[k]->v[1])
+            return CNN_ERR(e, CNN_EINVAL, "%s: a range [lo, hi] needs lo <= hi",
+                           where_key(rc, ranges[k], w, sizeof w));
     if (rc->data.mean.n != rc->data.std.n)
         return CNN_ERR(e, CNN_EINVAL, "%s: data.mean has %d values and data.std %d; give both "
                        "per channel, or neither (the training set's)",

@@ -5,7 +5,11 @@
  * ToTensor + Normalize into (C, H, W) floats. Every random draw is a pure function of the
  * sample's key (rng_uniform / rng_normal at fixed indices, map below), so a sample's result
  * does not depend on the thread, rank or world size that produces it. Masks follow the same
- * geometry with nearest resize; denoising adds Gaussian noise to the normalised input. */
+ * geometry with nearest resize; denoising adds Gaussian noise to the normalised input.
+ * Dense tasks train with scale jitter instead of RandomResizedCrop, as torchvision's
+ * segmentation reference: RandomResize (shorter side to a random size) + RandomCrop with
+ * pad_if_smaller (image 0, mask 255 = ignore); a crop of 8% of the area would blow a
+ * pixel's context up 3.5x and teach the wrong object sizes. */
 #include "augment_impl.h"
 
 #include <math.h>
@@ -17,13 +21,17 @@
  *   40          flip (flip when u < 0.5)
  *   41, 42      order of the jitter ops (Fisher-Yates over brightness, contrast, saturation)
  *   44, 45, 46  brightness, contrast, saturation factors
+ *   48, 49, 50  scale jitter: shorter side, crop top, crop left
  * rng_normal(key, j): denoising noise of output element j = (c * out_h + y) * out_w + x
  * (the normal stream uses other Philox counters than the uniform one: no overlap). */
 #define CROP_ATTEMPTS 10
 #define RU_FLIP 40
 #define RU_ORDER 41
 #define RU_FACTOR 44
-#define MASK_PAD 255 /* eval padding of masks: ignore_index, not a class */
+#define RU_SCALE 48
+#define RU_TOP 49
+#define RU_LEFT 50
+#define MASK_PAD 255 /* padding of masks: ignored by the loss and the metrics, not a class */
 
 typedef struct box {
     int top, left, h, w;
@@ -258,8 +266,20 @@ static void window(const image *src, int top, int left, int h, int w, uint8_t fi
     }
 }
 
-/* Resize(int): shorter side to `size`, the other int(size * long / short); then
- * F.center_crop's offset: int(round((len - crop) / 2)), or -(crop - len) // 2 when padded. */
+/* Resize(int): shorter side to `size`, the other int(size * long / short), computed as torch
+ * in double; long sides reach size * 2^28, hence int64. */
+static void shorter_side_to(int h, int w, int size, int64_t *rh, int64_t *rw)
+{
+    if (w <= h) {
+        *rw = size;
+        *rh = (int64_t)((double)size * h / w);
+    } else {
+        *rh = size;
+        *rw = (int64_t)((double)size * w / h);
+    }
+}
+
+/* F.center_crop's offset: int(round((len - crop) / 2)), or -(crop - len) // 2 when padded. */
 static int64_t center_offset(int64_t len, int crop)
 {
     return crop > len ? -((crop - len) / 2) : (int64_t)rint((double)(len - crop) / 2.0);
@@ -267,22 +287,13 @@ static int64_t center_offset(int64_t len, int crop)
 
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* The resized image (rh, rw) is never made: only its part inside the center crop is
- * resized (image_resize_*_window), then placed with `window`'s padding. An image of
- * extreme aspect ratio would otherwise resize to gigabytes (found by fuzz-image). */
-static void eval_geometry(const augment_cfg *a, const image *src, bool nearest, uint8_t fill,
-                          image *dst)
+/* Window (out_h, out_w) at (top, left) of src resized to (rh, rw); outside it is `fill`.
+ * The resized image is never made: only its part inside the window is resized
+ * (image_resize_*_window), then placed with `window`'s padding. An image of extreme aspect
+ * ratio would otherwise resize to gigabytes (found by fuzz-image). */
+static void resized_window(const augment_cfg *a, const image *src, int64_t rh, int64_t rw,
+                           int64_t top, int64_t left, bool nearest, uint8_t fill, image *dst)
 {
-    int size = a->resize > 0 ? a->resize : (a->out_h > a->out_w ? a->out_h : a->out_w);
-    int64_t rh, rw; /* long sides up to size * 2^28: int64, computed as torch in double */
-    if (src->w <= src->h) {
-        rw = size;
-        rh = (int64_t)((double)size * src->h / src->w);
-    } else {
-        rh = size;
-        rw = (int64_t)((double)size * src->w / src->h);
-    }
-    int64_t top = center_offset(rh, a->out_h), left = center_offset(rw, a->out_w);
     if (rh == src->h && rw == src->w) { /* already at size (e.g. raw mode): no resize */
         window(src, (int)top, (int)left, a->out_h, a->out_w, fill, dst);
         return;
@@ -296,6 +307,49 @@ static void eval_geometry(const augment_cfg *a, const image *src, bool nearest, 
     image_free(&r);
 }
 
+/* Eval: Resize(int) + CenterCrop. */
+static void eval_geometry(const augment_cfg *a, const image *src, bool nearest, uint8_t fill,
+                          image *dst)
+{
+    int size = a->resize > 0 ? a->resize : (a->out_h > a->out_w ? a->out_h : a->out_w);
+    int64_t rh, rw;
+    shorter_side_to(src->h, src->w, size, &rh, &rw);
+    resized_window(a, src, rh, rw, center_offset(rh, a->out_h), center_offset(rw, a->out_w),
+                   nearest, fill, dst);
+}
+
+/* Scale jitter: RandomResize(scale_min, scale_max) draws the shorter side with
+ * random.randint (both ends included), pad_if_smaller pads right and bottom, and
+ * RandomCrop.get_params draws top and left with torch.randint. The image and its mask
+ * (same size) get the same draws. */
+typedef struct scale_box {
+    int64_t rh, rw, top, left;
+} scale_box;
+
+static scale_box scale_params(const augment_cfg *a, rng_key key, int H, int W)
+{
+    scale_box b;
+    int size = a->scale_min + rand_below(key, RU_SCALE, a->scale_max - a->scale_min + 1);
+    shorter_side_to(H, W, size, &b.rh, &b.rw);
+    int64_t ph = b.rh > a->out_h ? b.rh : a->out_h, pw = b.rw > a->out_w ? b.rw : a->out_w;
+    /* rand_below's int range: a crop never starts past 2^31 (its window is all that is
+     * resized, so the long side's length costs nothing). */
+    int64_t sh = ph - a->out_h + 1 < INT32_MAX ? ph - a->out_h + 1 : INT32_MAX;
+    int64_t sw = pw - a->out_w + 1 < INT32_MAX ? pw - a->out_w + 1 : INT32_MAX;
+    b.top = rand_below(key, RU_TOP, (int)sh);
+    b.left = rand_below(key, RU_LEFT, (int)sw);
+    return b;
+}
+
+void augment_scale_box(const augment_cfg *a, rng_key key, int H, int W, int64_t out[4])
+{
+    scale_box b = scale_params(a, key, H, W);
+    out[0] = b.rh;
+    out[1] = b.rw;
+    out[2] = b.top;
+    out[3] = b.left;
+}
+
 void augment_sample(const augment_cfg *a, rng_key key, const image *img, const image *mask,
                     float *out, int32_t *mask_out, float *target)
 {
@@ -307,12 +361,20 @@ void augment_sample(const augment_cfg *a, rng_key key, const image *img, const i
     image geo = {0}, mgeo = {0};
     bool flip = false;
     if (a->train) {
-        CNN_ASSERT(a->scale[0] > 0 && a->scale[0] <= a->scale[1] && a->ratio[0] > 0 &&
-                   a->ratio[1] > 0);
-        box b = crop_params(a, key, img->h, img->w);
-        crop_resize(img, b, a->out_h, a->out_w, false, &geo);
-        if (mask)
-            crop_resize(mask, b, a->out_h, a->out_w, true, &mgeo);
+        CNN_ASSERT(a->scale_max > 0 ? a->scale_min >= 1 && a->scale_min <= a->scale_max
+                                    : a->scale[0] > 0 && a->scale[0] <= a->scale[1] &&
+                                          a->ratio[0] > 0 && a->ratio[1] > 0);
+        if (a->scale_max > 0) {
+            scale_box b = scale_params(a, key, img->h, img->w);
+            resized_window(a, img, b.rh, b.rw, b.top, b.left, false, 0, &geo);
+            if (mask)
+                resized_window(a, mask, b.rh, b.rw, b.top, b.left, true, MASK_PAD, &mgeo);
+        } else {
+            box b = crop_params(a, key, img->h, img->w);
+            crop_resize(img, b, a->out_h, a->out_w, false, &geo);
+            if (mask)
+                crop_resize(mask, b, a->out_h, a->out_w, true, &mgeo);
+        }
         flip = a->hflip && rng_uniform(key, RU_FLIP) < 0.5f;
     } else {
         eval_geometry(a, img, false, 0, &geo);

@@ -28,6 +28,8 @@ int loader_min_side(const augment_cfg *a, data_task task)
     int out = a->out_h > a->out_w ? a->out_h : a->out_w;
     if (!a->train)
         return a->resize > 0 ? a->resize : out;
+    if (a->scale_max > 0) /* the shorter side never grows beyond scale_max */
+        return a->scale_max;
     /* The smallest crop (area scale[0], the most elongated ratio) must still hold `out`
      * pixels along its shorter side: side * sqrt(scale * min(r, 1/r)) >= out. */
     double r = a->ratio[0] < 1.0 / a->ratio[1] ? a->ratio[0] : 1.0 / a->ratio[1];

@@ -75,6 +75,13 @@ static void pinned_free(void *ctx, void *p)
     be->ops->host_free(be, p);
 }
 
+/* data.train_crop: auto gives dense tasks scale jitter (augment.c says why). */
+static bool train_crop_scaled(const run_config *rc, task_kind task)
+{
+    return rc->data.train_crop == RUN_CROP_SCALE ||
+           (rc->data.train_crop == RUN_CROP_AUTO && task != TASK_CLASSIFY);
+}
+
 static void fill_augment(const trainer *t, const dataset_info *in, bool train, augment_cfg *a)
 {
     const run_config *rc = t->rc;
@@ -87,6 +94,14 @@ static void fill_augment(const trainer *t, const dataset_info *in, bool train, a
         for (int k = 0; k < 2; k++) {
             a->scale[k] = (float)rc->data.crop_scale.v[k];
             a->ratio[k] = (float)rc->data.crop_ratio.v[k];
+        }
+        if (train_crop_scaled(rc, t->task)) {
+            /* torchvision's int(factor * base_size) */
+            int base = a->resize > 0 ? a->resize : (a->out_h > a->out_w ? a->out_h : a->out_w);
+            a->scale_min = (int)(rc->data.scale_range.v[0] * base);
+            a->scale_max = (int)(rc->data.scale_range.v[1] * base);
+            a->scale_min = a->scale_min < 1 ? 1 : a->scale_min;
+            a->scale_max = a->scale_max < a->scale_min ? a->scale_min : a->scale_max;
         }
         a->hflip = rc->data.hflip;
         a->brightness = (float)rc->data.brightness;

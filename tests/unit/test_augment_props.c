@@ -1,7 +1,8 @@
 /* Properties of augment_sample that fixtures cannot show: the random-resized-crop
  * statistics over 10000 keys, the fallback for very elongated images, determinism per key,
  * image and mask staying aligned through crop + flip, nearest never inventing class ids,
- * and the denoising noise level. */
+ * and the denoising noise level; for scale jitter (dense tasks) its size and place
+ * statistics and pixels equal to resize, pad and crop done in full. */
 #include "../../src/data/augment_impl.h"
 #include "../check.h"
 
@@ -106,7 +107,7 @@ static void check_determinism(void)
 /* Quadrant q of the image has value 60 * (q + 1) in every channel, the mask has id q (255
  * on a border strip). Wherever the image output is exactly a quadrant value (away from the
  * blended seams), the mask must hold that quadrant's id; ids are never invented. */
-static void check_joint_segmentation(void)
+static void check_joint_segmentation(bool scale_jitter)
 {
     const int H = 90, W = 120, OH = 48, OW = 64;
     image img = {H, W, 3, cnn_xmalloc((size_t)H * W * 3)};
@@ -119,15 +120,22 @@ static void check_joint_segmentation(void)
             mask.data[y * W + x] = (uint8_t)(y < 3 ? 255 : q);
         }
     augment_cfg a = train_cfg(OH, OW);
+    if (scale_jitter) { /* shorter side 45..180 against a 48x64 crop: padded at times */
+        a.scale_min = 45;
+        a.scale_max = 180;
+    }
     float *out = cnn_xmalloc(sizeof(float) * 3 * OH * OW);
     int32_t *m = cnn_xmalloc(sizeof(int32_t) * OH * OW);
-    long long agree = 0, interior = 0, flips = 0;
+    long long agree = 0, interior = 0, flips = 0, padded = 0;
     for (int k = 0; k < 200; k++) {
         augment_sample(&a, key_of((uint64_t)k), &img, &mask, out, m, NULL);
         flips += m[0] != 255 && m[0] % 2 == 1; /* a right quadrant at the left edge */
         for (int i = 0; i < OH * OW; i++) {
             CHECK(m[i] == 255 || (m[i] >= 0 && m[i] <= 3));
             float v = out[i] * 255.0f;
+            padded += v == 0.0f;
+            if (v == 0.0f) /* padding: the mask is ignored there too */
+                CHECK_EQ(m[i], 255);
             int q = (int)lrintf(v / 60.0f) - 1;
             if (fabsf(v - 60.0f * (q + 1)) > 1e-3f || m[i] == 255)
                 continue;
@@ -135,13 +143,99 @@ static void check_joint_segmentation(void)
             agree += m[i] == q;
         }
     }
-    printf("  joint: %lld of %lld interior pixels agree, %lld crops start right of centre\n",
-           agree, interior, flips);
+    printf("  joint%s: %lld of %lld interior pixels agree, %lld crops start right of centre, "
+           "%lld padded pixels\n", scale_jitter ? " (scale jitter)" : "", agree, interior,
+           flips, padded);
+    CHECK(scale_jitter ? padded > 0 : padded == 0);
     CHECK(interior > 200LL * OH * OW / 2);
     /* Nearest (floor) and bilinear (centre) sampling may disagree on the one row or
      * column next to a seam: allow 5%. */
     CHECK(agree >= interior * 95 / 100);
     CHECK(flips > 0);
+    free(out);
+    free(m);
+    image_free(&img);
+    image_free(&mask);
+}
+
+/* Scale jitter on 64x64 into a 64x64 crop, shorter side 32..128: every size drawn (about
+ * 10000 / 97 each), the crop inside the padded image, every offset reached, and offset 0
+ * whenever the resized side is no longer than the crop (only padding beyond it). */
+static void check_scale_stats(void)
+{
+    augment_cfg a = train_cfg(64, 64);
+    a.scale_min = 32;
+    a.scale_max = 128;
+    int seen[129] = {0}, n = 10000;
+    int64_t max_top = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t b[4];
+        augment_scale_box(&a, key_of((uint64_t)i), 64, 64, b);
+        CHECK(b[0] == b[1] && b[0] >= 32 && b[0] <= 128);
+        seen[b[0]]++;
+        int64_t room = (b[0] > 64 ? b[0] : 64) - 64;
+        CHECK(b[2] >= 0 && b[2] <= room && b[3] >= 0 && b[3] <= room);
+        if (b[0] == 128)
+            max_top = b[2] > max_top ? b[2] : max_top;
+    }
+    int lo = n, hi = 0;
+    for (int s = 32; s <= 128; s++) {
+        lo = seen[s] < lo ? seen[s] : lo;
+        hi = seen[s] > hi ? seen[s] : hi;
+    }
+    printf("  scale: each size 32..128 drawn %d to %d times of %d, top up to %lld at 128\n",
+           lo, hi, n, (long long)max_top);
+    CHECK(lo > 60 && hi < 150);
+    CHECK(max_top >= 60); /* 64 is the most; about 100 draws reach it or close */
+    /* 40x300 into 32x32: the shorter side 40 becomes s, the other int(s * 300 / 40). */
+    a = train_cfg(32, 32);
+    a.scale_min = a.scale_max = 20;
+    int64_t b[4];
+    augment_scale_box(&a, key_of(1), 40, 300, b);
+    CHECK(b[0] == 20 && b[1] == 150 && b[2] == 0 && b[3] >= 0 && b[3] <= 150 - 32);
+}
+
+/* augment_sample's scale jitter pixel for pixel against the whole image resized
+ * (image_resize_bilinear / nearest), padded right and bottom (image 0, mask 255) and
+ * cropped: the window resize must change nothing. */
+static void check_scale_pixels(void)
+{
+    const int H = 45, W = 60, OH = 40, OW = 48;
+    image img = pattern(H, W, 3), mask = pattern(H, W, 1);
+    augment_cfg a = train_cfg(OH, OW);
+    a.hflip = false;
+    a.scale_min = 20;
+    a.scale_max = 90;
+    float *out = cnn_xmalloc(sizeof(float) * 3 * OH * OW);
+    int32_t *m = cnn_xmalloc(sizeof(int32_t) * OH * OW);
+    int cases = 0, with_pad = 0;
+    for (int k = 0; k < 40; k++) {
+        int64_t b[4];
+        augment_scale_box(&a, key_of((uint64_t)k), H, W, b);
+        augment_sample(&a, key_of((uint64_t)k), &img, &mask, out, m, NULL);
+        image ri = {0}, rm = {0};
+        image_resize_bilinear(&img, (int)b[0], (int)b[1], &ri);
+        image_resize_nearest(&mask, (int)b[0], (int)b[1], &rm);
+        bool pad = false;
+        for (int y = 0; y < OH; y++)
+            for (int x = 0; x < OW; x++) {
+                int64_t sy = b[2] + y, sx = b[3] + x;
+                bool in = sy < b[0] && sx < b[1];
+                pad |= !in;
+                for (int c = 0; c < 3; c++) {
+                    float want = in ? ri.data[(sy * b[1] + sx) * 3 + c] / 255.0f : 0.0f;
+                    CHECK_EQ(out[(c * OH + y) * OW + x], want);
+                }
+                CHECK_EQ(m[y * OW + x], in ? rm.data[sy * b[1] + sx] : 255);
+            }
+        with_pad += pad;
+        cases++;
+        image_free(&ri);
+        image_free(&rm);
+    }
+    printf("  scale pixels: %d crops equal resize + pad + crop, %d of them padded\n", cases,
+           with_pad);
+    CHECK(with_pad > 0 && with_pad < cases);
     free(out);
     free(m);
     image_free(&img);
@@ -212,7 +306,10 @@ int main(void)
     check_crop_stats();
     check_crop_fallback();
     check_determinism();
-    check_joint_segmentation();
+    check_joint_segmentation(false);
+    check_joint_segmentation(true);
+    check_scale_stats();
+    check_scale_pixels();
     check_denoise();
     check_tiny_images();
     printf("augment_props: ok\n");
