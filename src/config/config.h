@@ -79,6 +79,7 @@ typedef struct run_config {
         int64_t cache_mb;
         run_train_crop train_crop;
         run_float_list crop_scale, crop_ratio, scale_range;
+        int64_t crop_padding;
         bool hflip;
         double brightness, contrast, saturation;
         int64_t eval_resize;

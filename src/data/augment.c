@@ -319,9 +319,9 @@ static void eval_geometry(const augment_cfg *a, const image *src, bool nearest, 
 }
 
 /* Scale jitter: RandomResize(scale_min, scale_max) draws the shorter side with
- * random.randint (both ends included), pad_if_smaller pads right and bottom, and
- * RandomCrop.get_params draws top and left with torch.randint. The image and its mask
- * (same size) get the same draws. */
+ * random.randint (both ends included); RandomCrop(padding=pad) pads every side, and
+ * pad_if_smaller then right and bottom; RandomCrop.get_params draws top and left with
+ * torch.randint. The image and its mask (same size) get the same draws. */
 typedef struct scale_box {
     int64_t rh, rw, top, left;
 } scale_box;
@@ -331,13 +331,15 @@ static scale_box scale_params(const augment_cfg *a, rng_key key, int H, int W)
     scale_box b;
     int size = a->scale_min + rand_below(key, RU_SCALE, a->scale_max - a->scale_min + 1);
     shorter_side_to(H, W, size, &b.rh, &b.rw);
-    int64_t ph = b.rh > a->out_h ? b.rh : a->out_h, pw = b.rw > a->out_w ? b.rw : a->out_w;
+    int64_t ph = b.rh + 2 * a->pad, pw = b.rw + 2 * a->pad;
+    ph = ph > a->out_h ? ph : a->out_h;
+    pw = pw > a->out_w ? pw : a->out_w;
     /* rand_below's int range: a crop never starts past 2^31 (its window is all that is
      * resized, so the long side's length costs nothing). */
     int64_t sh = ph - a->out_h + 1 < INT32_MAX ? ph - a->out_h + 1 : INT32_MAX;
     int64_t sw = pw - a->out_w + 1 < INT32_MAX ? pw - a->out_w + 1 : INT32_MAX;
-    b.top = rand_below(key, RU_TOP, (int)sh);
-    b.left = rand_below(key, RU_LEFT, (int)sw);
+    b.top = rand_below(key, RU_TOP, (int)sh) - a->pad;
+    b.left = rand_below(key, RU_LEFT, (int)sw) - a->pad;
     return b;
 }
 

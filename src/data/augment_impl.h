@@ -10,7 +10,7 @@
 void augment_crop_box(const augment_cfg *a, rng_key key, int H, int W, int out[4]);
 
 /* Scale jitter (a->scale_max > 0) for an (H, W) image with the draws of key: the resized
- * size and the crop's place in it, out = {rh, rw, top, left}. */
+ * size and the crop's place in it (negative in the padding), out = {rh, rw, top, left}. */
 void augment_scale_box(const augment_cfg *a, rng_key key, int H, int W, int64_t out[4]);
 
 #endif

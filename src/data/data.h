@@ -262,9 +262,9 @@ typedef struct augment_cfg {
     /* train */
     float scale[2], ratio[2];   /* random resized crop: (0.08, 1), (3/4, 4/3) */
     /* scale_max > 0: scale jitter instead (dense tasks): the shorter side resized to a size
-     * in [scale_min, scale_max], then a random crop, padded right and bottom where smaller
-     * (image 0, mask 255 = ignore) */
-    int scale_min, scale_max;
+     * in [scale_min, scale_max], padded by `pad` on every side, then a random crop, padded
+     * right and bottom where smaller (image 0, mask 255 = ignore) */
+    int scale_min, scale_max, pad;
     bool hflip;                 /* p = 0.5 */
     float brightness, contrast, saturation; /* color jitter factors in [1-x, 1+x], 0 = off */
     /* eval: resize the shorter side to resize (0 = out size), then center crop */

@@ -102,6 +102,7 @@ static void fill_augment(const trainer *t, const dataset_info *in, bool train, a
             a->scale_max = (int)(rc->data.scale_range.v[1] * base);
             a->scale_min = a->scale_min < 1 ? 1 : a->scale_min;
             a->scale_max = a->scale_max < a->scale_min ? a->scale_min : a->scale_max;
+            a->pad = (int)rc->data.crop_padding;
         }
         a->hflip = rc->data.hflip;
         a->brightness = (float)rc->data.brightness;

@@ -193,11 +193,22 @@ static void check_scale_stats(void)
     int64_t b[4];
     augment_scale_box(&a, key_of(1), 40, 300, b);
     CHECK(b[0] == 20 && b[1] == 150 && b[2] == 0 && b[3] >= 0 && b[3] <= 150 - 32);
+    /* CIFAR's RandomCrop(32, padding=4): offsets -4..4 on both axes, each about 1/9. */
+    a.scale_min = a.scale_max = 32;
+    a.pad = 4;
+    int offs[9] = {0};
+    for (int i = 0; i < 9000; i++) {
+        augment_scale_box(&a, key_of((uint64_t)i), 32, 32, b);
+        CHECK(b[0] == 32 && b[1] == 32 && b[2] >= -4 && b[2] <= 4 && b[3] >= -4 && b[3] <= 4);
+        offs[b[2] + 4]++;
+    }
+    for (int k = 0; k < 9; k++)
+        CHECK(offs[k] > 850 && offs[k] < 1150);
 }
 
 /* augment_sample's scale jitter pixel for pixel against the whole image resized
- * (image_resize_bilinear / nearest), padded right and bottom (image 0, mask 255) and
- * cropped: the window resize must change nothing. */
+ * (image_resize_bilinear / nearest), padded (image 0, mask 255) and cropped: the window
+ * resize must change nothing. */
 static void check_scale_pixels(void)
 {
     const int H = 45, W = 60, OH = 40, OW = 48;
@@ -210,6 +221,7 @@ static void check_scale_pixels(void)
     int32_t *m = cnn_xmalloc(sizeof(int32_t) * OH * OW);
     int cases = 0, with_pad = 0;
     for (int k = 0; k < 40; k++) {
+        a.pad = k % 2 ? 3 : 0;
         int64_t b[4];
         augment_scale_box(&a, key_of((uint64_t)k), H, W, b);
         augment_sample(&a, key_of((uint64_t)k), &img, &mask, out, m, NULL);
@@ -220,7 +232,7 @@ static void check_scale_pixels(void)
         for (int y = 0; y < OH; y++)
             for (int x = 0; x < OW; x++) {
                 int64_t sy = b[2] + y, sx = b[3] + x;
-                bool in = sy < b[0] && sx < b[1];
+                bool in = sy >= 0 && sx >= 0 && sy < b[0] && sx < b[1];
                 pad |= !in;
                 for (int c = 0; c < 3; c++) {
                     float want = in ? ri.data[(sy * b[1] + sx) * 3 + c] / 255.0f : 0.0f;
