@@ -1,8 +1,8 @@
 #!/bin/sh
 # e2e: the README's path "Recognising scenes in your own photos" on generated photos
 # (scene_photos: 4 scene classes drawn from their own palettes and layouts, JPEG):
-#  - 160 training photos of 150-220 x 150-308 pixels and 48 validation photos whose shorter
-#    side is 128 are packed with `cnn-pack imagefolder --resize 128` (the validation files
+#  - 160 training photos (shorter side 150-220, longer 1-1.4 times that) and 48 validation
+#    photos whose shorter side is 128 are packed with `cnn-pack imagefolder --resize 128` (the validation files
 #    keep their bytes, as MiniPlaces' 128x128 photos do, so predict on the files sees the
 #    pixels eval sees);
 #  - configs/scenes_resnet18.yaml (128x128, its augmentation, label smoothing, warmup and
@@ -10,8 +10,9 @@
 #    evaluation is above chance (top-1 > 0.5);
 #  - `cnn-dist eval` on 1 rank equals that evaluation (loss, top-1, top-5, per class);
 #  - `cnn-dist predict` on 2 ranks over the validation folder gives eval's class and
-#    probability for every file, in order, named by the training set's class names; on two
-#    training photos of other sizes (one's own photos), one line each with those names;
+#    probability for every file, in order, named by the training set's class names (and
+#    "photos/val/" gives no doubled slash in the file names); on two training photos of
+#    other sizes (one's own photos), one line each with those names;
 #  - a model with more outputs than the data's classes (num_classes forgotten) warns once.
 # usage: scenes.sh MPIEXEC CNN_DIST CNN_PACK SCENE_PHOTOS SOURCE_DIR WORKDIR
 set -eu
@@ -47,8 +48,9 @@ top1=$(awk '$3 == "top-1" { print $4 }' eval.log)
 awk -v t="$top1" 'BEGIN { exit !(t > 0.5) }' || {
     echo "FAILED: top-1 $top1 after 20 steps; the recipe did not learn the scenes"; exit 1; }
 
-"$mpiexec" --oversubscribe -np 2 "$dist" predict "$ckpt" photos/val --out pred > pred.out
+"$mpiexec" --oversubscribe -np 2 "$dist" predict "$ckpt" photos/val/ --out pred > pred.out
 cmp pred.out pred/predictions.jsonl
+! grep -q '//' pred.out || { echo "FAILED: a doubled slash in a file name"; exit 1; }
 $check predict-vs-eval pred/predictions.jsonl eval/eval_samples.csv 48
 $check classes pred/predictions.jsonl $names 48
 "$dist" predict "$ckpt" photos/train/beach/00000.jpg photos/train/snow_field/00139.jpg \
