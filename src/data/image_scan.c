@@ -26,11 +26,12 @@ bool scan_is_image(const char *name, bool png_only)
     return !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".png");
 }
 
+/* dir/name; a dir given with its trailing slash ("photos/") gets no second one. */
 char *scan_join(const char *dir, const char *name)
 {
-    size_t n = strlen(dir) + strlen(name) + 2;
+    size_t d = strlen(dir), n = d + strlen(name) + 2;
     char *s = cnn_xmalloc(n);
-    snprintf(s, n, "%s/%s", dir, name);
+    snprintf(s, n, "%s%s%s", dir, d && dir[d - 1] == '/' ? "" : "/", name);
     return s;
 }
 

@@ -286,11 +286,11 @@ static void report(const packer *p, const args *a, const char *cmd, const float 
         fprintf(stderr, "cnn-pack: ignored %lld files without a .jpg, .jpeg or .png "
                 "extension\n", (long long)p->l->ignored);
     int world = p->m && p->m->world > 1 ? p->m->world : 1;
-    printf("%s: packed %llu images, %d classes, %s mode, into %s.h5 (%d shards) in %.1f s "
+    printf("%s: packed %llu images, %d classes, %s mode, into %s.h5 (%d shard%s) in %.1f s "
            "(%.0f files/s, %d threads x %d process%s)\n", cmd, (unsigned long long)t->packed,
            p->l->n_classes, a->c.mode == DATA_RAW ? "raw" : "encoded", a->out, a->c.shards,
-           secs, (double)p->l->n / (secs > 1e-9 ? secs : 1e-9), a->c.threads, world,
-           world > 1 ? "es" : "");
+           a->c.shards > 1 ? "s" : "", secs, (double)p->l->n / (secs > 1e-9 ? secs : 1e-9),
+           a->c.threads, world, world > 1 ? "es" : "");
     char over[96];
     if (a->c.mode == DATA_RAW)
         snprintf(over, sizeof over, "every packed pixel");

@@ -56,6 +56,14 @@ static int check_dataset(const trainer *t, const char *path, const dataset *ds,
         return CNN_ERR(e, CNN_EINVAL, "%s has %d classes but the model outputs %d; set the "
                        "model's class count (e.g. --set model.args.num_classes=%d)", path,
                        in->n_classes, t->classes, in->n_classes);
+    /* Fewer classes than outputs trains (the others are never a target) but is nearly always
+     * a num_classes left at the config's value; predict and eval would then list numbers. */
+    if (t->task == TASK_CLASSIFY && !train && !t->eval && in->n_classes > 0 &&
+        in->n_classes < t->classes)
+        log_warn("%s has %d classes but the model outputs %d: outputs %d to %d are never a "
+                 "target, and predict and eval show them as numbers; set the model's class "
+                 "count (e.g. --set model.args.num_classes=%d)", path, in->n_classes,
+                 t->classes, in->n_classes, t->classes - 1, in->n_classes);
     return CNN_OK;
 }
 
