@@ -23,9 +23,10 @@ static const char *const fashion_classes[10] = {"T-shirt/top", "Trouser", "Pullo
 static const char *const digit_classes[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
 
 static const char usage[] =
-    "usage: cnn-pack mnist IMAGES LABELS --out PREFIX [--shards N] [--mode raw|encoded]\n"
+    "usage: cnn-pack mnist IMAGES LABELS --out PREFIX [--range A:B] [--shards N]\n"
+    "           [--mode raw|encoded]\n"
     "       cnn-pack mnist-scenes IMAGES LABELS --out PREFIX [--size 64] [--items 1-4]\n"
-    "           [--count N] [--seed S] [--shards N] [--mode raw|encoded]\n"
+    "           [--count N] [--seed S] [--range A:B] [--shards N] [--mode raw|encoded]\n"
     "       cnn-pack cifar DIR --out PREFIX [--split train|test] [--fine|--coarse]\n"
     "       cnn-pack imagefolder SRC --out PREFIX [--shards N] [--mode encoded|raw] ...\n"
     "       cnn-pack imagenet-val SRC LABELS --out PREFIX ...\n"
@@ -36,10 +37,10 @@ static const char usage[] =
 static const char help[] =
     "cnn-pack: datasets to HDF5 shards for cnn-dist (docs/data.md)\n"
     "\n"
-    "  cnn-pack mnist IMAGES LABELS --out PREFIX [--shards N] [--mode raw|encoded]\n"
+    "  cnn-pack mnist IMAGES LABELS --out PREFIX [--range A:B] [--shards N] [--mode raw|encoded]\n"
     "      MNIST-format idx files, plain or .gz (MNIST, Fashion-MNIST)\n"
     "  cnn-pack mnist-scenes IMAGES LABELS --out PREFIX [--size 64] [--items 1-4]\n"
-    "           [--count 10000] [--seed 0]\n"
+    "           [--count 10000] [--seed 0] [--range A:B]\n"
     "      a segmentation set: SIZExSIZE scenes of 1-4 items from the idx files at random\n"
     "      positions and scales (0.75-1.5x), overlapping; mask = the item's class + 1 where\n"
     "      its scaled pixels are above 64 (of 255), 0 (background) elsewhere; the same for\n"
@@ -59,6 +60,9 @@ static const char help[] =
     "options:\n"
     "  --out PREFIX        writes PREFIX.h5 (the master) and PREFIX-SSSSS-of-NNNNN.h5\n"
     "  --shards N          shard count (default 1)\n"
+    "  --range A:B         mnist, mnist-scenes: only the idx files' images A to B-1 (a\n"
+    "                      validation split carved from the training files: 0:50000 and\n"
+    "                      50000:60000)\n"
     "  --mode encoded|raw  keep the image files' bytes (default for images) or store decoded\n"
     "                      pixels (default for mnist)\n"
     "  --resize S          resize the shorter side to S first (encoded: re-encode, JPEG q95)\n"
@@ -156,6 +160,7 @@ typedef struct opts {
     mnist_scene_cfg scene;
     int64_t count;
     bool scene_opts; /* one of them was given */
+    int64_t range[2]; /* --range A:B of the idx images; {0, 0} = all */
     /* cifar */
     bool test_split, coarse, cifar_opts;
 } opts;
@@ -231,6 +236,15 @@ static int parse(int argc, char **argv, opts *o, cnn_err *e)
                 return CNN_ERR(e, CNN_EINVAL, "--mode %s: use --mode raw (28x28 gray pixels) "
                                "or --mode encoded (one PNG each)", v);
             o->mode = strcmp(v, "raw") == 0 ? DATA_RAW : DATA_ENCODED;
+        } else if (strcmp(a, "--range") == 0 && has_val) {
+            const char *v = argv[++i];
+            long long x, y;
+            char tail;
+            if (sscanf(v, "%lld:%lld%c", &x, &y, &tail) != 2 || x < 0 || y <= x)
+                return CNN_ERR(e, CNN_EINVAL, "--range %s: give A:B with 0 <= A < B (images "
+                               "A to B-1, e.g. 50000:60000)", v);
+            o->range[0] = x;
+            o->range[1] = y;
         } else if (strcmp(a, "--verify") == 0) {
             o->verify = true;
         } else if (a[0] == '-' && a[1]) {
@@ -367,6 +381,35 @@ static bool mentions_fashion(const char *path)
     return false;
 }
 
+/* The idx files, narrowed to --range. */
+static int read_mnist(const opts *o, mnist_set *ms, cnn_err *e)
+{
+    CNN_TRY(e, mnist_read(o->pos[0], o->pos[1], ms, e));
+    if (o->range[1] == 0)
+        return CNN_OK;
+    if (o->range[1] > ms->n) {
+        int64_t n = ms->n;
+        mnist_free(ms);
+        return CNN_ERR(e, CNN_EINVAL, "--range %lld:%lld: %s holds %lld images",
+                       (long long)o->range[0], (long long)o->range[1], o->pos[0],
+                       (long long)n);
+    }
+    size_t px = (size_t)ms->h * (size_t)ms->w;
+    ms->n = o->range[1] - o->range[0];
+    memmove(ms->images, ms->images + (size_t)o->range[0] * px, (size_t)ms->n * px);
+    memmove(ms->labels, ms->labels + o->range[0], (size_t)ms->n);
+    return CNN_OK;
+}
+
+/* "FILE" or "FILE[A:B]" for a dataset's source attribute. */
+static void range_note(const opts *o, char *buf, size_t n)
+{
+    if (o->range[1])
+        snprintf(buf, n, "[%lld:%lld]", (long long)o->range[0], (long long)o->range[1]);
+    else
+        buf[0] = 0;
+}
+
 static int cmd_mnist(int argc, char **argv, const mpi_ctx *m, bool *usage_err, cnn_err *e)
 {
     opts o;
@@ -379,10 +422,11 @@ static int cmd_mnist(int argc, char **argv, const mpi_ctx *m, bool *usage_err, c
                        "mnist-scenes, --split, --fine and --coarse of cifar, not of mnist");
     *usage_err = false;
     mnist_set ms;
-    CNN_TRY(e, mnist_read(o.pos[0], o.pos[1], &ms, e));
+    CNN_TRY(e, read_mnist(&o, &ms, e));
     bool fashion = mentions_fashion(o.pos[0]);
-    char source[512];
-    snprintf(source, sizeof source, "%s %s", o.pos[0], o.pos[1]);
+    char source[600], rn[48];
+    range_note(&o, rn, sizeof rn);
+    snprintf(source, sizeof source, "%s %s%s", o.pos[0], o.pos[1], rn);
     bool raw = o.mode == DATA_RAW;
     pack_opts po = {o.out, o.shards, o.mode, DATA_CLASSIFY, raw ? ms.h : 0, raw ? ms.w : 0,
                     raw ? 1 : 0, source, (char **)(fashion ? fashion_classes : digit_classes),
@@ -485,7 +529,7 @@ static int cmd_scenes(int argc, char **argv, const mpi_ctx *m, bool *usage_err, 
         return CNN_ERR(e, CNN_EINVAL, "mnist-scenes needs IMAGES LABELS --out PREFIX");
     *usage_err = false;
     mnist_set ms;
-    CNN_TRY(e, mnist_read(o.pos[0], o.pos[1], &ms, e));
+    CNN_TRY(e, read_mnist(&o, &ms, e));
     if (ms.h > o.scene.size || ms.w > o.scene.size) {
         mnist_free(&ms);
         return CNN_ERR(e, CNN_EINVAL, "--size %d is smaller than the items (%dx%d)",
@@ -495,9 +539,10 @@ static int cmd_scenes(int argc, char **argv, const mpi_ctx *m, bool *usage_err, 
     char *classes[11] = {"background"};
     for (int k = 0; k < 10; k++)
         classes[k + 1] = (char *)names[k];
-    char source[600];
-    snprintf(source, sizeof source, "mnist-scenes of %s %s: size %d, items %d-%d, seed %llu",
-             o.pos[0], o.pos[1], o.scene.size, o.scene.items_min, o.scene.items_max,
+    char source[700], rn[48];
+    range_note(&o, rn, sizeof rn);
+    snprintf(source, sizeof source, "mnist-scenes of %s %s%s: size %d, items %d-%d, seed %llu",
+             o.pos[0], o.pos[1], rn, o.scene.size, o.scene.items_min, o.scene.items_max,
              (unsigned long long)o.scene.seed);
     bool raw = o.mode == DATA_RAW;
     pack_opts po = {o.out, o.shards, o.mode, DATA_SEGMENT, raw ? o.scene.size : 0,
@@ -543,9 +588,10 @@ static int cmd_cifar(int argc, char **argv, const mpi_ctx *m, bool *usage_err, c
     opts o;
     *usage_err = true;
     CNN_TRY(e, parse(argc, argv, &o, e));
-    if (o.n_pos != 1 || !o.out || o.scene_opts)
+    if (o.n_pos != 1 || !o.out || o.scene_opts || o.range[1])
         return CNN_ERR(e, CNN_EINVAL, "cifar needs DIR --out PREFIX [--split train|test] "
-                       "[--fine|--coarse]");
+                       "[--fine|--coarse] (--size, --items, --count, --seed and --range are "
+                       "options of mnist-scenes)");
     *usage_err = false;
     cifar_set cs;
     CNN_TRY(e, cifar_read(o.pos[0], !o.test_split, o.coarse, &cs, e));
