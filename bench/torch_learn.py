@@ -314,6 +314,10 @@ def parse_args():
     p.add_argument("--val-limit", type=int, default=0, help="evaluate the first N only")
     p.add_argument("--max-steps", type=int, default=0,
                    help="stop after N steps, evaluate, exit (as train.max_steps)")
+    p.add_argument("--init-weights", help="start from our checkpoint or weights file "
+                   "(same state_dict keys; default: the config's train.init_weights)")
+    p.add_argument("--eval-only", action="store_true",
+                   help="evaluate once (with --init-weights: compare with `cnn-dist eval`)")
     p.add_argument("--log-every", type=int, default=0,
                    help="a JSON line per N steps on stderr (step, mean loss of those, lr)")
     return p.parse_args()
@@ -339,6 +343,13 @@ def main():
     if a.params_only:
         print(json.dumps({"params": sum(p.numel() for p in model.parameters())}))
         return
+    init = a.init_weights or rc["train"].get("init_weights")
+    if init:
+        try:
+            k = N.load_ours(model, init, bool(rc["train"].get("init_strict", True)))
+        except (OSError, KeyError, RuntimeError) as exc:
+            fail(f"cannot load {init}: {exc}")
+        print(f"torch_learn.py: {k} tensors from {init}", file=sys.stderr)
     check_recipe(rc)
     d, C = rc["data"], int(rc["model"]["input"][0])
     if not d.get("train"):
@@ -361,6 +372,12 @@ def main():
           f"{tr.n // int(d['batch_size'])} steps per epoch, seed {seed}, "
           f"{a.threads} threads, train crop {'scale' if aug.scale_crop else 'resized'}",
           file=sys.stderr, flush=True)
+    if a.eval_only:
+        if val is None:
+            fail("--eval-only needs data.val")
+        line = dict(epoch=0, **evaluate(ctx, model))
+        print(json.dumps({k: finite(v) for k, v in line.items()}))
+        return
     out_file = open(a.out, "w") if a.out else None
     try:
         train(ctx, model, out_file)

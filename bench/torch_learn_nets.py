@@ -2,7 +2,8 @@
 for layer (same layers, order, kernel sizes, biases, parameter count), so that the learning
 comparison of issue #17 trains the same model on both sides. Sizes come from the resolved
 config's model.args (width, num_classes, channels) and model.input; the structure is the
-YAML's, written out here by hand so that a fault in our graph builder cannot hide in both.
+YAML's, written out here by hand so that a fault in our graph builder cannot hide in both;
+module names follow ours, so state_dict keys equal our checkpoints' (load_ours).
 
 Initialisation is PyTorch's default, which is also ours: conv2d, conv_transpose2d and
 linear draw weight and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (src/layers/
@@ -14,7 +15,9 @@ which follows `$width*2` style arguments once those configs gain a width.
 """
 import re
 import warnings
+from collections import OrderedDict
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -80,57 +83,62 @@ class UNet(nn.Module):
 
     def __init__(self, cin, width, out, levels, residual):
         super().__init__()
-        self.residual = residual
+        self.levels, self.residual = levels, residual
         self.inc = double(cin, width)
-        self.downs = nn.ModuleList(
-            nn.Sequential(nn.MaxPool2d(2), double(width << (i - 1), width << i))
-            for i in range(1, levels + 1))
-        self.ups = nn.ModuleList(Up(width << i, width << (i - 1)) for i in range(levels, 0, -1))
+        for i in range(1, levels + 1):  # down<i>.0 pool, down<i>.conv
+            setattr(self, f"down{i}", nn.Sequential(OrderedDict(
+                [("0", nn.MaxPool2d(2)), ("conv", double(width << (i - 1), width << i))])))
+        for i in range(1, levels + 1):
+            setattr(self, f"up{i}", Up(width << (levels - i + 1), width << (levels - i)))
         self.outc = nn.Conv2d(width, out, 1)
 
     def forward(self, x):
         skips = [self.inc(x)]
-        for d in self.downs:
-            skips.append(d(skips[-1]))
+        for i in range(1, self.levels + 1):
+            skips.append(getattr(self, f"down{i}")(skips[-1]))
         y = skips.pop()
-        for u in self.ups:
-            y = u(y, skips.pop())
+        for i in range(1, self.levels + 1):
+            y = getattr(self, f"up{i}")(y, skips.pop())
         y = self.outc(y)
         return x + y if self.residual else y
 
 
 class SegNet(nn.Module):
     """configs/segnet.yaml: VGG-16-BN encoder whose pools keep their argmax; the decoder
-    unpools with them (output size = the pool's input size) and convolves."""
+    unpools with them (output size = the pool's input size) and convolves. Flat `features`
+    and `decoder` as ours, so state_dict keys are the same."""
 
     ENC = ((1, 2), (2, 2), (4, 3), (8, 3), (8, 3))  # (width multiple, convs) per stage
     DEC = (((8, 3),), ((8, 2), (4, 1)), ((4, 2), (2, 1)), ((2, 1), (1, 1)), ((1, 1),))
 
     def __init__(self, cin, width, classes):
         super().__init__()
-        self.enc = nn.ModuleList()
+        enc, dec = [], []
         for m, n in self.ENC:
             layers, cin = cbr_chain(cin, [(m * width, n, 1)])
-            self.enc.append(nn.Sequential(*layers))
-        self.pool = nn.MaxPool2d(2, return_indices=True)
-        self.unpool = nn.MaxUnpool2d(2)
-        self.dec = nn.ModuleList()
+            enc += layers + [nn.MaxPool2d(2, return_indices=True)]
         for stage in self.DEC:
             layers, cin = cbr_chain(cin, [(m * width, n, 1) for m, n in stage])
-            self.dec.append(nn.Sequential(*layers))
-        self.out = nn.Conv2d(cin, classes, 3, padding=1)
+            dec += [nn.MaxUnpool2d(2)] + layers
+        self.features = nn.Sequential(*enc)
+        self.decoder = nn.Sequential(*dec, nn.Conv2d(cin, classes, 3, padding=1))
 
     def forward(self, x):
         saved = []
-        for stage in self.enc:
-            x = stage(x)
-            size = x.shape[-2:]
-            x, idx = self.pool(x)
-            saved.append((idx, size))
-        for stage in self.dec:
-            idx, size = saved.pop()
-            x = stage(self.unpool(x, idx, output_size=size))
-        return self.out(x)
+        for layer in self.features:
+            if isinstance(layer, nn.MaxPool2d):
+                size = x.shape[-2:]
+                x, idx = layer(x)
+                saved.append((idx, size))
+            else:
+                x = layer(x)
+        for layer in self.decoder:
+            if isinstance(layer, nn.MaxUnpool2d):
+                idx, size = saved.pop()
+                x = layer(x, idx, output_size=size)
+            else:
+                x = layer(x)
+        return x
 
 
 class Basic(nn.Module):
@@ -154,14 +162,18 @@ class Basic(nn.Module):
 
 def resnet20(cin, classes):
     """configs/resnet20_cifar.yaml: 3x3 stem of 16, 3 x 3 basic blocks (16, 32, 64)."""
-    layers = [nn.Conv2d(cin, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
+    parts = [("conv1", nn.Conv2d(cin, 16, 3, 1, 1, bias=False)), ("bn1", nn.BatchNorm2d(16)),
+             ("relu", nn.ReLU())]
     c = 16
-    for width, stride in ((16, 1), (32, 2), (64, 2)):
-        for k in range(3):
-            layers.append(Basic(c, width, stride if k == 0 else 1))
+    for k, (width, stride) in enumerate(((16, 1), (32, 2), (64, 2))):
+        blocks = []
+        for j in range(3):
+            blocks.append(Basic(c, width, stride if j == 0 else 1))
             c = width
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, classes)]
-    return nn.Sequential(*layers)
+        parts.append((f"layer{k + 1}", nn.Sequential(*blocks)))
+    parts += [("avgpool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()),
+              ("fc", nn.Linear(64, classes))]
+    return nn.Sequential(OrderedDict(parts))
 
 
 # --- plain chains (vgg, alexnet) from the config's layer list ---------------------------
@@ -277,3 +289,20 @@ def build(name, model_cfg):
     if name in ("vgg", "alexnet"):
         return seq_model(model_cfg)
     raise SeqError(f"unknown model {name!r}; known: {', '.join(TASKS)}")
+
+
+def load_ours(model, path, strict=True):
+    """Our checkpoint or weights file (HDF5, one top-level dataset per state_dict key) into
+    the model: a check that both sides compute the same function, and train.init_weights."""
+    import h5py
+    state = model.state_dict()
+    with h5py.File(path, "r") as f:
+        have = {k: f[k] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+        new = {k: torch.as_tensor(np.asarray(have[k][()])).reshape(state[k].shape)
+               .to(state[k].dtype) for k in state if k in have and have[k].size == state[k].numel()}
+    missing = sorted(set(state) - set(new))
+    if strict and (missing or set(have) - set(state)):
+        raise KeyError(f"{path}: missing or mismatched {missing[:5]}, unexpected "
+                       f"{sorted(set(have) - set(state))[:5]}")
+    model.load_state_dict(new, strict=False)
+    return len(new)
