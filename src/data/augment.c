@@ -352,6 +352,30 @@ void augment_scale_box(const augment_cfg *a, rng_key key, int H, int W, int64_t 
     out[3] = b.left;
 }
 
+void augment_describe(const augment_cfg *a, char *buf, size_t n)
+{
+    char geo[128], pad[32] = "", jitter[64] = "", noise[48] = "";
+    if (a->pad > 0)
+        snprintf(pad, sizeof pad, ", padding %d", a->pad);
+    if (a->scale_max > 0 && a->scale_min == a->scale_max)
+        snprintf(geo, sizeof geo, "shorter side to %d px%s, random crop %dx%d", a->scale_min,
+                 pad, a->out_h, a->out_w);
+    else if (a->scale_max > 0)
+        snprintf(geo, sizeof geo, "scale jitter (shorter side %d-%d px%s), random crop %dx%d",
+                 a->scale_min, a->scale_max, pad, a->out_h, a->out_w);
+    else if (a->scale[0] == 1 && a->scale[1] == 1 && a->ratio[0] == 1 && a->ratio[1] == 1)
+        snprintf(geo, sizeof geo, "the whole image resized to %dx%d", a->out_h, a->out_w);
+    else
+        snprintf(geo, sizeof geo, "random resized crop (area %g-%g, ratio %.3g-%.3g) to %dx%d",
+                 a->scale[0], a->scale[1], a->ratio[0], a->ratio[1], a->out_h, a->out_w);
+    if (a->brightness > 0 || a->contrast > 0 || a->saturation > 0)
+        snprintf(jitter, sizeof jitter, ", colour jitter %g/%g/%g", a->brightness,
+                 a->contrast, a->saturation);
+    if (a->noise_std > 0)
+        snprintf(noise, sizeof noise, ", noise std %g (normalized)", a->noise_std);
+    snprintf(buf, n, "%s%s%s%s", geo, a->hflip ? ", horizontal flip" : "", jitter, noise);
+}
+
 void augment_sample(const augment_cfg *a, rng_key key, const image *img, const image *mask,
                     float *out, int32_t *mask_out, float *target)
 {

@@ -274,6 +274,10 @@ typedef struct augment_cfg {
     int channels;               /* out C: 1 or 3 (gray replicated, RGB to gray); 0 = image's */
 } augment_cfg;
 
+/* The training transform of a in words (start-up line): the geometry with its ranges, flip,
+ * colour jitter, noise. */
+void augment_describe(const augment_cfg *a, char *buf, size_t n);
+
 /* key: rng_fold(rng_fold(seed key, epoch), sample index). out: (C, out_h, out_w) floats;
  * mask (segmentation, may be NULL): the mask image transformed jointly (nearest) into
  * mask_out (out_h, out_w) int32; target (denoising, may be NULL): the clean image. */

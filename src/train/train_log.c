@@ -70,6 +70,8 @@ int trainer_log_open(trainer *t, cnn_err *e)
                t->n->batch, (long long)t->rc->train.accum_steps,
                (long long)t->steps_per_epoch, (long long)t->total_steps, (long long)t->step,
                t->rc->run.dir);
+    if (t->rank == 0 && t->augment_line[0])
+        printf("cnn-dist: training augmentation: %s\n", t->augment_line);
     if (t->rank == 0 && t->step >= t->total_steps)
         printf("cnn-dist: this run finished at step %lld; nothing to train (raise train.epochs "
                "or train.max_steps to go on)\n", (long long)t->step);

@@ -174,6 +174,8 @@ static int open_split(trainer *t, const char *path, bool train, const dataset_in
     t->psnr_peak = 1.0 / lo.aug.std[0]; /* data range of [0, 1] pixels after Normalize */
     if (!train)
         t->val_aug = lo.aug;
+    if (train && path)
+        augment_describe(&lo.aug, t->augment_line, sizeof t->augment_line);
     if (train) {
         t->info = (ckpt_model_info){.channels = lo.aug.channels, .n_classes = in->n_classes,
                                     .classes = in->classes};

@@ -54,6 +54,7 @@ typedef struct trainer {
 
     split train, val;
     augment_cfg val_aug; /* the evaluation transform (the pictures' samples take it too) */
+    char augment_line[256]; /* the training transform in words, for the start-up line */
     metrics *val_metrics;
     float *eval_host;   /* downloaded outputs of one chunk */
     tensor eval_out;    /* device f32 copy of an f16/bf16 output (data NULL for f32) */

@@ -254,6 +254,33 @@ static void check_scale_pixels(void)
     image_free(&mask);
 }
 
+/* The start-up line's words for the three geometries. */
+static void check_describe(void)
+{
+    char buf[256];
+    augment_cfg a = train_cfg(224, 224);
+    a.brightness = 0.4f;
+    augment_describe(&a, buf, sizeof buf);
+    CHECK(strcmp(buf, "random resized crop (area 0.08-1, ratio 0.75-1.33) to 224x224, "
+                      "horizontal flip, colour jitter 0.4/0/0") == 0);
+    a = train_cfg(64, 64);
+    a.scale_min = 32;
+    a.scale_max = 128;
+    a.hflip = false;
+    a.noise_std = 0.5f;
+    augment_describe(&a, buf, sizeof buf);
+    CHECK(strcmp(buf, "scale jitter (shorter side 32-128 px), random crop 64x64, noise std 0.5 "
+                      "(normalized)") == 0);
+    a = train_cfg(32, 32);
+    a.scale_min = a.scale_max = 32;
+    a.pad = 4;
+    augment_describe(&a, buf, sizeof buf);
+    CHECK(strcmp(buf, "shorter side to 32 px, padding 4, random crop 32x32, horizontal flip") ==
+          0);
+    augment_describe(&a, buf, 12); /* cut, still terminated */
+    CHECK(strlen(buf) == 11);
+}
+
 /* out - target over 3 * 96 * 96 values: mean 0, standard deviation noise_std within 2%. */
 static void check_denoise(void)
 {
@@ -322,6 +349,7 @@ int main(void)
     check_joint_segmentation(true);
     check_scale_stats();
     check_scale_pixels();
+    check_describe();
     check_denoise();
     check_tiny_images();
     printf("augment_props: ok\n");
