@@ -1,4 +1,5 @@
-"""Does each network of the lecture learn here as well as PyTorch's same model and recipe?
+"""Does each network (classifiers, FCN, U-Net, SegNet, the denoising U-Net) learn here as well
+as PyTorch's same model and recipe?
 
 For each row (a config with its --set overrides and a dataset), for each seed: trains ours
 with `mpirun -np RANKS cnn-dist`, then bench/torch_learn.py on the same effective config
@@ -234,22 +235,27 @@ def verdict(res):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("rows", nargs="*", help=f"rows to run: {', '.join(ROWS)}")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--ranks", type=int, default=2)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="seeds per side "
+                    "(default 1 2); the comparison is of their means")
+    ap.add_argument("--ranks", type=int, default=2, help="mpirun -np for ours, and the "
+                    "peer's torch threads (default 2)")
+    ap.add_argument("--workers", type=int, default=1, help="ours: data.workers per rank")
     ap.add_argument("--val", action="store_true",
                     help="evaluate on the val split (hyperparameter choice), not test")
     ap.add_argument("--set", action="append", default=[], help="extra KEY=VALUE for ours "
                     "and the peer (e.g. train.epochs=2)")
-    ap.add_argument("--side", choices=("both", "ours", "torch"), default="both")
+    ap.add_argument("--side", choices=("both", "ours", "torch"), default="both",
+                    help="run one side only (then the other later with --reuse)")
     ap.add_argument("--torch-epochs", type=int, default=0, help="stop the peer after this "
                     "many epochs of the row's schedule (it is the slower side)")
     ap.add_argument("--reuse", action="store_true", help="keep runs already in --out")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--python", default="/usr/bin/python3")
-    ap.add_argument("--out", default=os.path.join(ROOT, "runs", "learn-bench"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "runs", "learn-bench"),
+                    help="run directories, logs and the peer's metrics (default "
+                    "runs/learn-bench)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--list", action="store_true")
     a = ap.parse_args()

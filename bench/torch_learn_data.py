@@ -204,8 +204,9 @@ class Augment:
         if self.scale_crop:
             s = self.smin + self._below(self.smax - self.smin + 1)
             rh, rw = shorter_side_to(h, w, s)
-            top = self._below(max(rh, self.H) - self.H + 1)
-            left = self._below(max(rw, self.W) - self.W + 1)
+            p = int(self.d.get("crop_padding", 0))  # RandomCrop(padding=p): every side
+            top = self._below(max(rh + 2 * p, self.H) - self.H + 1) - p
+            left = self._below(max(rw + 2 * p, self.W) - self.W + 1) - p
             img = window(resize_image(img, rh, rw), top, left, self.H, self.W, 0)
             if mask is not None:
                 mask = window(resize_mask(mask, rh, rw), top, left, self.H, self.W, MASK_IGNORE)

@@ -590,8 +590,8 @@ static int cmd_cifar(int argc, char **argv, const mpi_ctx *m, bool *usage_err, c
     CNN_TRY(e, parse(argc, argv, &o, e));
     if (o.n_pos != 1 || !o.out || o.scene_opts || o.range[1])
         return CNN_ERR(e, CNN_EINVAL, "cifar needs DIR --out PREFIX [--split train|test] "
-                       "[--fine|--coarse] (--size, --items, --count, --seed and --range are "
-                       "options of mnist-scenes)");
+                       "[--fine|--coarse] (--size, --items, --count and --seed are options of "
+                       "mnist-scenes, --range of mnist and mnist-scenes)");
     *usage_err = false;
     cifar_set cs;
     CNN_TRY(e, cifar_read(o.pos[0], !o.test_split, o.coarse, &cs, e));

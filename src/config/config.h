@@ -162,6 +162,9 @@ dtype run_config_precision_dtype(const run_config *rc);
 /* The effective config as YAML (schema order, defaults included); parsing the text again
  * gives the same config. *text is malloc'ed. */
 int run_config_to_yaml(const run_config *rc, char **text, cnn_err *e);
+/* Whether the config file or a --set gave key (a schema path such as "data.crop_padding"),
+ * rather than its default. */
+bool run_config_is_set(const run_config *rc, const char *key);
 /* Any tree as YAML (block style, short lists and maps in flow style). */
 int config_to_yaml(const cfg_node *tree, char **text, cnn_err *e);
 

@@ -27,6 +27,11 @@ static const char *where(const cfg_node *n, char *buf, int len)
     return cfg_where(n, buf, len);
 }
 
+bool run_config_is_set(const run_config *rc, const char *key)
+{
+    return node_of(rc, key)->mark.file != config_default_file;
+}
+
 /* The same for the value at path in rc's tree, naming the config file for a default. */
 static const char *where_key(const run_config *rc, const char *path, char *buf, int len)
 {
@@ -299,8 +304,9 @@ static int cross_checks(const run_config *rc, run_purpose purpose, cnn_err *e)
                                        &rc->data.scale_range};
     for (int k = 0; k < 3; k++)
         if (range_v[k]->v[0] > range_v[k]->v[1])
-            return CNN_ERR(e, CNN_EINVAL, "%s: a range [lo, hi] needs lo <= hi",
-                           where_key(rc, ranges[k], w, sizeof w));
+            return CNN_ERR(e, CNN_EINVAL, "%s: %s [%g, %g] is a range [lo, hi]: lo must be "
+                           "<= hi", where_key(rc, ranges[k], w, sizeof w), ranges[k],
+                           range_v[k]->v[0], range_v[k]->v[1]);
     if (rc->data.mean.n != rc->data.std.n)
         return CNN_ERR(e, CNN_EINVAL, "%s: data.mean has %d values and data.std %d; give both "
                        "per channel, or neither (the training set's)",

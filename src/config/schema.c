@@ -39,7 +39,7 @@ ROW("data.train_crop", ST_CHOICE, "auto", "auto|resized_crop|scale_crop", data.t
 LIST("data.crop_scale", ST_FLOAT_LIST, "[0.08, 1.0]", "(0, 1]", 2, data.crop_scale, "training: random resized crop, area fraction range (torchvision RandomResizedCrop scale); [1, 1] with crop_ratio [1, 1] = no crop"),
 LIST("data.crop_ratio", ST_FLOAT_LIST, "[0.75, 1.3333333333333333]", "(0, 100]", 2, data.crop_ratio, "training: random resized crop, aspect ratio range"),
 LIST("data.scale_range", ST_FLOAT_LIST, "[0.5, 2.0]", "(0, 100]", 2, data.scale_range, "training, scale_crop: range of the shorter side's size as a multiple of B (see data.train_crop)"),
-ROW("data.crop_padding", ST_INT, "0", "[0, 4096]", data.crop_padding, "training, scale_crop: pixels of padding on every side before the random crop (torchvision RandomCrop's padding; 4 with data.scale_range [1, 1] is the CIFAR recipe)"),
+ROW("data.crop_padding", ST_INT, "0", "[0, 4096]", data.crop_padding, "training, scale_crop: pixels of padding on every side before the random crop (torchvision RandomCrop's padding); the CIFAR recipe RandomCrop(32, padding=4) is data.train_crop: scale_crop, data.scale_range: [1, 1], data.crop_padding: 4 (a classifier's auto is resized_crop)"),
 ROW("data.hflip", ST_BOOL, "true", NULL, data.hflip, "training: horizontal flip with probability 0.5"),
 ROW("data.brightness", ST_FLOAT, "0", "[0, 1]", data.brightness, "training: color jitter, brightness factor drawn from [1-x, 1+x]; 0 = off"),
 ROW("data.contrast", ST_FLOAT, "0", "[0, 1]", data.contrast, "training: color jitter, contrast factor from [1-x, 1+x]; 0 = off"),

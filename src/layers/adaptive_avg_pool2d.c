@@ -31,7 +31,8 @@ static int adaptive_infer(layer *l, cnn_err *e)
     if (H % st->out[0] || W % st->out[1])
         return LAYER_ERR(l, e, "input %lldx%lld is not a multiple of out %lldx%lld; adaptive "
                          "pooling with unequal windows is not supported; use an input size "
-                         "that is a multiple (e.g. 224 for VGG)", (long long)H, (long long)W,
+                         "that is a multiple (e.g. 224 for VGG) or an out that divides the "
+                         "input (model.args.pool=1 in the VGG and AlexNet configs)", (long long)H, (long long)W,
                          (long long)st->out[0], (long long)st->out[1]);
     int kh = (int)(H / st->out[0]), kw = (int)(W / st->out[1]);
     st->d = (pool_desc){.kind = POOL_AVG, .kh = kh, .kw = kw, .sh = kh, .sw = kw,

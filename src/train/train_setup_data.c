@@ -58,7 +58,7 @@ static int check_dataset(const trainer *t, const char *path, const dataset *ds,
                        in->n_classes, t->classes, in->n_classes);
     /* Fewer classes than outputs trains (the others are never a target) but is nearly always
      * a num_classes left at the config's value; predict and eval would then list numbers. */
-    if (t->task == TASK_CLASSIFY && !train && !t->eval && in->n_classes > 0 &&
+    if (t->task != TASK_DENOISE && !train && !t->eval && in->n_classes > 0 &&
         in->n_classes < t->classes)
         log_warn("%s has %d classes but the model outputs %d: outputs %d to %d are never a "
                  "target, and predict and eval show them as numbers; set the model's class "
@@ -90,6 +90,25 @@ static bool train_crop_scaled(const run_config *rc, task_kind task)
            (rc->data.train_crop == RUN_CROP_AUTO && task != TASK_CLASSIFY);
 }
 
+/* A PyTorch user adding crop_padding: 4 to a classifier expects RandomCrop; say that it does
+ * nothing under the other geometry instead of ignoring it. */
+static void warn_unused_crop_keys(const run_config *rc, task_kind task)
+{
+    bool scaled = train_crop_scaled(rc, task);
+    const char *mode = rc->data.train_crop != RUN_CROP_AUTO ? ""
+                       : task == TASK_CLASSIFY ? " (auto: a classifier)" : " (auto: a dense task)";
+    const char *keys[] = {"data.crop_scale", "data.crop_ratio", "data.scale_range",
+                          "data.crop_padding"};
+    for (int k = scaled ? 0 : 2; k < (scaled ? 2 : 4); k++)
+        if (run_config_is_set(rc, keys[k]))
+            log_warn("%s shapes data.train_crop: %s, but this run's is %s%s: it is not used%s",
+                     keys[k], scaled ? "resized_crop" : "scale_crop",
+                     scaled ? "scale_crop" : "resized_crop", mode,
+                     scaled ? "" : " (torchvision's RandomCrop(32, padding=4) is "
+                                   "data.train_crop: scale_crop, data.scale_range: [1, 1], "
+                                   "data.crop_padding: 4)");
+}
+
 static void fill_augment(const trainer *t, const dataset_info *in, bool train, augment_cfg *a)
 {
     const run_config *rc = t->rc;
@@ -103,6 +122,7 @@ static void fill_augment(const trainer *t, const dataset_info *in, bool train, a
             a->scale[k] = (float)rc->data.crop_scale.v[k];
             a->ratio[k] = (float)rc->data.crop_ratio.v[k];
         }
+        warn_unused_crop_keys(rc, t->task);
         if (train_crop_scaled(rc, t->task)) {
             /* torchvision's int(factor * base_size) */
             int base = a->resize > 0 ? a->resize : (a->out_h > a->out_w ? a->out_h : a->out_w);
