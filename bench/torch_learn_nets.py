@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torch_models import Basic  # the ResNet basic block, option B (bench/torch_models.py)
+
 
 def cbr(cin, cout, dil=1, bias=True):
     """conv 3x3 (pad = dilation keeps the size) + batch norm + relu."""
@@ -141,38 +143,19 @@ class SegNet(nn.Module):
         return x
 
 
-class Basic(nn.Module):
-    """ResNet basic block; projection shortcut (1x1 conv + BN, option B) where shape changes."""
-
-    def __init__(self, cin, width, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, width, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.downsample = None
-        if stride != 1 or cin != width:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, width, 1, stride, bias=False),
-                                            nn.BatchNorm2d(width))
-
-    def forward(self, x):
-        y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        return F.relu(y + (self.downsample(x) if self.downsample is not None else x))
-
-
-def resnet20(cin, classes):
-    """configs/resnet20_cifar.yaml: 3x3 stem of 16, 3 x 3 basic blocks (16, 32, 64)."""
-    parts = [("conv1", nn.Conv2d(cin, 16, 3, 1, 1, bias=False)), ("bn1", nn.BatchNorm2d(16)),
+def resnet20(cin, classes, w=16):
+    """configs/resnet20_cifar.yaml: 3x3 stem of w, 3 x 3 basic blocks (w, 2w, 4w)."""
+    parts = [("conv1", nn.Conv2d(cin, w, 3, 1, 1, bias=False)), ("bn1", nn.BatchNorm2d(w)),
              ("relu", nn.ReLU())]
-    c = 16
-    for k, (width, stride) in enumerate(((16, 1), (32, 2), (64, 2))):
+    c = w
+    for k, (width, stride) in enumerate(((w, 1), (2 * w, 2), (4 * w, 2))):
         blocks = []
         for j in range(3):
             blocks.append(Basic(c, width, stride if j == 0 else 1))
             c = width
         parts.append((f"layer{k + 1}", nn.Sequential(*blocks)))
     parts += [("avgpool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()),
-              ("fc", nn.Linear(64, classes))]
+              ("fc", nn.Linear(4 * w, classes))]
     return nn.Sequential(OrderedDict(parts))
 
 
@@ -285,7 +268,7 @@ def build(name, model_cfg):
                            f"{cin} channels: the residual add needs them equal")
         return UNet(cin, int(a["width"]), cin, 2, True)
     if name == "resnet20":
-        return resnet20(cin, int(a["num_classes"]))
+        return resnet20(cin, int(a["num_classes"]), int(a.get("width", 16)))
     if name in ("vgg", "alexnet"):
         return seq_model(model_cfg)
     raise SeqError(f"unknown model {name!r}; known: {', '.join(TASKS)}")
