@@ -312,8 +312,8 @@ static int mnist_add(pack_writer *w, const void *ctx, const opts *o, const mpi_c
     return CNN_OK;
 }
 
-/* Seal, agree, rename, agree, then rank 0 writes the master with every rank's shards. */
-/* pixels: per channel. */
+/* Seal, agree, rename, agree, then rank 0 writes the master with every rank's shards;
+ * pixels: per channel, for the statistics. */
 static int finish(pack_writer *w, int shards, const mpi_ctx *m, const uint64_t sums[6],
                   int64_t pixels, cnn_err *e)
 {
@@ -401,7 +401,7 @@ static int read_mnist(const opts *o, mnist_set *ms, cnn_err *e)
     return CNN_OK;
 }
 
-/* "FILE" or "FILE[A:B]" for a dataset's source attribute. */
+/* "[A:B]" after the file names in a dataset's source attribute; "" without --range. */
 static void range_note(const opts *o, char *buf, size_t n)
 {
     if (o->range[1])

@@ -5,28 +5,19 @@
  * test.bin hold records of a coarse and a fine label byte, then the same 3072 bytes, names in
  * coarse_label_names.txt and fine_label_names.txt. A file whose size is not a whole number of
  * records, or a label beyond the classes, is an error naming the file. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "data.h"
+#include "pack_scan_impl.h"
 
 #define SIDE 32
 #define PIXELS (SIDE * SIDE * 3)
 
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = cnn_xmalloc(n);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 static bool exists(const char *dir, const char *name)
 {
-    char *p = join(dir, name);
+    char *p = scan_join(dir, name);
     struct stat st;
     bool ok = stat(p, &st) == 0;
     free(p);
@@ -38,7 +29,7 @@ static void names(const char *dir, const char *file, int n, cifar_set *s)
 {
     s->n_classes = n;
     s->classes = cnn_xcalloc((size_t)n, sizeof *s->classes);
-    char *p = join(dir, file), line[256];
+    char *p = scan_join(dir, file), line[256];
     FILE *f = fopen(p, "r");
     int k = 0;
     while (f && k < n && fgets(line, sizeof line, f)) {
@@ -63,7 +54,7 @@ static void names(const char *dir, const char *file, int n, cifar_set *s)
 static int read_file(const char *dir, const char *name, int head, int label_at, cifar_set *s,
                      cnn_err *e)
 {
-    char *p = join(dir, name);
+    char *p = scan_join(dir, name);
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc = data_read_file(p, &buf, &len, e);

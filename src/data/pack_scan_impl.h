@@ -1,4 +1,5 @@
-/* Private to image_scan.c and pack_labels.c: sorted folder listings and list building. */
+/* Private to image_scan.c, pack_labels.c and cifar.c: sorted folder listings, paths in a
+ * folder and list building. */
 #ifndef CNN_DATA_PACK_SCAN_IMPL_H
 #define CNN_DATA_PACK_SCAN_IMPL_H
 
