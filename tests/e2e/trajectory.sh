@@ -24,10 +24,11 @@ rm -rf "$work" && mkdir -p "$work"
 "$pack" mnist-scenes $src/train-images-idx3-ubyte.gz $src/train-labels-idx1-ubyte.gz \
     --count 16 --seed 1 --out "$work/scenes" > /dev/null
 sets=$(sed -e '/^#/d' -e 's/^/--set /' "$fix.sets")
-config=$(sed -n 's/^# \([^;]*\);.*/\1/p' "$fix.sets")
+config=$(sed -n 's/^# \([^ ]*\) .*/\1/p' "$fix.sets")
+weights=$(sed -n 's/^# [^ ]* \([^:]*\):.*/\1/p' "$fix.sets")
 # shellcheck disable=SC2086 # $sets is a list of options
 "$mpiexec" -np 2 --oversubscribe "$dist" "$srcdir/$config" $sets \
-    --set data.train="$work/scenes.h5" --set train.init_weights="$fix.h5" \
+    --set data.train="$work/scenes.h5" --set train.init_weights="$(dirname "$fix")/$weights" \
     --set run.dir="$work/run" --set log.pictures=false --set log.every=1 \
     --set data.workers=1 --set ckpt.every=0 > "$work/train.log" 2>&1 ||
     { cat "$work/train.log"; exit 1; }
