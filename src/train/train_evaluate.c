@@ -4,6 +4,7 @@
  * reports: the summary and per-class table on stdout, eval.json and, for a classifier,
  * eval_samples.csv (every sample's prediction, gathered over ranks by one sum) and
  * confusion.png. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +94,17 @@ static char *eval_json(const trainer *t, const metrics_result *r)
     return text;
 }
 
+/* A ratio without samples (a class never predicted, or absent) is NaN: "-" reads better. */
+static bool print_ratio(double v)
+{
+    if (isnan(v)) {
+        printf("%10s ", "-");
+        return true;
+    }
+    printf("%10.4f ", v);
+    return false;
+}
+
 static void print_classes(const trainer *t)
 {
     const metrics *m = t->val_metrics;
@@ -103,15 +115,20 @@ static void print_classes(const trainer *t)
         bool cls = t->task == TASK_CLASSIFY;
         printf("%-24s %10s %10s %10s\n", "class", cls ? "precision" : "IoU",
                cls ? "recall" : "", cls ? "support" : "pixels");
+        bool dash = false;
         for (int c = 0; c < C; c++) {
-            printf("%-24.24s %10.4f ", trainer_class_name(t, c, b, sizeof b),
-                   cls ? pc[c].precision : pc[c].iou);
+            printf("%-24.24s ", trainer_class_name(t, c, b, sizeof b));
+            dash |= print_ratio(cls ? pc[c].precision : pc[c].iou);
             if (cls)
-                printf("%10.4f ", pc[c].recall);
+                dash |= print_ratio(pc[c].recall);
             else
                 printf("%10s ", "");
             printf("%10.0f\n", pc[c].support);
         }
+        if (dash)
+            printf("%s\n", cls ? "(-: a class never predicted has no precision, one never "
+                                 "present no recall)"
+                               : "(-: the class is neither present nor predicted)");
     }
     metrics_pair top[EVAL_CONFUSED_PAIRS];
     int np = t->task == TASK_CLASSIFY ? metrics_confused_pairs(m, 5, top) : 0;

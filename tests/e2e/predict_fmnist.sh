@@ -10,7 +10,8 @@
 #    line in the output where their prediction would stand, while the others are predicted,
 #    and exit status 1: a missing file, a text file named .jpg, a truncated PNG, a colour photo
 #    for this gray model, a folder without images; a checkpoint of another model is refused
-#    with the tensor named.
+#    with the tensor named;
+#  - eval's table of a 2-step model shows "-" for the precision of classes never predicted.
 # usage: predict_fmnist.sh MPIEXEC CNN_DIST CNN_PACK MNIST_PNG SOURCE_DIR WORKDIR
 set -eu
 mpiexec=$1 dist=$2 pack=$3 mnist_png=$4 srcdir=$5 work=$6
@@ -78,4 +79,11 @@ if "$dist" predict "$ckpt" --config "$srcdir/configs/fashion_cnn.yaml" "$work/pn
 fi
 cat "$work/other.err"
 grep -q "checkpoint .*'.*'" "$work/other.err" || { echo "FAILED: no tensor named"; exit 1; }
+# A model after 2 steps predicts few classes: the others' precision reads "-", explained.
+"$dist" "$srcdir/configs/lenet5_fashion.yaml" --set data.train="$work/data/t10k.h5" \
+    --set data.val=null --set run.dir="$work/early" --set train.max_steps=2 > /dev/null 2>&1
+"$dist" eval "$work"/early/ckpt-*.h5 --data "$work/data/t10k.h5" > "$work/early.log"
+grep -Eq '^Trouser +- ' "$work/early.log" && ! grep -qi nan "$work/early.log" &&
+    grep -q '^(-: a class never predicted has no precision' "$work/early.log" || {
+    echo "FAILED: never-predicted classes in eval's table"; cat "$work/early.log"; exit 1; }
 echo "predict and eval from a checkpoint alone: ok"
