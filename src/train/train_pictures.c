@@ -345,7 +345,14 @@ static int draw_samples(trainer *t, const char *path, cnn_err *e)
     }
     char title[128];
     snprintf(title, sizeof title, "validation samples at step %lld", (long long)t->step);
-    int r = viz_grid(path, tiles, rows, cols, TILE, title, e);
+    int n_keys = t->task == TASK_SEGMENT ? t->classes : 0;
+    char(*key)[32] = cnn_xcalloc((size_t)(n_keys > 0 ? n_keys : 1), sizeof *key);
+    const char **keys = cnn_xcalloc((size_t)(n_keys > 0 ? n_keys : 1), sizeof *keys);
+    for (int k = 0; k < n_keys; k++)
+        keys[k] = trainer_class_name(t, k, key[k], sizeof key[k]);
+    int r = viz_grid(path, tiles, rows, cols, TILE, title, keys, n_keys, e);
+    free(keys);
+    free(key);
     for (int i = 0; i < rows * cols; i++)
         free(own[i]);
     free(own);

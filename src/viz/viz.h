@@ -61,15 +61,19 @@ typedef struct viz_tile {
     const char *caption, *caption2;
     bool alert;
 } viz_tile;
-/* rows x cols tiles (row-major; px NULL leaves a cell empty) under a title line:
- * VIZ_GRID_W(cols, tile) x VIZ_GRID_H(rows, tile) pixels. */
+/* rows x cols tiles (row-major; px NULL leaves a cell empty) under a title line, and with
+ * n_keys > 0 a colour key under them: keys[k] next to a square of viz_palette(k), one key
+ * a column, row by row (what the colours of masks mean):
+ * VIZ_GRID_W(cols, tile) x VIZ_GRID_H(rows, tile) + VIZ_GRID_KEY_H(n_keys, cols) pixels. */
 #define VIZ_GRID_GAP 8
 #define VIZ_GRID_CAPTION 16 /* per caption line */
 #define VIZ_GRID_TITLE 30
 #define VIZ_GRID_W(cols, tile) ((cols) * ((tile) + VIZ_GRID_GAP) + VIZ_GRID_GAP)
 #define VIZ_GRID_H(rows, tile) (VIZ_GRID_TITLE + (rows) * ((tile) + 2 * VIZ_GRID_CAPTION + VIZ_GRID_GAP))
+#define VIZ_GRID_KEY_H(n_keys, cols) \
+    ((n_keys) > 0 ? ((n_keys) + (cols)-1) / (cols) * VIZ_GRID_CAPTION + VIZ_GRID_GAP : 0)
 int viz_grid(const char *path, const viz_tile *tiles, int rows, int cols, int tile,
-             const char *title, cnn_err *e);
+             const char *title, const char *const *keys, int n_keys, cnn_err *e);
 
 /* ---- the confusion matrix (viz_confusion.c) ---- */
 /* cm (C, C), row = true class: cells shaded by the row's share (recall), counts written

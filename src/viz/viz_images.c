@@ -73,11 +73,37 @@ int viz_filters(const char *path, const float *w, int K, int C, int R, int S, cn
 #define TITLE_H VIZ_GRID_TITLE
 #define GAP VIZ_GRID_GAP
 
+/* The colour key under the grid, from y: a palette square and a name per column, clipped
+ * to the column so that a long name does not run into the next. */
+static void colour_key(cairo_t *cr, const char *const *keys, int n, int cols, int cell_w,
+                       double y)
+{
+    for (int k = 0; k < n; k++) {
+        double x = GAP + (k % cols) * cell_w, ky = y + (k / cols) * CAPTION_H;
+        uint8_t rgb[3];
+        viz_palette(k, rgb);
+        cairo_set_source_rgb(cr, rgb[0] / 255.0, rgb[1] / 255.0, rgb[2] / 255.0);
+        cairo_rectangle(cr, x, ky + 2, 11, 11);
+        cairo_fill_preserve(cr);
+        cairo_set_source_rgb(cr, 0.5, 0.5, 0.5); /* class 0 is black: outline every square */
+        cairo_set_line_width(cr, 1);
+        cairo_stroke(cr);
+        cairo_save(cr);
+        cairo_rectangle(cr, x + 15, ky, cell_w - 15 - GAP / 2.0, CAPTION_H);
+        cairo_clip(cr);
+        cairo_set_source_rgb(cr, 0, 0, 0);
+        viz_text(cr, x + 15, ky + 2, 0, 0, 11, keys[k]);
+        cairo_restore(cr);
+    }
+}
+
 int viz_grid(const char *path, const viz_tile *tiles, int rows, int cols, int tile_px,
-             const char *title, cnn_err *e)
+             const char *title, const char *const *keys, int n_keys, cnn_err *e)
 {
     int cell_w = tile_px + GAP, cell_h = tile_px + 2 * CAPTION_H + GAP;
-    cairo_surface_t *s = viz_surface(VIZ_GRID_W(cols, tile_px), VIZ_GRID_H(rows, tile_px), path, e);
+    cairo_surface_t *s = viz_surface(VIZ_GRID_W(cols, tile_px),
+                                     VIZ_GRID_H(rows, tile_px) + VIZ_GRID_KEY_H(n_keys, cols),
+                                     path, e);
     if (!s)
         return CNN_ENOMEM;
     cairo_t *cr = cairo_create(s);
@@ -103,5 +129,6 @@ int viz_grid(const char *path, const viz_tile *tiles, int rows, int cols, int ti
                 viz_text(cr, x + tile_px / 2.0, y + tile_px + 2 + l * CAPTION_H, 0.5, 0, 11,
                          lines[l]);
     }
+    colour_key(cr, keys, n_keys, cols, cell_w, VIZ_GRID_H(rows, tile_px));
     return viz_finish(s, cr, path, e);
 }

@@ -28,9 +28,9 @@ int viz_filters(const char *path, const float *w, int K, int C, int R, int S, cn
 }
 
 int viz_grid(const char *path, const viz_tile *tiles, int rows, int cols, int tile,
-             const char *title, cnn_err *e)
+             const char *title, const char *const *keys, int n_keys, cnn_err *e)
 {
-    (void)tiles, (void)rows, (void)cols, (void)tile, (void)title;
+    (void)tiles, (void)rows, (void)cols, (void)tile, (void)title, (void)keys, (void)n_keys;
     return off(path, e);
 }
 
