@@ -50,7 +50,7 @@ ROWS = {
                  "sets": FMNIST_32 + ["model.args.width=16", "model.args.hidden=256",
                                       "model.args.pool=1", "data.batch_size=128",
                                       "optim.lr=0.05", "optim.weight_decay=0.0005",
-                                      "sched.name=cosine", "train.epochs=15"]},
+                                      "sched.name=cosine", "train.epochs=30"]},
     "alexnet": {"config": "configs/alexnet.yaml", "data": "fmnist", "metric": "top1",
                 "sets": ["model.args.width=16", "model.args.hidden=512", "model.args.pool=2",
                          "model.input=[1,112,112]", "model.args.num_classes=10",
