@@ -11,8 +11,9 @@
 # dense configs' synchronized batch norm: fcn 0.122, unet 0.120, segnet 0.103 mIoU after 3
 # epochs of 3000 scenes at width 8, where predicting background everywhere scores 0.073:
 # these short runs learn foreground and the first classes, the full rows reach 0.35+;
-# denoise +7.6 dB after its 250 steps, the issue's bar is 6 dB; resnet20 0.729, vgg11_bn 0.709 after 120 steps, alexnet 0.663 after
-# 300: chance is 0.1, and alexnet's lr 0.01 stays there for 120 steps). Runs are
+# denoise +7.6 dB after its 250 steps, the issue's bar is 6 dB; resnet20 0.729, vgg11_bn
+# 0.709 after 120 steps, alexnet 0.663 after 300: chance is 0.1, and alexnet's lr 0.01
+# stays there for 120 steps). Runs are
 # deterministic for a seed and rank count, so a bar is missed only when learning changed.
 # usage: learn.sh MPIEXEC CNN_DIST CNN_PACK SOURCE_DIR WORKDIR ROW
 set -eu
