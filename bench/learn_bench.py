@@ -45,7 +45,7 @@ ROWS = {
                      "sets": ["model.args.channels=1", "model.input=[1,28,28]",
                               f"data.noise_std={0.2 / FMNIST_STD:.4f}", "train.epochs=3"]},
     "resnet20": {"config": "configs/resnet20_cifar.yaml", "data": "fmnist", "metric": "top1",
-                 "sets": FMNIST_32 + ["sched.name=cosine", "train.epochs=15"]},
+                 "sets": FMNIST_32 + ["sched.name=cosine", "train.epochs=30"]},
     "vgg11_bn": {"config": "configs/vgg11_bn.yaml", "data": "fmnist", "metric": "top1",
                  "sets": FMNIST_32 + ["model.args.width=16", "model.args.hidden=256",
                                       "model.args.pool=1", "data.batch_size=128",
