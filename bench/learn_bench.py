@@ -55,7 +55,7 @@ ROWS = {
                 "sets": ["model.args.width=16", "model.args.hidden=512", "model.args.pool=2",
                          "model.input=[1,112,112]", "model.args.num_classes=10",
                          "data.crop_scale=[0.35,1.0]", "data.batch_size=128",
-                         "sched.name=cosine", "train.epochs=5"]},
+                         "sched.name=cosine", "train.epochs=15"]},
 }
 DATA = {k: tuple(f"data/learn/{k}-{s}.h5" for s in ("train", "val", "test"))
         for k in ("scenes", "fmnist")}
