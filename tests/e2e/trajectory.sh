@@ -7,9 +7,10 @@
 # average, synchronized batch norm, the optimizer with its decay exemptions and the per-step
 # schedule, together. The evaluation after each step (eval mode, on the same scenes) must
 # give PyTorch's loss within TOL too: batch norm's running statistics, which the learning
-# benchmark's metrics depend on. tools/fixtures/make_trajectory.py wrote the fixture (bench/torch_learn.py
-# as the peer). Rows: unet (its config's AdamW, warmup, cosine) and unet_sgd (SGD, Nesterov
-# momentum, poly, no decay on norms and biases: only SGD sees a wrong gradient scale).
+# benchmark's metrics depend on. tools/fixtures/make_trajectory.py wrote the fixtures
+# (bench/torch_learn.py as the peer). Rows: unet (its config's AdamW, warmup, cosine) and
+# unet_sgd (SGD, Nesterov momentum, poly, no decay on norms and biases: only SGD sees a wrong
+# gradient scale).
 # Measured 2026-12-07: largest difference 1.1e-5 (unet) and 5.8e-6 (unet_sgd), evaluation
 # 1.1e-6 and 1.3e-5. Seen failing: unet_sgd with per-rank batch norm 5.9e-3, with twice the
 # learning rate 0.41; running statistics updated with 1.5x batch norm's momentum: training
@@ -60,7 +61,8 @@ compare() {
         }' "$2" "$3"
 }
 m=$work/run/metrics.jsonl
-sed -n '/"split"/d; s/.*"step": *\([0-9]*\), *"loss": *\([-0-9.eE+]*\).*/\1 \2/p' "$m" > "$work/ours"
+sed -n '/"split"/d; s/.*"step": *\([0-9]*\), *"loss": *\([-0-9.eE+]*\).*/\1 \2/p' "$m" \
+    > "$work/ours"
 sed -n 's/.*"split": *"val", *"epoch": *\([0-9]*\),.*"loss": *\([-0-9.eE+]*\).*/\1 \2/p' "$m" \
     > "$work/ours.val"
 rc=0
